@@ -1,0 +1,1 @@
+"""LightningDataModules, one per dataset, on the shared windowing / fold / collation base in :mod:`data_modules.base`."""

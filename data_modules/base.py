@@ -1,0 +1,249 @@
+"""The shared data-module base: recordings -> windows -> Batch, grouped k-fold splits, checks, loaders.
+
+A dataset subclass only says what its modalities and targets are (:meth:`input_spec`, :meth:`target_spec`), how
+to index its recordings (:meth:`index`) and how to load one (:meth:`load`). Everything else lives here:
+
+- windows of ``window`` label frames with hop ``hop`` (METRICS.md): training and prediction use
+  :func:`mmer.merge.window_starts`; validation/test tile each video (hop = window, zero-padded last window) so
+  that every labelled frame is scored exactly once and epoch metrics equal the per-frame definition;
+- modality m has ``rate`` steps per label frame, so a window [s, s + W) reads steps [s r, (s + W) r);
+- grouped deterministic folds over the ``trainval`` partition; the ``test`` partition is held out from all folds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data_modules.folds import grouped_kfold
+from mmer.batch import Batch
+from mmer.errors import ConfigError, DataError
+from mmer.merge import window_starts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """kind: what the input is; dim: feature size (features), channels (frames) or 1 (waveform);
+    rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio."""
+
+    kind: Literal["frames", "waveform", "features"]
+    dim: int
+    rate: int = 1
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One video. ``group`` keeps related recordings on one side of every split (subject, or one raw video
+    shared by ``_left``/``_right`` annotations). ``partition``: 'trainval' (folded) or 'test' (held out)."""
+
+    id: str
+    group: str
+    num_frames: int
+    partition: Literal["trainval", "test"] = "trainval"
+    official_val: bool = False
+
+
+@dataclass
+class Item:
+    """A whole recording. inputs[m]: (num_frames * rate_m, ...); input_masks[m]: (num_frames * rate_m,) bool
+    (optional, default all True); targets[name]: (num_frames, D); target_masks[name]: (num_frames,) bool."""
+
+    inputs: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    target_masks: dict[str, np.ndarray]
+    input_masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class WindowDataset(Dataset):
+    """(recording, start) pairs; each item is one window padded to ``window`` frames."""
+
+    def __init__(self, dm: WindowedDataModule, recordings: Sequence[Recording], hop: int | None) -> None:
+        self.dm = dm
+        self.window = dm.window
+        self.items: list[tuple[Recording, int]] = []
+        for rec in recordings:
+            if hop is None:  # tiling: every frame exactly once
+                starts = list(range(0, rec.num_frames, self.window))
+            else:
+                starts = window_starts(rec.num_frames, self.window, hop)
+            self.items += [(rec, s) for s in starts]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        rec, start = self.items[i]
+        item = self.dm.load(rec)
+        w = self.window
+        n_valid = min(w, rec.num_frames - start)
+        out = {"video": rec.id, "start": start, "valid": n_valid, "inputs": {}, "masks": {}, "targets": {},
+               "target_masks": {}}
+        for m, spec in self.dm.input_spec().items():
+            if m not in item.inputs:
+                continue
+            lo, hi = start * spec.rate, (start + n_valid) * spec.rate
+            x = np.asarray(item.inputs[m][lo:hi], dtype=np.float32)
+            mask = item.input_masks.get(m)
+            mask = np.ones(len(x), bool) if mask is None else np.asarray(mask[lo:hi], bool)
+            out["inputs"][m] = _pad(x, w * spec.rate)
+            out["masks"][m] = _pad(mask, w * spec.rate)
+        for name in self.dm.target_spec():
+            out["targets"][name] = _pad(np.asarray(item.targets[name][start:start + n_valid], np.float32), w)
+            out["target_masks"][name] = _pad(np.asarray(item.target_masks[name][start:start + n_valid], bool), w)
+        return out
+
+
+def _pad(x: np.ndarray, length: int) -> np.ndarray:
+    if len(x) >= length:
+        return x[:length]
+    pad = np.zeros((length - len(x),) + x.shape[1:], dtype=x.dtype)
+    return np.concatenate([x, pad])
+
+
+def collate_windows(items: list[dict]) -> Batch:
+    """Stack window dicts into a :class:`~mmer.batch.Batch`. A modality missing from some items is zeros + False."""
+    modalities = sorted({m for it in items for m in it["inputs"]})
+    inputs, masks = {}, {}
+    for m in modalities:
+        ref = next(it for it in items if m in it["inputs"])
+        xs = [it["inputs"].get(m, np.zeros_like(ref["inputs"][m])) for it in items]
+        ms = [it["masks"].get(m, np.zeros_like(ref["masks"][m])) for it in items]
+        inputs[m] = torch.from_numpy(np.stack(xs))
+        masks[m] = torch.from_numpy(np.stack(ms))
+    targets = {k: torch.from_numpy(np.stack([it["targets"][k] for it in items])) for k in items[0]["targets"]}
+    tmasks = {k: torch.from_numpy(np.stack([it["target_masks"][k] for it in items])) for k in items[0]["target_masks"]}
+    meta = {"video": [it["video"] for it in items], "start": torch.tensor([it["start"] for it in items]),
+            "valid": torch.tensor([it["valid"] for it in items]), "num_frames": len(next(iter(targets.values()))[0])}
+    return Batch(inputs, masks, targets, tmasks, meta)
+
+
+class WindowedDataModule(L.LightningDataModule):
+    """Base of per-frame (continuous) datasets.
+
+    Args:
+        window, hop: window length and hop in label frames (default 300 / 200).
+        num_folds: k of the grouped k-fold over the trainval partition. fold: the active fold (:meth:`set_fold`).
+        seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
+        batch_size, num_workers, pin_memory: loader settings.
+        check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
+    """
+
+    def __init__(self, window: int = 300, hop: int = 200, num_folds: int = 3, fold: int = 0, seed: int = 0,
+                 fold0_official: bool = False, batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False,
+                 check_finite: bool = True) -> None:
+        super().__init__()
+        if window < 1 or hop < 1 or hop > window:
+            raise ConfigError(f"data.window={window}, data.hop={hop}: need 1 <= hop <= window")
+        self.window, self.hop = window, hop
+        self.num_folds, self.fold, self.seed = num_folds, fold, seed
+        self.fold0_official = fold0_official
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.check_finite = check_finite
+        self.recordings: list[Recording] = []
+        self.fold_of: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ what a dataset subclass provides
+    def input_spec(self) -> dict[str, ModalitySpec]:
+        raise NotImplementedError
+
+    def target_spec(self) -> dict[str, list[str]]:
+        """{target name: dimension names}, e.g. {"va": ["valence", "arousal"]}."""
+        raise NotImplementedError
+
+    def index(self) -> list[Recording]:
+        raise NotImplementedError
+
+    def load(self, rec: Recording) -> Item:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared machinery
+    def setup(self, stage: str | None = None) -> None:
+        if self.recordings:
+            return
+        recordings = sorted(self.index(), key=lambda r: r.id)
+        if not recordings:
+            raise DataError(f"{type(self).__name__}: no recordings found; check data.root / DATA_DIR")
+        trainval = [r for r in recordings if r.partition == "trainval"]
+        self.fold_of = grouped_kfold([r.group for r in trainval], self.num_folds, self.seed,
+                                     [r.group for r in trainval if r.official_val] if self.fold0_official else None)
+        self.recordings = recordings
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that must fail before any training starts."""
+        longest = max(r.num_frames for r in self.recordings)
+        if self.window > longest:
+            raise ConfigError(f"data.window={self.window} is longer than every video (longest has {longest} "
+                              f"frames): set data.window<={longest} (and data.hop<=data.window)")
+        trainval = self.split("trainval")
+        for name in self.target_spec():
+            if not any(self.load(r).target_masks[name].any() for r in trainval):
+                raise DataError(f"target '{name}' has no labelled frame in the train/validation partition "
+                                f"({len(trainval)} recordings): every label is masked (e.g. all -5); check the "
+                                f"annotation files")
+        if self.check_finite:
+            for r in self.recordings:
+                for m, x in self.load(r).inputs.items():
+                    if not np.isfinite(x).all():
+                        bad = int((~np.isfinite(x)).sum())
+                        raise DataError(f"recording '{r.id}', modality '{m}': {bad} NaN/Inf input values; "
+                                        f"re-extract that recording's features or drop it")
+
+    def set_fold(self, fold: int) -> None:
+        if not 0 <= fold < self.num_folds:
+            raise ConfigError(f"fold={fold} is outside 0..{self.num_folds - 1}")
+        self.fold = fold
+
+    def split(self, which: Literal["train", "val", "trainval", "test"]) -> list[Recording]:
+        """Recordings of a split of the active fold (train / val), or of a partition (trainval / test)."""
+        if which == "test":
+            return [r for r in self.recordings if r.partition == "test"]
+        trainval = [r for r in self.recordings if r.partition == "trainval"]
+        if which == "trainval":
+            return trainval
+        in_val = [self.fold_of[r.group] == self.fold for r in trainval]
+        return [r for r, v in zip(trainval, in_val) if v == (which == "val")]
+
+    def _loader(self, recordings: Sequence[Recording], hop: int | None, shuffle: bool) -> DataLoader:
+        return DataLoader(WindowDataset(self, recordings, hop), batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=collate_windows,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.split("train"), self.hop, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.split("val"), None, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.split("test"), None, shuffle=False)
+
+    def predict_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
+        """Overlapping windows (window / hop) over a split, in order, for stitching back to frames."""
+        return self._loader(self.split(which), self.hop, shuffle=False)
+
+    def targets_of(self, rec: Recording) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        item = self.load(rec)
+        return item.targets, item.target_masks
+
+
+def require_dir(root: str | None, dataset: str) -> str:
+    """Return ``root`` if it is an existing directory, else stop with a message naming the path and the fix."""
+    import os
+
+    if not root:
+        raise DataError(f"{dataset}: no data directory given: run `make train DATASET={dataset} DATA_DIR=/path/to/"
+                        f"{dataset}` or pass data.root=/path/to/{dataset}")
+    if not os.path.isdir(root):
+        raise DataError(f"{dataset}: data directory '{root}' does not exist: point DATA_DIR (or data.root) at your "
+                        f"copy of {dataset}")
+    return root

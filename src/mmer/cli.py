@@ -1,0 +1,115 @@
+"""``mmer`` console script: thin subcommands over library functions (which the tests call directly).
+
+    mmer train [--dataset synthetic] [--experiment NAME] [key=value ...]   the dataset's default CV job
+    mmer cv [key=value ...]                                                a CV job from explicit overrides
+    mmer check [key=value ...]                                             fast_dev_run of one fold (smoke test)
+    mmer merge fold0.csv fold1.csv ... -o merged.csv                       CCC-centering merge of prediction CSVs
+    mmer ablation [key=value ...]                                          fusion vs single-modality table
+    mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
+    mmer config [key=value ...]                                            print the resolved config
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from mmer.errors import MmerError
+
+
+def _quiet() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+
+
+def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, float]:
+    """One training and one validation batch of one fold, nothing written to the run folders."""
+    import tempfile
+
+    import lightning as L
+
+    from mmer.config import build_datamodule, build_module, compose
+
+    cfg = compose(overrides)
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    dm.set_fold(fold)
+    model = build_module(cfg, dm.input_spec())
+    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in ("max_epochs",)}
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = L.Trainer(**{**trainer_cfg, "enable_progress_bar": False}, fast_dev_run=True, logger=False,
+                            default_root_dir=tmp)
+        trainer.fit(model, datamodule=dm)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mmer", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("train", help="run a dataset's default experiment (k-fold CV + merge)")
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
+    p.add_argument("overrides", nargs="*")
+    for name, text in (("cv", "run a CV job from Hydra overrides"), ("check", "fast_dev_run smoke test"),
+                       ("ablation", "fusion vs single-modality ablation"), ("config", "print the resolved config")):
+        sub.add_parser(name, help=text).add_argument("overrides", nargs="*")
+    p = sub.add_parser("merge", help="CCC-centering merge of per-fold prediction CSVs")
+    p.add_argument("files", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
+    p.add_argument("file")
+    p.add_argument("--count", type=int, default=4)
+    p.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    _quiet()
+    try:
+        return _dispatch(args)
+    except MmerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from mmer import config
+
+    if args.cmd == "train":
+        from mmer.cv import run_cv
+
+        experiment = args.experiment or config.default_experiment(args.dataset)
+        run_cv(config.compose([f"experiment={experiment}", *args.overrides]))
+    elif args.cmd == "cv":
+        from mmer.cv import run_cv
+
+        run_cv(config.compose(args.overrides))
+    elif args.cmd == "check":
+        metrics = fast_dev_run(args.overrides)
+        print({k: round(v, 4) for k, v in metrics.items()})
+    elif args.cmd == "ablation":
+        from mmer.ablation import run_ablation
+
+        run_ablation(args.overrides)
+    elif args.cmd == "config":
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(config.compose(args.overrides)))
+    elif args.cmd == "merge":
+        from mmer.predictions import merge_files
+
+        print(merge_files(args.files, args.output))
+    elif args.cmd == "sweep-local":
+        from mmer.sweep import run_local_sweep
+
+        for params, value in run_local_sweep(args.file, args.count, args.overrides):
+            print(f"{value:.4f}  {params}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

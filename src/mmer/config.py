@@ -1,0 +1,90 @@
+"""Composing experiment configs (Hydra compose API) and building objects from them.
+
+Hydra is imported lazily so that the model code runs where Hydra is not installed (e.g. the GPU image).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mmer.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_dir() -> Path:
+    """The Hydra config root: ``$MMER_CONFIG_DIR`` or ``<repo>/experiments``."""
+    path = Path(os.environ.get("MMER_CONFIG_DIR", REPO_ROOT / "experiments"))
+    if not (path / "config.yaml").is_file():
+        raise ConfigError(f"no config.yaml in {path}: set MMER_CONFIG_DIR to the experiments/ folder")
+    return path
+
+
+def available(group: str) -> list[str]:
+    """Names of the configs of a group, e.g. ``available("model/fusion")``."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def default_experiment(dataset: str) -> str:
+    from omegaconf import OmegaConf
+
+    table = OmegaConf.to_container(OmegaConf.load(config_dir() / "datasets.yaml"))
+    if dataset not in table:
+        raise ConfigError(f"unknown DATASET '{dataset}': known datasets are {sorted(table)} "
+                          f"(experiments/datasets.yaml maps each to its default experiment)")
+    return table[dataset]
+
+
+def compose(overrides: Sequence[str] = ()) -> Any:
+    """Compose ``experiments/config.yaml`` with Hydra overrides; a bad override stops with Hydra's own message."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"config error: {exc}") from None
+    unknown = [m for m in cfg.model.modalities if m not in cfg.model.backbones]
+    if unknown:
+        raise ConfigError(f"model.modalities names {unknown} but model.backbones only has "
+                          f"{list(cfg.model.backbones)}: add a backbone for it or drop it from model.modalities")
+    return cfg
+
+
+def _instantiate(node: Any, what: str, **kwargs) -> Any:
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        raise ConfigError(f"cannot build {what} from its config ({node.get('_target_')}): {exc}") from None
+
+
+def build_datamodule(cfg: Any) -> Any:
+    return _instantiate(cfg.data, "data module")
+
+
+def build_module(cfg: Any, input_spec: dict[str, Any]) -> Any:
+    """The MultimodalModule of ``cfg.model`` for a data module's ``input_spec`` ({modality: ModalitySpec})."""
+    from mmer.module import MultimodalModule
+
+    missing = [m for m in cfg.model.modalities if m not in input_spec]
+    if missing:
+        raise ConfigError(f"model.modalities {missing} are not provided by the data module "
+                          f"(it provides {sorted(input_spec)})")
+    backbones = {m: _instantiate(cfg.model.backbones[m], f"backbone '{m}'")(in_dim=input_spec[m].dim)
+                 for m in cfg.model.modalities}
+    heads = [_instantiate(node, f"head '{name}'", name=name) for name, node in cfg.model.heads.items()]
+    scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
+    return MultimodalModule(backbones=backbones, fusion=_instantiate(cfg.model.fusion, "fusion"), heads=heads,
+                            optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
+                            token_stride=cfg.model.token_stride, compile=cfg.model.compile)

@@ -1,0 +1,13 @@
+"""Errors that stop a job before training, each naming the thing and the fix. The CLI prints them without a traceback."""
+
+
+class MmerError(Exception):
+    """Base class of user-facing errors."""
+
+
+class ConfigError(MmerError):
+    """A config names an unknown component or an impossible setting."""
+
+
+class DataError(MmerError):
+    """Data on disk (or generated) is missing, malformed or unusable (NaN inputs, all labels masked...)."""

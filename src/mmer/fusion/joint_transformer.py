@@ -1,0 +1,105 @@
+"""JMT: joint multimodal transformer with key-based cross-attention (seed 001; ``../shared/MODELS.md``).
+
+For M modalities with aligned token sequences x_m (B, T, D_m) and masks (B, T):
+
+1. s_m = Linear(D_m -> d)(l2norm(x_m)), zero where masked.            M modality streams
+2. s_J = Linear(M d -> d)(concat_m s_m), mask_J = OR_m mask_m.       the joint stream
+3. s_i = EncoderLayer_i(s_i) over time, for every stream i.          (M + 1) self-attention layers
+4. c_{i<-j} = CrossAttn_i(query=s_i, key=value=s_j) for all i != j.  (M + 1) M outputs (6 for two modalities)
+5. Per step t, tokens [q; c_{i<-j}[t] ...] go through one encoder layer; the learned fusion token q is the
+   step's fused feature (B, T, d). A token is masked when its query or key stream is absent at t.
+Outputs at fully masked steps are 0. Batch-first throughout; nothing mixes batch samples.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from mmer.fusion.layers import EncoderLayer, MaskedMultiheadAttention, zeros_where
+
+JOINT = "joint"
+
+
+class JointTransformerFusion(nn.Module):
+    """Args:
+    in_dims: feature size per modality, e.g. ``{"visual": 512, "audio": 512}``.
+    d_model: stream width d. depth: self-attention layers per stream. heads: attention heads.
+    fusion_depth: encoder layers over the per-step token sequence. dropout: attention / FF dropout.
+    l2_normalize: L2-normalise each input stream before projection (the reference does).
+    """
+
+    def __init__(self, in_dims: dict[str, int], d_model: int = 64, depth: int = 1, heads: int = 4,
+                 fusion_depth: int = 1, dropout: float = 0.1, l2_normalize: bool = True) -> None:
+        super().__init__()
+        if not in_dims:
+            raise ValueError("JointTransformerFusion needs at least one modality in in_dims")
+        if JOINT in in_dims:
+            raise ValueError(f"'{JOINT}' is reserved for the joint stream; rename that modality")
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.modalities = list(in_dims)
+        self.streams = self.modalities + [JOINT]
+        self.out_dim = d_model
+        self.l2_normalize = l2_normalize
+        self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})
+        self.joint = nn.Linear(len(in_dims) * d_model, d_model)
+        self.self_attn = nn.ModuleDict({
+            s: nn.ModuleList([EncoderLayer(d_model, heads, dropout=dropout) for _ in range(depth)]) for s in self.streams
+        })
+        self.cross = nn.ModuleDict({s: MaskedMultiheadAttention(d_model, heads, dropout) for s in self.streams})
+        self.pairs = [(q, k) for q in self.streams for k in self.streams if q != k]
+        self.pair_embed = nn.Parameter(torch.zeros(len(self.pairs) + 1, d_model))
+        self.fusion_token = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.token_layers = nn.ModuleList([EncoderLayer(d_model, heads, dropout=dropout) for _ in range(fusion_depth)])
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
+        """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> fused (B, T, d) [, weights dict].
+
+        Modalities absent from ``feats`` are treated as zeros with an all-False mask.
+        """
+        ref = next(iter(feats.values()))
+        b, t = ref.shape[:2]
+        streams, smasks = {}, {}
+        for m in self.modalities:
+            mask = masks.get(m)
+            if m not in feats or mask is None:
+                mask = torch.zeros(b, t, dtype=torch.bool, device=ref.device)
+                x = ref.new_zeros(b, t, self.proj[m].in_features)
+            else:
+                x = feats[m]
+            if self.l2_normalize:
+                x = F.normalize(x, dim=-1)
+            streams[m], smasks[m] = zeros_where(self.proj[m](x), mask), mask
+        smasks[JOINT] = torch.stack([smasks[m] for m in self.modalities]).any(0)
+        streams[JOINT] = zeros_where(self.joint(torch.cat([streams[m] for m in self.modalities], -1)), smasks[JOINT])
+
+        weights: dict[str, Tensor] = {}
+        for s in self.streams:
+            for layer in self.self_attn[s]:
+                streams[s], w = layer(streams[s], smasks[s], need_weights)
+            if need_weights:
+                weights[f"self/{s}"] = w
+
+        tokens, tmasks = [], []
+        for q, k in self.pairs:
+            c, w = self.cross[q](streams[q], streams[k], smasks[k], need_weights)
+            tokens.append(c)
+            tmasks.append(smasks[q] & smasks[k].any(-1, keepdim=True))
+            if need_weights:
+                weights[f"cross/{q}<-{k}"] = w
+        seq = torch.stack([self.fusion_token.expand(b, t, -1)] + tokens, dim=2)  # (B, T, P+1, d)
+        seq = seq + self.pair_embed
+        tmask = torch.stack([smasks[JOINT]] + tmasks, dim=2)  # (B, T, P+1)
+        seq = rearrange(seq, "b t p d -> (b t) p d")
+        tmask_flat = rearrange(tmask, "b t p -> (b t) p")
+        for layer in self.token_layers:
+            seq, w = layer(seq, tmask_flat, need_weights)
+            if need_weights:
+                weights["tokens"] = rearrange(w, "(b t) h p q -> b t h p q", b=b)[:, :, :, 0]
+        fused = self.norm(rearrange(seq[:, 0], "(b t) d -> b t d", b=b))
+        fused = zeros_where(fused, smasks[JOINT])
+        return (fused, weights) if need_weights else fused

@@ -1,0 +1,77 @@
+"""Masked multi-head attention that stays finite when every key is masked.
+
+Shared by the fusions. Batch-first; no operation mixes batch samples.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class MaskedMultiheadAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d_head)) V per head, with key padding masks.
+
+    query (B, Tq, d), key/value (B, Tk, d), key_mask (B, Tk) True = attend. Rows whose keys are all masked
+    output 0 (instead of NaN). Returns (B, Tq, d) and, if ``need_weights``, weights (B, heads, Tq, Tk).
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.heads = heads
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, query: Tensor, key: Tensor, key_mask: Tensor, need_weights: bool = False):
+        q = rearrange(self.q(query), "b t (h d) -> b h t d", h=self.heads)
+        k, v = rearrange(self.kv(key), "b t (two h d) -> two b h t d", two=2, h=self.heads)
+        has_key = key_mask.any(-1)  # (B,)
+        safe_mask = key_mask | ~has_key[:, None]  # all-masked rows attend everywhere, then get zeroed
+        attn_mask = safe_mask[:, None, None, :]
+        weights = None
+        if need_weights:
+            scores = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5
+            weights = scores.masked_fill(~attn_mask, float("-inf")).softmax(-1)
+            ctx = F.dropout(weights, self.dropout, self.training) @ v
+            weights = weights * has_key[:, None, None, None]
+        else:
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                                 dropout_p=self.dropout if self.training else 0.0)
+        out = self.out(rearrange(ctx, "b h t d -> b t (h d)"))
+        return out * has_key[:, None, None].to(out.dtype), weights
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer encoder layer over (B, T, d) with a key mask; masked positions output 0."""
+
+    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = MaskedMultiheadAttention(d_model, heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout),
+                                nn.Linear(ff_mult * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor, need_weights: bool = False):
+        h = self.norm1(x)
+        a, w = self.attn(h, h, mask, need_weights)
+        x = x + self.drop(a)
+        x = x + self.drop(self.ff(self.norm2(x)))
+        return x * mask.unsqueeze(-1).to(x.dtype), w
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, d), (B, T) -> (B, d) mean over valid steps (0 if none)."""
+    w = mask.unsqueeze(-1).to(x.dtype)
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
+    return x * mask.unsqueeze(-1).to(x.dtype)
+

@@ -1,0 +1,53 @@
+"""Losses. Each takes predictions, targets and a validity mask; masked entries never contribute."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def ccc_loss(preds: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """Sum over target dims of (1 - CCC) over all valid frames of the batch.
+
+    preds, target: (B, T, D) or (N, D); mask: (B, T) or (N,) True where labelled. Population moments as in
+    :func:`mmer.metrics.ccc`, plus ``eps`` in the denominator so constant predictions do not produce NaN.
+    """
+    d = preds.shape[-1]
+    m = mask.reshape(-1)
+    x = preds.reshape(-1, d)[m].float()
+    y = target.reshape(-1, d)[m].float()
+    if x.shape[0] == 0:
+        return preds.sum() * 0.0
+    mx, my = x.mean(0), y.mean(0)
+    vx, vy = x.var(0, unbiased=False), y.var(0, unbiased=False)
+    cov = ((x - mx) * (y - my)).mean(0)
+    ccc = 2 * cov / (vx + vy + (mx - my) ** 2 + eps)
+    return (1.0 - ccc).sum()
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor, mask: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Cross-entropy over valid samples/frames. logits (..., C), target (...) int, mask (...)."""
+    m = mask.reshape(-1)
+    if not m.any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1])[m], target.reshape(-1)[m].long(), weight=weight)
+
+
+def masked_bce(logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Binary cross-entropy with logits for multi-label targets (B, K); mask (B,)."""
+    if not mask.any():
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[mask], target[mask].float())
+
+
+def masked_smooth_l1(preds: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """SmoothL1 for per-sample regression. preds, target (B, D); mask (B,)."""
+    if not mask.any():
+        return preds.sum() * 0.0
+    return F.smooth_l1_loss(preds[mask], target[mask].to(preds.dtype))
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """(B,) lengths -> (B, max_len) bool mask."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

@@ -1,0 +1,168 @@
+"""The single LightningModule: per-modality backbones -> time alignment -> fusion -> heads -> losses/metrics.
+
+Data flow for a batch (see :mod:`mmer.batch`)::
+
+    inputs[m] (B, T_m, ...) --backbone_m--> (B, T'_m, D_m)  (mask resampled to T'_m)
+        --align_time--> (B, T_tok, D_m), T_tok = ceil(num_frames / token_stride)
+        --fusion--> (B, T_tok, d) --head--> (B, T_tok, out) --frames_from_tokens--> (B, num_frames, out)
+
+Sample-level heads pool the fused sequence over valid tokens. Loss = sum_h weight_h * loss_h over valid targets.
+Metrics accumulate over the whole epoch and are logged as ``{stage}/{prefix}{name}`` (``val/ccc_mean``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from mmer.batch import Batch
+from mmer.heads import Head, frames_from_tokens
+from mmer.timeaxis import align_time, resample_mask
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+STAGES = ("train", "val", "test")
+
+
+class MultimodalModule(L.LightningModule):
+    """Args:
+    backbones: ``{modality: backbone}``; only these modalities are used (others in the batch are ignored).
+    fusion: a fusion module, or a factory called as ``fusion(in_dims={m: backbone.out_dim})``.
+    heads: heads, or factories called as ``head(in_dim=fusion.out_dim)``.
+    optimizer: factory ``optimizer(params)`` (e.g. ``functools.partial(torch.optim.AdamW, lr=1e-3)``).
+    scheduler: optional factory ``scheduler(optimizer)``, stepped every epoch.
+    token_stride: label frames per fused token (1 = one token per frame).
+    compile: ``torch.compile`` backbones and fusion in place (state-dict keys are unchanged).
+    """
+
+    def __init__(self, backbones: dict[str, nn.Module], fusion: nn.Module | Callable[..., nn.Module],
+                 heads: Sequence[Head | Callable[..., Head]], optimizer: OptimizerFactory | None = None,
+                 scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False) -> None:
+        super().__init__()
+        if not backbones:
+            raise ValueError("MultimodalModule needs at least one backbone (model.modalities is empty)")
+        if token_stride < 1:
+            raise ValueError(f"token_stride={token_stride} must be >= 1")
+        self.backbones = nn.ModuleDict(backbones)
+        in_dims = {m: b.out_dim for m, b in backbones.items()}
+        self.fusion = fusion if isinstance(fusion, nn.Module) else fusion(in_dims=in_dims)
+        built = [h if isinstance(h, nn.Module) else h(in_dim=self.fusion.out_dim) for h in heads]
+        if not built:
+            raise ValueError("MultimodalModule needs at least one head")
+        names = [h.name for h in built]
+        if len(set(names)) != len(names):
+            raise ValueError(f"head names must be unique, got {names}")
+        self.heads = nn.ModuleList(built)
+        self.optimizer_factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=1e-3))
+        self.scheduler_factory = scheduler
+        self.token_stride = token_stride
+        self.metrics = nn.ModuleDict({
+            f"{stage}_metrics": nn.ModuleDict({h.name: nn.ModuleDict(h.task.metrics(h)) for h in built})
+            for stage in STAGES  # "train" alone would clash with nn.Module.train
+        })
+        if compile:
+            for m in self.backbones.values():
+                m.compile()
+            self.fusion.compile()
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def forward(self, batch: Batch, need_weights: bool = False):
+        """Returns ``{head_name: raw output}`` (and the fusion's attention weights if ``need_weights``)."""
+        feats, masks = {}, {}
+        for m, backbone in self.backbones.items():
+            if m not in batch.inputs:
+                continue
+            f = backbone(batch.inputs[m], batch.masks[m])
+            feats[m], masks[m] = f, resample_mask(batch.masks[m], f.shape[1])
+        if not feats:
+            raise ValueError(f"batch has none of the model's modalities {list(self.backbones)}; "
+                             f"it has {list(batch.inputs)}")
+        num_frames = batch.meta.get("num_frames") or next(iter(feats.values())).shape[1]
+        steps = math.ceil(num_frames / self.token_stride)
+        aligned = {m: align_time(feats[m], masks[m], steps) for m in feats}
+        a_feats = {m: v[0] for m, v in aligned.items()}
+        a_masks = {m: v[1] for m, v in aligned.items()}
+        fused = self.fusion(a_feats, a_masks, need_weights=need_weights)
+        weights = None
+        if need_weights:
+            fused, weights = fused
+        fused_mask = torch.stack(list(a_masks.values())).any(0)
+        outputs = {}
+        for head in self.heads:
+            out = head(fused, fused_mask)
+            outputs[head.name] = frames_from_tokens(out, num_frames) if head.level == "frame" else out
+        return (outputs, weights) if need_weights else outputs
+
+    # ----------------------------------------------------------------------------------------------- steps
+    def _shared_step(self, batch: Batch, stage: str) -> Tensor:
+        outputs = self(batch)
+        total = 0.0
+        for head in self.heads:
+            target, mask = batch.targets[head.target], batch.target_masks[head.target]
+            loss = head.task.loss(outputs[head.name], target, mask)
+            self.log(f"{stage}/{head.metric_prefix}loss_{head.name}", loss, on_step=False, on_epoch=True,
+                     batch_size=batch.size)
+            total = total + head.weight * loss
+            pred = head.task.predict(outputs[head.name].detach())
+            for metric in self.metrics[f"{stage}_metrics"][head.name].values():
+                metric.update(pred[mask], target[mask])
+        if not torch.isfinite(total):
+            videos = batch.meta.get("video", [])
+            raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
+                                     f"inputs for NaN/Inf or lower the learning rate")
+        self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=batch.size)
+        return total
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
+        outputs = self(batch)
+        return {"meta": batch.meta, "outputs": {h.name: h.task.predict(outputs[h.name]).float().cpu() for h in self.heads}}
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        for head in self.heads:
+            for name, metric in self.metrics[f"{stage}_metrics"][head.name].items():
+                if metric.update_count == 0:
+                    continue
+                for key, value in head.task.metric_values(head, name, metric.compute()).items():
+                    self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=key.endswith("mean"))
+                metric.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            for group in self.metrics["val_metrics"].values():
+                for metric in group.values():
+                    metric.reset()
+            return
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    # ----------------------------------------------------------------------------------------------- optim
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
+                                                         "interval": "epoch"}}
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, Batch):
+            return batch.to(device, non_blocking=True)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)

@@ -1,0 +1,77 @@
+"""Run folders keyed by config hash, provenance records and atomic file writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
+NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("data", "num_workers"),
+                ("data", "pin_memory"), ("trainer", "enable_progress_bar"), ("trainer", "enable_model_summary"),
+                ("trainer", "log_every_n_steps"))
+PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
+            "wandb", "mmer")
+
+
+def config_hash(container: dict[str, Any]) -> str:
+    """sha256 (12 hex digits) of the resolved config without :data:`NON_SEMANTIC` keys, keys sorted."""
+    data = json.loads(json.dumps(container))
+    for path in NON_SEMANTIC:
+        node = data
+        for key in path[:-1]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash mid-write leaves the previous file (or none) in place, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int, run_hash: str) -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"config_hash": run_hash, "seed": seed, "git_commit": git_commit(), "python": platform.python_version(),
+            "platform": platform.platform(), "packages": versions}
