@@ -89,6 +89,8 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, head: str)
     last = ckpt_dir / "last.ckpt"
     status = "resumed" if last.exists() else "trained"
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
+        raise KeyboardInterrupt(f"fold {k} was interrupted; rerun the same command to resume it from {last}")
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
     if not best.exists():
         best = last

@@ -56,7 +56,7 @@ class FrameRegression(Task):
         return {"ccc": ConcordanceCC(head.out_dim)}
 
     def metric_values(self, head, name, value):
-        vals = {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value)}
+        vals = {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value.reshape(-1))}
         vals["ccc_mean"] = float(value.mean())
         return vals
 
@@ -91,7 +91,7 @@ class SampleRegression(Task):
         return {"ccc": ConcordanceCC(head.out_dim)}
 
     def metric_values(self, head, name, value):
-        return {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value)}
+        return {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value.reshape(-1))}
 
 
 TASKS: dict[str, Task] = {

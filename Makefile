@@ -1,0 +1,54 @@
+# mmer: every target builds .venv/ first if it is missing (make install).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATASET ?= synthetic
+EXPERIMENT ?=
+ARGS ?=
+SWEEP ?= experiments/sweeps/jmt_synthetic.yaml
+SWEEP_ID ?=
+COUNT ?= 4
+DATA_DIR ?=
+export DATA_DIR
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-slow lint ablation sweep agent sweep-local clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/mmer: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c constraints.txt
+	@touch $(BIN)/mmer
+
+install: $(BIN)/mmer ## create .venv/ and install mmer with pinned torch (constraints.txt)
+
+train: install ## run DATASET's default experiment (k-fold CV + merge); EXPERIMENT=, ARGS="key=value ..."
+	$(BIN)/mmer train --dataset $(DATASET) $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) $(ARGS)
+
+test: install ## fast test tier (pytest -m "not slow")
+	$(BIN)/python -m pytest -m "not slow" -q $(ARGS)
+
+test-slow: install ## slow tier (CI runs it after the fast tier)
+	$(BIN)/python -m pytest -m slow -q $(ARGS)
+
+lint: install ## ruff
+	$(BIN)/ruff check src data_modules tests
+
+ablation: install ## fusion vs single-modality table on DATASET's default experiment
+	$(BIN)/mmer ablation experiment=$(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))")) $(ARGS)
+
+sweep: install ## create a W&B sweep from SWEEP=<file> (needs `wandb login`)
+	$(BIN)/wandb sweep $(SWEEP)
+
+agent: install ## run a W&B sweep agent: SWEEP_ID=<entity/project/id> [COUNT=]
+	$(BIN)/wandb agent --count $(COUNT) $(SWEEP_ID)
+
+sweep-local: install ## run SWEEP=<file> offline with W&B's sweeps engine, COUNT trials
+	$(BIN)/mmer sweep-local $(SWEEP) --count $(COUNT) $(ARGS)
+
+clean: ## remove run folders and caches (keeps .venv)
+	rm -rf runs wandb .pytest_cache .ruff_cache

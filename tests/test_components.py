@@ -1,0 +1,118 @@
+"""Every registered backbone and fusion (every YAML in experiments/model/{backbone,fusion}) is walked here."""
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from mmer.config import available, config_dir
+
+B, T = 3, 24
+
+
+def sample_input(name, node, in_dim=16):
+    """A raw or feature input (B, T_m, ...) matching a backbone config, plus its constructor kwargs."""
+    target = node["_target_"]
+    if target.endswith("FrameCNNTCN"):
+        return torch.randn(B, T, 1, 16, 16), {"in_dim": 1}
+    if target.endswith("MelCNN"):
+        return torch.randn(B, T * 160) * 0.1, {"in_dim": 1}
+    return torch.randn(B, T, in_dim), {"in_dim": in_dim}
+
+
+def gradient_everywhere(module, loss):
+    loss.backward()
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
+    assert not missing, f"no gradient reaches {missing}"
+
+
+@pytest.mark.parametrize("name", available("model/backbone"))
+def test_backbone(name):
+    node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
+    x, kwargs = sample_input(name, node)
+    backbone = instantiate(node)(**kwargs)
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    mask[1, x.shape[1] // 2:] = False  # padded tail of sample 1
+    out = backbone(x, mask)
+    assert out.dim() == 3 and out.shape[0] == B and out.shape[2] == backbone.out_dim
+    assert torch.isfinite(out).all()
+    gradient_everywhere(backbone, out.pow(2).mean())
+    # no mixing across batch samples (train mode, so dropout is active: fix its randomness)
+    x2 = x.clone()
+    x2[2] = x2[2] + 5.0
+    torch.manual_seed(0)
+    a = backbone(x, mask)
+    torch.manual_seed(0)
+    b = backbone(x2, mask)
+    torch.testing.assert_close(a[:2], b[:2])
+    assert not torch.allclose(a[2], b[2])
+
+
+def fusion_inputs(dims=None):
+    dims = dims or {"visual": 12, "audio": 8, "eye": 5}
+    feats = {m: torch.randn(B, T, d) for m, d in dims.items()}
+    masks = {m: torch.ones(B, T, dtype=torch.bool) for m in dims}
+    masks["visual"][0, 5:9] = False
+    return dims, feats, masks
+
+
+@pytest.mark.parametrize("name", available("model/fusion"))
+def test_fusion(name):
+    node = OmegaConf.load(config_dir() / "model/fusion" / f"{name}.yaml")
+    dims, feats, masks = fusion_inputs()
+    fusion = instantiate(node)(in_dims=dims)
+    out = fusion(feats, masks)
+    assert out.shape == (B, T, fusion.out_dim)
+    assert torch.isfinite(out).all()
+    gradient_everywhere(fusion, out.pow(2).mean())
+
+    fusion.eval()
+    with torch.no_grad():
+        # a dropped modality (zeros + all-False mask) and a modality absent from the dicts both work
+        dropped = dict(masks, audio=torch.zeros(B, T, dtype=torch.bool))
+        out_dropped = fusion(dict(feats, audio=torch.zeros(B, T, 8)), dropped)
+        out_absent = fusion({m: v for m, v in feats.items() if m != "audio"},
+                            {m: v for m, v in masks.items() if m != "audio"})
+        assert torch.isfinite(out_dropped).all()
+        torch.testing.assert_close(out_dropped, out_absent)
+        # every modality masked at some steps: those outputs are defined as 0, never NaN
+        none = {m: v.clone() for m, v in masks.items()}
+        for v in none.values():
+            v[1, :4] = False
+        out_none = fusion(feats, none)
+        assert torch.isfinite(out_none).all() and out_none[1, :4].abs().max() == 0
+        # a whole sample with no modality at all
+        empty = {m: v.clone() for m, v in masks.items()}
+        for v in empty.values():
+            v[2] = False
+        out_empty = fusion(feats, empty)
+        assert torch.isfinite(out_empty).all() and out_empty[2].abs().max() == 0
+        # no mixing across batch samples
+        moved = {m: v.clone() for m, v in feats.items()}
+        moved["audio"][2] += 3.0
+        torch.testing.assert_close(fusion(feats, masks)[:2], fusion(moved, masks)[:2])
+        assert not torch.allclose(fusion(feats, masks)[2], fusion(moved, masks)[2])
+        # attention weights on request
+        fused, weights = fusion(feats, masks, need_weights=True)
+        torch.testing.assert_close(fused, fusion(feats, masks))
+        assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_jmt_has_six_cross_attention_outputs_for_two_modalities():
+    from mmer.fusion.joint_transformer import JointTransformerFusion
+
+    fusion = JointTransformerFusion({"visual": 8, "audio": 8}, d_model=16, heads=2)
+    assert sorted(fusion.pairs) == sorted([("visual", "audio"), ("audio", "visual"), ("joint", "visual"),
+                                           ("visual", "joint"), ("joint", "audio"), ("audio", "joint")])
+    _, weights = fusion({"visual": torch.randn(2, 7, 8), "audio": torch.randn(2, 7, 8)},
+                        {"visual": torch.ones(2, 7, dtype=torch.bool), "audio": torch.ones(2, 7, dtype=torch.bool)},
+                        need_weights=True)
+    assert len([k for k in weights if k.startswith("cross/")]) == 6
+    assert weights["tokens"].shape == (2, 7, 2, 7)  # (B, T, heads, 1 fusion token + 6 outputs)
+
+
+def test_constructor_validation_messages():
+    from mmer.fusion.joint_transformer import JointTransformerFusion
+
+    with pytest.raises(ValueError, match="d_model=10 is not divisible by heads=4"):
+        JointTransformerFusion({"visual": 8}, d_model=10, heads=4)

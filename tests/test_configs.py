@@ -1,0 +1,82 @@
+"""Every YAML composes, every sweep parameter is a valid override, bad names fail with a clear message."""
+
+import pytest
+
+from mmer.config import available, compose, config_dir, default_experiment
+from mmer.errors import ConfigError
+from mmer.sweep import fixed_overrides, load_sweep, propose
+
+GROUP_OVERRIDES = [f"data={n}" for n in available("data")] + \
+    [f"model/fusion={n}" for n in available("model/fusion")] + \
+    [f"model/head@model.heads.va={n}" for n in available("model/head")] + \
+    [f"trainer={n}" for n in available("trainer")] + [f"logger={n}" for n in available("logger")] + \
+    [f"cv={n}" for n in available("cv")]
+
+
+@pytest.mark.parametrize("experiment", available("experiment"))
+def test_every_experiment_composes(experiment):
+    cfg = compose([f"experiment={experiment}"])
+    assert cfg.name == experiment  # each experiment names its own run folder
+    assert set(cfg.model.modalities) <= set(cfg.model.backbones)
+
+
+@pytest.mark.parametrize("override", GROUP_OVERRIDES)
+def test_every_group_option_composes(override):
+    compose([override])
+
+
+@pytest.mark.parametrize("backbone", available("model/backbone"))
+def test_every_backbone_option_composes(backbone):
+    cfg = compose([f"model/backbone@model.backbones.visual={backbone}"])
+    assert cfg.model.backbones.visual._target_
+
+
+def test_every_dataset_maps_to_an_existing_experiment():
+    from omegaconf import OmegaConf
+
+    table = OmegaConf.load(config_dir() / "datasets.yaml")
+    for dataset in table:
+        assert default_experiment(dataset) in available("experiment")
+    with pytest.raises(ConfigError, match="unknown DATASET 'nope'"):
+        default_experiment("nope")
+
+
+@pytest.mark.parametrize("sweep", sorted((config_dir() / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_sweep_parameter_is_a_valid_override(sweep):
+    spec = load_sweep(sweep)
+    base = fixed_overrides(spec)
+    assert any(o.startswith("experiment=") for o in base), "a sweep must name its experiment in its command"
+    cfg = compose(base)
+    for key, param in spec["parameters"].items():
+        for value in param.get("values", []):
+            composed = compose([*base, f"{key}={value}"])
+            assert composed[key.split(".")[0]] is not None
+            assert _get(composed, key) == value, key
+        assert _get(cfg, key) is not None, f"{key} is not an existing config key"
+    # points proposed by W&B's sweeps engine (schema-validated) compose too
+    history = []
+    for _ in range(3):
+        run = propose(spec, history)
+        overrides = [f"{k}={v['value']}" for k, v in run.config.items()]
+        compose([*base, *overrides])
+
+
+def _get(cfg, dotted):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def test_unknown_component_is_a_clear_error():
+    with pytest.raises(ConfigError, match="(?s)nope.*Available options.*joint_transformer"):
+        compose(["model/fusion=nope"])
+    with pytest.raises(ConfigError, match="model.modalities names \\['eye'\\]"):
+        compose(["model.modalities=[visual,eye]"])
+
+
+def test_unknown_target_class_is_a_clear_error():
+    from mmer.config import build_datamodule
+
+    with pytest.raises(ConfigError, match="cannot build data module"):
+        build_datamodule(compose(["data._target_=data_modules.synthetic.Nope"]))

@@ -1,0 +1,123 @@
+"""k-fold CV runner: outputs, provenance, caching of finished folds, resuming killed folds, bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmer.cv import run_cv, run_dir_for
+from mmer.errors import ConfigError, DataError
+from mmer.module import MultimodalModule
+
+
+def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monkeypatch):
+    cfg = compose_tiny("cv.folds=2")
+    result = run_cv(cfg)
+    run = result.run_dir
+    assert [f.status for f in result.folds] == ["trained", "trained"]
+    for name in ("config.yaml", "provenance.json", "metrics.csv", "summary.json", "table.txt", "predictions.png",
+                 "merged_test_predictions.csv"):
+        assert (run / name).is_file(), name
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["config_hash"] == run.name and prov["seed"] == 0 and prov["packages"]["torch"]
+    for k in (0, 1):
+        for name in ("done.json", "oof_predictions.csv", "test_predictions.csv", "provenance.json",
+                     "checkpoints/last.ckpt", "checkpoints/best.ckpt"):
+            assert (run / f"fold{k}" / name).is_file(), (k, name)
+    # per-frame merged predictions: one row per frame of every held-out video, clipped to [-1, 1]
+    merged = pd.read_csv(run / "merged_test_predictions.csv")
+    dm_lengths = {v: len(g) for v, g in merged.groupby("video")}
+    test_videos = {f.split("_")[0] for f in dm_lengths}
+    assert len(test_videos) == 2 and merged[["valence", "arousal"]].abs().max().max() <= 1
+    for key in ("cv/ccc_valence", "cv/ccc_arousal", "cv/ccc_mean", "cv/oof_ccc_mean", "cv/fold_mean_ccc_mean",
+                "fold0/val/ccc_mean", "fold1/test/ccc_valence"):
+        assert np.isfinite(result.summary[key]), key
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert {"fold0/val/ccc_mean", "fold1/val/ccc_mean", "fold1/train/loss_epoch"} <= set(metrics.key)
+
+    stamps = {p: p.stat().st_mtime_ns for p in run.rglob("fold*/*") if p.is_file()}
+
+    def fail(*a, **k):
+        raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr(MultimodalModule, "training_step", fail)
+    again = run_cv(compose_tiny("cv.folds=2"))
+    assert again.run_dir == run and [f.status for f in again.folds] == ["cached", "cached"]
+    assert again.summary == pytest.approx(result.summary)
+    assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("fold*/*") if p.is_file()}
+
+
+def test_killed_fold_resumes_from_its_last_checkpoint(compose_tiny, monkeypatch):
+    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=3")
+    original = MultimodalModule.on_train_epoch_end
+
+    def crash_in_fold1_epoch2(self):
+        original(self)
+        if self.current_epoch == 1 and "fold1" in self.trainer.default_root_dir:
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(MultimodalModule, "on_train_epoch_end", crash_in_fold1_epoch2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_cv(cfg)
+    run = run_dir_for(cfg)
+    assert (run / "fold0/done.json").is_file()
+    assert not (run / "fold1/done.json").exists() and (run / "fold1/checkpoints/last.ckpt").is_file()
+    assert not (run / "merged_test_predictions.csv").exists()
+    epoch_at_crash = torch.load(run / "fold1/checkpoints/last.ckpt", weights_only=False)["epoch"]
+    assert epoch_at_crash <= 1
+    fold0_done = (run / "fold0/done.json").stat().st_mtime_ns
+
+    monkeypatch.setattr(MultimodalModule, "on_train_epoch_end", original)
+    result = run_cv(cfg)
+    assert [f.status for f in result.folds] == ["cached", "resumed"]
+    assert (run / "fold0/done.json").stat().st_mtime_ns == fold0_done
+    final = torch.load(run / "fold1/checkpoints/last.ckpt", weights_only=False)
+    assert final["epoch"] == 2  # trained to max_epochs=3 (epochs 0..2), continuing from the crash point
+
+
+def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_tiny):
+    base = run_dir_for(compose_tiny())
+    assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
+    assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true")) == base
+
+
+def test_bad_input_stops_before_training_and_touches_no_saved_output(compose_tiny, tmp_path):
+    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=1")
+    run = run_cv(cfg).run_dir
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="longer than every video"):
+        run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "data.window=5000", "data.hop=100"))
+    with pytest.raises(ConfigError, match="cannot make 9 folds"):
+        run_cv(compose_tiny("cv.folds=9", "trainer.max_epochs=1"))
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert before == after
+    assert [p.name for p in (tmp_path / "runs" / "jmt_synthetic").iterdir()] == [run.name]
+
+
+def test_cli_reports_errors_without_traceback(capsys):
+    from mmer.cli import main
+
+    assert main(["cv", "model/fusion=nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and "Available options" in err
+
+
+def test_merge_command_on_fold_files(compose_tiny, tmp_path):
+    from mmer.cli import main
+    from mmer.predictions import read_table
+
+    run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
+    out = tmp_path / "merged.csv"
+    assert main(["merge", str(run / "fold0/test_predictions.csv"), str(run / "fold1/test_predictions.csv"),
+                 "-o", str(out)]) == 0
+    mine, _ = read_table(out)
+    theirs, _ = read_table(run / "merged_test_predictions.csv")
+    assert sorted(mine) == sorted(theirs)
+    for v in mine:
+        np.testing.assert_allclose(mine[v], theirs[v], atol=1e-5)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("clip,valence\nx,0.1\n")
+    with pytest.raises(DataError, match="bad.csv.*lacks column"):
+        read_table(bad)

@@ -1,0 +1,16 @@
+"""fast_dev_run of every experiment file (one training and one validation batch)."""
+
+import math
+
+import pytest
+
+from mmer.cli import fast_dev_run
+from mmer.config import available
+from tests.conftest import TINY
+
+
+@pytest.mark.parametrize("experiment", available("experiment"))
+def test_fast_dev_run(experiment):
+    metrics = fast_dev_run([f"experiment={experiment}", *TINY])
+    assert "train/loss" in metrics and "val/ccc_mean" in metrics
+    assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
