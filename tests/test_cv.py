@@ -121,3 +121,40 @@ def test_merge_command_on_fold_files(compose_tiny, tmp_path):
     bad.write_text("clip,valence\nx,0.1\n")
     with pytest.raises(DataError, match="bad.csv.*lacks column"):
         read_table(bad)
+
+
+def test_fold_logger_gives_each_fold_its_own_step_axis(tmp_path):
+    from mmer.loggers import FoldLogger, MetricSink
+
+    class FakeRun:
+        def __init__(self):
+            self.defined, self.logged = [], []
+
+        def define_metric(self, name, step_metric=None):
+            self.defined.append((name, step_metric))
+
+        def log(self, payload):
+            self.logged.append(payload)
+
+    sink = MetricSink(tmp_path, kind="csv")
+    sink.wandb_run = FakeRun()
+    FoldLogger(sink, 0).log_metrics({"val/ccc_mean": 0.5, "epoch": 3}, step=7)
+    FoldLogger(sink, 1).log_metrics({"val/ccc_mean": 0.6}, step=2)
+    assert ("fold0/*", "fold0/step") in sink.wandb_run.defined and ("fold1/*", "fold1/step") in sink.wandb_run.defined
+    assert sink.wandb_run.logged == [{"fold0/val/ccc_mean": 0.5, "fold0/step": 7},
+                                     {"fold1/val/ccc_mean": 0.6, "fold1/step": 2}]
+    rows = pd.read_csv(tmp_path / "metrics.csv")
+    assert rows.to_dict("records") == [{"key": "fold0/val/ccc_mean", "step": 7, "value": 0.5},
+                                       {"key": "fold1/val/ccc_mean", "step": 2, "value": 0.6}]
+
+
+def test_wandb_is_offline_without_an_api_key(monkeypatch, tmp_path):
+    from mmer.loggers import wandb_mode
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert wandb_mode(None) == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode(None) == "online"
+    assert wandb_mode("disabled") == "disabled"

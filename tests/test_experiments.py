@@ -14,3 +14,14 @@ def test_fast_dev_run(experiment):
     metrics = fast_dev_run([f"experiment={experiment}", *TINY])
     assert "train/loss" in metrics and "val/ccc_mean" in metrics
     assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
+
+
+def test_mixed_precision_switch():
+    metrics = fast_dev_run(["trainer.precision=bf16-mixed", *TINY])
+    assert math.isfinite(metrics["train/loss"])
+
+
+@pytest.mark.slow
+def test_torch_compile_switch():
+    metrics = fast_dev_run(["model.compile=true", *TINY])
+    assert math.isfinite(metrics["train/loss"])

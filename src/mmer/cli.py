@@ -21,6 +21,8 @@ from mmer.errors import MmerError
 
 
 def _quiet() -> None:
+    import lightning  # noqa: F401  (it sets its own log levels on import: override them after)
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -47,7 +46,3 @@ def masked_smooth_l1(preds: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         return preds.sum() * 0.0
     return F.smooth_l1_loss(preds[mask], target[mask].to(preds.dtype))
 
-
-def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """(B,) lengths -> (B, max_len) bool mask."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]

@@ -67,8 +67,9 @@ def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, 
             ax.set_title(f"{video}: {dim}", fontsize=9)
             if r == len(videos) - 1:
                 ax.set_xlabel("frame")
-    axes[0][0].legend(fontsize=7, ncol=2, loc="lower left")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
 
     def save(p: Path) -> None:
         fig.savefig(p, format="png", dpi=90)

@@ -66,12 +66,6 @@ class EncoderLayer(nn.Module):
         return x * mask.unsqueeze(-1).to(x.dtype), w
 
 
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """(B, T, d), (B, T) -> (B, d) mean over valid steps (0 if none)."""
-    w = mask.unsqueeze(-1).to(x.dtype)
-    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
-
-
 def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
     return x * mask.unsqueeze(-1).to(x.dtype)
 
