@@ -109,6 +109,7 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str
     done = fold_dir / "done.json"
     dm.set_fold(k)
     if done.exists():
+        _warn_if_other_code(fold_dir, k)
         oof, _ = read_table(fold_dir / "oof_predictions.csv", dims)
         test, _ = read_table(fold_dir / "test_predictions.csv", dims)
         return FoldResult(k, "cached", oof, test, json.loads(done.read_text())["scores"])
@@ -124,6 +125,18 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str
     write_table(fold_dir / "test_predictions.csv", test, dims)
     atomic_write_text(done, json.dumps({"fold": k, "status": status, "scores": scores}, indent=2))
     return FoldResult(k, status, oof, test, scores)
+
+
+def _warn_if_other_code(fold_dir: Path, k: int) -> None:
+    """Finished folds are reused by config hash; say so loudly when the code has changed since."""
+    from mmer.provenance import git_commit
+
+    recorded = json.loads((fold_dir / "provenance.json").read_text()).get("git_commit")
+    current = git_commit()
+    if recorded and current and recorded != current:
+        log.warning("fold %d was computed at commit %s and the code is now at %s; its results are reused because "
+                    "the config is unchanged. Delete %s (or set paths.output_root) to recompute it.",
+                    k, recorded, current, fold_dir)
 
 
 def prepare(cfg: Any) -> tuple[Any, Path]:

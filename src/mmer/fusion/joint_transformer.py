@@ -4,10 +4,12 @@ For M modalities with aligned token sequences x_m (B, T, D_m) and masks (B, T):
 
 1. s_m = Linear(D_m -> d)(l2norm(x_m)), zero where masked.            M modality streams
 2. s_J = Linear(M d -> d)(concat_m s_m), mask_J = OR_m mask_m.       the joint stream
-3. s_i = EncoderLayer_i(s_i) over time, for every stream i.          (M + 1) self-attention layers
-4. c_{i<-j} = CrossAttn_i(query=s_i, key=value=s_j) for all i != j.  (M + 1) M outputs (6 for two modalities)
+3. s_i = EncoderLayer_i(s_i [+ PE]) over time, for every stream i.     (M + 1) self-attention layers
+4. c_{i<-j} = s_i + CrossAttn_i(query=s_i, key=value=s_j) (+ FF)     (M + 1) M outputs (6 for two modalities)
+   for all i != j: one cross-attention module per query stream, residual so c stays aligned with step t.
 5. Per step t, tokens [q; c_{i<-j}[t] ...] go through one encoder layer; the learned fusion token q is the
    step's fused feature (B, T, d). A token is masked when its query or key stream is absent at t.
+PE (optional, ``positional=True``): 0.1 x fixed sinusoidal positions added to every stream before step 3.
 Outputs at fully masked steps are 0. Batch-first throughout; nothing mixes batch samples.
 """
 
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from mmer.fusion.layers import EncoderLayer, MaskedMultiheadAttention, zeros_where
+from mmer.fusion.layers import CrossLayer, EncoderLayer, sinusoidal_positions, zeros_where
 
 JOINT = "joint"
 
@@ -28,11 +30,14 @@ class JointTransformerFusion(nn.Module):
     in_dims: feature size per modality, e.g. ``{"visual": 512, "audio": 512}``.
     d_model: stream width d. depth: self-attention layers per stream. heads: attention heads.
     fusion_depth: encoder layers over the per-step token sequence. dropout: attention / FF dropout.
-    l2_normalize: L2-normalise each input stream before projection (the reference does).
+    l2_normalize: L2-normalise each input stream before projection (the reference does, on 512-d pretrained
+        features; on small learned features it can hurt: see experiments/experiment/jmt_synthetic.yaml).
+    positional: add sinusoidal time positions to the streams before self-attention.
     """
 
     def __init__(self, in_dims: dict[str, int], d_model: int = 64, depth: int = 1, heads: int = 4,
-                 fusion_depth: int = 1, dropout: float = 0.1, l2_normalize: bool = True) -> None:
+                 fusion_depth: int = 1, dropout: float = 0.1, l2_normalize: bool = True,
+                 positional: bool = False) -> None:
         super().__init__()
         if not in_dims:
             raise ValueError("JointTransformerFusion needs at least one modality in in_dims")
@@ -44,12 +49,13 @@ class JointTransformerFusion(nn.Module):
         self.streams = self.modalities + [JOINT]
         self.out_dim = d_model
         self.l2_normalize = l2_normalize
+        self.positional = positional
         self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})
         self.joint = nn.Linear(len(in_dims) * d_model, d_model)
         self.self_attn = nn.ModuleDict({
             s: nn.ModuleList([EncoderLayer(d_model, heads, dropout=dropout) for _ in range(depth)]) for s in self.streams
         })
-        self.cross = nn.ModuleDict({s: MaskedMultiheadAttention(d_model, heads, dropout) for s in self.streams})
+        self.cross = nn.ModuleDict({s: CrossLayer(d_model, heads, dropout=dropout) for s in self.streams})
         self.pairs = [(q, k) for q in self.streams for k in self.streams if q != k]
         self.pair_embed = nn.Parameter(torch.zeros(len(self.pairs) + 1, d_model))
         self.fusion_token = nn.Parameter(torch.randn(d_model) * 0.02)
@@ -78,6 +84,9 @@ class JointTransformerFusion(nn.Module):
         streams[JOINT] = zeros_where(self.joint(torch.cat([streams[m] for m in self.modalities], -1)), smasks[JOINT])
 
         weights: dict[str, Tensor] = {}
+        if self.positional:  # scaled so positions do not swamp the (often small) stream content
+            pe = 0.1 * sinusoidal_positions(t, self.out_dim, ref.device, streams[JOINT].dtype)
+            streams = {s: zeros_where(x + pe, smasks[s]) for s, x in streams.items()}
         for s in self.streams:
             for layer in self.self_attn[s]:
                 streams[s], w = layer(streams[s], smasks[s], need_weights)
@@ -86,7 +95,7 @@ class JointTransformerFusion(nn.Module):
 
         tokens, tmasks = [], []
         for q, k in self.pairs:
-            c, w = self.cross[q](streams[q], streams[k], smasks[k], need_weights)
+            c, w = self.cross[q](streams[q], streams[k], smasks[q], smasks[k], need_weights)
             tokens.append(c)
             tmasks.append(smasks[q] & smasks[k].any(-1, keepdim=True))
             if need_weights:

@@ -69,3 +69,41 @@ class EncoderLayer(nn.Module):
 def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
     return x * mask.unsqueeze(-1).to(x.dtype)
 
+
+
+class CrossLayer(nn.Module):
+    """Pre-norm cross-attention block: q + Attn(LN(q), LN(kv)), then + FF. (B, Tq, d), (B, Tk, d) -> (B, Tq, d).
+
+    The residual keeps each query step's own content, so outputs stay aligned with the query's time axis.
+    Query steps masked by ``query_mask`` output 0.
+    """
+
+    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.norm_q = nn.LayerNorm(d_model)
+        self.norm_kv = nn.LayerNorm(d_model)
+        self.attn = MaskedMultiheadAttention(d_model, heads, dropout)
+        self.norm_ff = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout),
+                                nn.Linear(ff_mult * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, query: Tensor, kv: Tensor, query_mask: Tensor, key_mask: Tensor, need_weights: bool = False):
+        a, w = self.attn(self.norm_q(query), self.norm_kv(kv), key_mask, need_weights)
+        x = query + self.drop(a)
+        x = x + self.drop(self.ff(self.norm_ff(x)))
+        return x * query_mask.unsqueeze(-1).to(x.dtype), w
+
+
+def sinusoidal_positions(length: int, dim: int, device=None, dtype=None) -> Tensor:
+    """Fixed sinusoidal position encodings (length, dim): sin/cos of t / 10000^(2i/dim)."""
+    import math
+
+    import torch
+
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return pe.to(dtype) if dtype is not None else pe
