@@ -4,7 +4,7 @@ For M modalities with aligned token sequences x_m (B, T, D_m) and masks (B, T):
 
 1. s_m = Linear(D_m -> d)(l2norm(x_m)), zero where masked.            M modality streams
 2. s_J = Linear(M d -> d)(concat_m s_m), mask_J = OR_m mask_m.       the joint stream
-3. s_i = EncoderLayer_i(s_i [+ PE]) over time, for every stream i.     (M + 1) self-attention layers
+3. s_i = SelfAttnBlock_i(s_i [+ PE]) over time, for every stream i.     (M + 1) self-attention layers
 4. c_{i<-j} = s_i + CrossAttn_i(query=s_i, key=value=s_j) (+ FF)     (M + 1) M outputs (6 for two modalities)
    for all i != j: one cross-attention module per query stream, residual so c stays aligned with step t.
 5. Per step t, tokens [q; c_{i<-j}[t] ...] go through one encoder layer; the learned fusion token q is the
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from mmer.fusion.layers import CrossLayer, EncoderLayer, sinusoidal_positions, zeros_where
+from mmer.fusion.layers import AttentionBlock, sinusoidal_positions, zeros_where
 
 JOINT = "joint"
 
@@ -53,13 +53,13 @@ class JointTransformerFusion(nn.Module):
         self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})
         self.joint = nn.Linear(len(in_dims) * d_model, d_model)
         self.self_attn = nn.ModuleDict({
-            s: nn.ModuleList([EncoderLayer(d_model, heads, dropout=dropout) for _ in range(depth)]) for s in self.streams
+            s: nn.ModuleList([AttentionBlock(d_model, heads, dropout=dropout) for _ in range(depth)]) for s in self.streams
         })
-        self.cross = nn.ModuleDict({s: CrossLayer(d_model, heads, dropout=dropout) for s in self.streams})
+        self.cross = nn.ModuleDict({s: AttentionBlock(d_model, heads, dropout=dropout, cross=True) for s in self.streams})
         self.pairs = [(q, k) for q in self.streams for k in self.streams if q != k]
         self.pair_embed = nn.Parameter(torch.zeros(len(self.pairs) + 1, d_model))
         self.fusion_token = nn.Parameter(torch.randn(d_model) * 0.02)
-        self.token_layers = nn.ModuleList([EncoderLayer(d_model, heads, dropout=dropout) for _ in range(fusion_depth)])
+        self.token_layers = nn.ModuleList([AttentionBlock(d_model, heads, dropout=dropout) for _ in range(fusion_depth)])
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
@@ -89,13 +89,13 @@ class JointTransformerFusion(nn.Module):
             streams = {s: zeros_where(x + pe, smasks[s]) for s, x in streams.items()}
         for s in self.streams:
             for layer in self.self_attn[s]:
-                streams[s], w = layer(streams[s], smasks[s], need_weights)
+                streams[s], w = layer(streams[s], smasks[s], need_weights=need_weights)
             if need_weights:
                 weights[f"self/{s}"] = w
 
         tokens, tmasks = [], []
         for q, k in self.pairs:
-            c, w = self.cross[q](streams[q], streams[k], smasks[q], smasks[k], need_weights)
+            c, w = self.cross[q](streams[q], smasks[q], streams[k], smasks[k], need_weights=need_weights)
             tokens.append(c)
             tmasks.append(smasks[q] & smasks[k].any(-1, keepdim=True))
             if need_weights:
@@ -106,7 +106,7 @@ class JointTransformerFusion(nn.Module):
         seq = rearrange(seq, "b t p d -> (b t) p d")
         tmask_flat = rearrange(tmask, "b t p -> (b t) p")
         for layer in self.token_layers:
-            seq, w = layer(seq, tmask_flat, need_weights)
+            seq, w = layer(seq, tmask_flat, need_weights=need_weights)
             if need_weights:
                 weights["tokens"] = rearrange(w, "(b t) h p q -> b t h p q", b=b)[:, :, :, 0]
         fused = self.norm(rearrange(seq[:, 0], "(b t) d -> b t d", b=b))

@@ -46,53 +46,42 @@ class MaskedMultiheadAttention(nn.Module):
         return out * has_key[:, None, None].to(out.dtype), weights
 
 
-class EncoderLayer(nn.Module):
-    """Pre-norm transformer encoder layer over (B, T, d) with a key mask; masked positions output 0."""
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block: x = q + Attn(LN(q), LN(kv)); x = x + FF(LN(x)). Batch-first.
 
-    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.attn = MaskedMultiheadAttention(d_model, heads, dropout)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout),
-                                nn.Linear(ff_mult * d_model, d_model))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, mask: Tensor, need_weights: bool = False):
-        h = self.norm1(x)
-        a, w = self.attn(h, h, mask, need_weights)
-        x = x + self.drop(a)
-        x = x + self.drop(self.ff(self.norm2(x)))
-        return x * mask.unsqueeze(-1).to(x.dtype), w
-
-
-def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
-    return x * mask.unsqueeze(-1).to(x.dtype)
-
-
-
-class CrossLayer(nn.Module):
-    """Pre-norm cross-attention block: q + Attn(LN(q), LN(kv)), then + FF. (B, Tq, d), (B, Tk, d) -> (B, Tq, d).
-
-    The residual keeps each query step's own content, so outputs stay aligned with the query's time axis.
-    Query steps masked by ``query_mask`` output 0.
+    Self-attention when ``kv`` is None (build with ``cross=True`` to pass ``kv``) (keys are the normalised query itself), cross-attention otherwise.
+    query (B, Tq, d), query_mask (B, Tq); kv (B, Tk, d), key_mask (B, Tk). The residual keeps each query step's
+    own content, so outputs stay aligned with the query's time axis; masked query steps output 0.
     """
 
-    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1) -> None:
+    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1, cross: bool = False) -> None:
         super().__init__()
         self.norm_q = nn.LayerNorm(d_model)
-        self.norm_kv = nn.LayerNorm(d_model)
+        self.norm_kv = nn.LayerNorm(d_model) if cross else None
         self.attn = MaskedMultiheadAttention(d_model, heads, dropout)
         self.norm_ff = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout),
                                 nn.Linear(ff_mult * d_model, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, query: Tensor, kv: Tensor, query_mask: Tensor, key_mask: Tensor, need_weights: bool = False):
-        a, w = self.attn(self.norm_q(query), self.norm_kv(kv), key_mask, need_weights)
+    def forward(self, query: Tensor, query_mask: Tensor, kv: Tensor | None = None, key_mask: Tensor | None = None,
+                need_weights: bool = False):
+        q = self.norm_q(query)
+        if kv is None:
+            keys, key_mask = q, query_mask
+        elif self.norm_kv is None:
+            raise ValueError("this AttentionBlock was built for self-attention: pass cross=True to attend to kv")
+        else:
+            keys = self.norm_kv(kv)
+        a, w = self.attn(q, keys, key_mask, need_weights)
         x = query + self.drop(a)
         x = x + self.drop(self.ff(self.norm_ff(x)))
         return x * query_mask.unsqueeze(-1).to(x.dtype), w
+
+
+def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
+    return x * mask.unsqueeze(-1).to(x.dtype)
+
 
 
 def sinusoidal_positions(length: int, dim: int, device=None, dtype=None) -> Tensor:
