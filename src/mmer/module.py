@@ -115,7 +115,8 @@ class MultimodalModule(L.LightningModule):
             videos = batch.meta.get("video", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
                                      f"inputs for NaN/Inf or lower the learning rate")
-        self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=batch.size)
+        self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",
+                 batch_size=batch.size)
         return total
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -137,7 +138,7 @@ class MultimodalModule(L.LightningModule):
                 if metric.update_count == 0:
                     continue
                 for key, value in head.task.metric_values(head, name, metric.compute()).items():
-                    self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=key.endswith("mean"))
+                    self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=stage == "val" and key.endswith("mean"))
                 metric.reset()
 
     def on_train_epoch_end(self) -> None:
