@@ -9,6 +9,8 @@ from mmer.sweep import fixed_overrides, load_sweep, propose
 GROUP_OVERRIDES = [f"data={n}" for n in available("data")] + \
     [f"model/fusion={n}" for n in available("model/fusion")] + \
     [f"model/head@model.heads.va={n}" for n in available("model/head")] + \
+    [f"model/optimizer={n}" for n in available("model/optimizer")] + \
+    [f"model/scheduler={n}" for n in available("model/scheduler")] + \
     [f"trainer={n}" for n in available("trainer")] + [f"logger={n}" for n in available("logger")] + \
     [f"cv={n}" for n in available("cv")]
 
@@ -80,3 +82,13 @@ def test_unknown_target_class_is_a_clear_error():
 
     with pytest.raises(ConfigError, match="cannot build data module"):
         build_datamodule(compose(["data._target_=data_modules.synthetic.Nope"]))
+
+
+def test_option_of_another_component_is_a_clear_error():
+    from data_modules.base import ModalitySpec
+    from mmer.config import build_module
+
+    cfg = compose(["model/fusion=concat", "++model.fusion.l2_normalize=true"])
+    spec = {"visual": ModalitySpec("features", 32), "audio": ModalitySpec("features", 24, 2)}
+    with pytest.raises(ConfigError, match="fusion model.fusion .*ConcatFusion.* does not accept.*l2_normalize"):
+        build_module(cfg, spec)

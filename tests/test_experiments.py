@@ -16,6 +16,11 @@ def test_fast_dev_run(experiment):
     assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
 
 
+def test_optimizer_and_scheduler_by_name():
+    metrics = fast_dev_run(["model/optimizer=sgd", "model/scheduler=cosine", *TINY])
+    assert math.isfinite(metrics["train/loss"])
+
+
 def test_mixed_precision_switch():
     metrics = fast_dev_run(["trainer.precision=bf16-mixed", *TINY])
     assert math.isfinite(metrics["train/loss"])

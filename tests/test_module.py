@@ -62,7 +62,7 @@ def test_forward_shapes_loss_and_gradients(stride):
 def test_epoch_metrics_cover_every_head():
     module = make_module()
     logged = {}
-    module.log = lambda key, value, **kw: logged.__setitem__(key, float(value))
+    module.log = lambda key, value, **kw: logged.__setitem__(key, float(torch.as_tensor(value).detach()))
     for _ in range(2):
         module._shared_step(make_batch(), "val")
     module._log_epoch_metrics("val")

@@ -73,6 +73,16 @@ def build_datamodule(cfg: Any) -> Any:
     return _instantiate(cfg.data, "data module")
 
 
+def _build(node: Any, what: str, **kwargs) -> Any:
+    """Instantiate a ``_partial_`` component config and call it with the arguments only the builder knows."""
+    factory = _instantiate(node, what)
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{what} ({node.get('_target_')}) does not accept its config: {exc}. Remove or rename "
+                          f"that key (an experiment file may set options of another {what.split()[0]})") from None
+
+
 def build_module(cfg: Any, input_spec: dict[str, Any]) -> Any:
     """The MultimodalModule of ``cfg.model`` for a data module's ``input_spec`` ({modality: ModalitySpec})."""
     from mmer.module import MultimodalModule
@@ -81,10 +91,12 @@ def build_module(cfg: Any, input_spec: dict[str, Any]) -> Any:
     if missing:
         raise ConfigError(f"model.modalities {missing} are not provided by the data module "
                           f"(it provides {sorted(input_spec)})")
-    backbones = {m: _instantiate(cfg.model.backbones[m], f"backbone '{m}'")(in_dim=input_spec[m].dim)
+    backbones = {m: _build(cfg.model.backbones[m], f"backbone model.backbones.{m}", in_dim=input_spec[m].dim)
                  for m in cfg.model.modalities}
-    heads = [_instantiate(node, f"head '{name}'", name=name) for name, node in cfg.model.heads.items()]
+    fusion = _build(cfg.model.fusion, "fusion model.fusion", in_dims={m: b.out_dim for m, b in backbones.items()})
+    heads = [_build(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim)
+             for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
-    return MultimodalModule(backbones=backbones, fusion=_instantiate(cfg.model.fusion, "fusion"), heads=heads,
+    return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                             optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
                             token_stride=cfg.model.token_stride, compile=cfg.model.compile)
