@@ -102,8 +102,12 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, head: str)
     return tables[0], tables[1], status
 
 
-def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str]) -> FoldResult:
-    """Train (or resume, or reuse) fold k and return its stitched predictions and scores."""
+def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str],
+             test_targets: tuple[Table, Table]) -> FoldResult:
+    """Train (or resume, or reuse) fold k and return its stitched predictions and scores.
+
+    test_targets: (targets, masks) of the held-out videos, loaded once per job.
+    """
     head, target = _frame_head(cfg)
     fold_dir = run_dir / f"fold{k}"
     done = fold_dir / "done.json"
@@ -114,13 +118,13 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str
         test, _ = read_table(fold_dir / "test_predictions.csv", dims)
         return FoldResult(k, "cached", oof, test, json.loads(done.read_text())["scores"])
     fold_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
-                                                                "fold": k}, indent=2))
+    if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
+        atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
+                                                                    "fold": k}, indent=2))
     oof, test, status = _train_fold(cfg, dm, k, fold_dir, sink, head)
     oof_t, oof_m = _targets(dm, dm.split("val"), target)
-    test_t, test_m = _targets(dm, dm.split("test"), target)
     scores = {f"fold{k}/val/{key}": v for key, v in score_table(oof, oof_t, oof_m, dims).items()}
-    scores.update({f"fold{k}/test/{key}": v for key, v in score_table(test, test_t, test_m, dims).items()})
+    scores.update({f"fold{k}/test/{key}": v for key, v in score_table(test, *test_targets, dims).items()})
     write_table(fold_dir / "oof_predictions.csv", oof, dims)
     write_table(fold_dir / "test_predictions.csv", test, dims)
     atomic_write_text(done, json.dumps({"fold": k, "status": status, "scores": scores}, indent=2))
@@ -169,17 +173,18 @@ def run_cv(cfg: Any) -> CVResult:
     log.info("run folder: %s", run_dir)
 
     logger_cfg = OmegaConf.to_container(cfg.logger)
+    test_targets = _targets(dm, dm.split("test"), target)
     sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=container, **logger_cfg)
     try:
         results = []
         for k in folds:
             log.info("fold %d/%d", k + 1, cfg.cv.folds)
-            results.append(run_fold(cfg, dm, k, run_dir, sink, dims))
+            results.append(run_fold(cfg, dm, k, run_dir, sink, dims, test_targets))
             log.info("fold %d: %s", k, results[-1].status)
         merged = merge_tables([r.test for r in results])
-        summary = _summarise(results, merged, dm, target, dims)
+        summary = _summarise(results, merged, test_targets, dm, target, dims)
         write_table(run_dir / "merged_test_predictions.csv", merged, dims)
-        test_t, test_m = _targets(dm, dm.split("test"), target)
+        test_t, test_m = test_targets
         text = print_table(f"{cfg.name}: {len(results)}-fold CV ({run_dir})", score_rows(summary, folds, dims), dims)
         atomic_write_text(run_dir / "table.txt", text)
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
@@ -191,12 +196,12 @@ def run_cv(cfg: Any) -> CVResult:
     return CVResult(run_dir, summary, results, text)
 
 
-def _summarise(results: list[FoldResult], merged: Table, dm: Any, target: str, dims: list[str]) -> dict[str, float]:
+def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any, target: str,
+               dims: list[str]) -> dict[str, float]:
     summary: dict[str, float] = {}
     for r in results:
         summary.update(r.scores)
-    test_t, test_m = _targets(dm, dm.split("test"), target)
-    summary.update({f"cv/{k}": v for k, v in score_table(merged, test_t, test_m, dims).items()})
+    summary.update({f"cv/{k}": v for k, v in score_table(merged, *test_targets, dims).items()})
     keys = [f"ccc_{d}" for d in dims] + ["ccc_mean"]
     for key in keys:
         summary[f"cv/fold_mean_{key}"] = float(np.mean([r.scores[f"fold{r.fold}/test/{key}"] for r in results]))
