@@ -51,7 +51,8 @@ def compose(overrides: Sequence[str] = ()) -> Any:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"config error: {exc}") from None
+        message = str(exc).split("\nConfig search path")[0].strip()  # the search-path dump is noise here
+        raise ConfigError(f"config error: {message}") from None
     unknown = [m for m in cfg.model.modalities if m not in cfg.model.backbones]
     if unknown:
         raise ConfigError(f"model.modalities names {unknown} but model.backbones only has "
