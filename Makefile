@@ -10,7 +10,9 @@ SWEEP ?= experiments/sweeps/jmt_synthetic.yaml
 SWEEP_ID ?=
 COUNT ?= 4
 DATA_DIR ?=
-export DATA_DIR
+ifneq ($(DATA_DIR),)
+export DATA_DIR   # only when given: an empty value would change the config hash
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-slow lint ablation sweep agent sweep-local clean

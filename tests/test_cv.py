@@ -158,3 +158,12 @@ def test_wandb_is_offline_without_an_api_key(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert wandb_mode(None) == "online"
     assert wandb_mode("disabled") == "disabled"
+
+
+def test_empty_data_dir_env_does_not_change_the_run_folder(compose_tiny, monkeypatch):
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    unset = run_dir_for(compose_tiny())
+    monkeypatch.setenv("DATA_DIR", "")
+    assert compose_tiny().data_dir is None and run_dir_for(compose_tiny()) == unset
+    monkeypatch.setenv("DATA_DIR", "/some/copy")
+    assert run_dir_for(compose_tiny()) != unset

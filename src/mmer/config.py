@@ -50,6 +50,8 @@ def compose(overrides: Sequence[str] = ()) -> Any:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(cfg)
+        if cfg.get("data_dir") == "":  # `export DATA_DIR=` means unset; keep the config hash the same
+            cfg.data_dir = None
     except (HydraException, OmegaConfBaseException) as exc:
         message = str(exc).split("\nConfig search path")[0].strip()  # the search-path dump is noise here
         raise ConfigError(f"config error: {message}") from None
