@@ -184,19 +184,23 @@ class WindowedDataModule(L.LightningDataModule):
         if self.window > longest:
             raise ConfigError(f"data.window={self.window} is longer than every video (longest has {longest} "
                               f"frames): set data.window<={longest} (and data.hop<=data.window)")
-        trainval = self.split("trainval")
-        for name in self.target_spec():
-            if not any(self.load(r).target_masks[name].any() for r in trainval):
-                raise DataError(f"target '{name}' has no labelled frame in the train/validation partition "
-                                f"({len(trainval)} recordings): every label is masked (e.g. all -5); check the "
-                                f"annotation files")
-        if self.check_finite:
-            for r in self.recordings:
-                for m, x in self.load(r).inputs.items():
+        labelled = dict.fromkeys(self.target_spec(), False)
+        for r in self.recordings:  # one load per recording: loading can be expensive on real datasets
+            item = self.load(r)
+            if r.partition == "trainval":
+                for name in labelled:
+                    labelled[name] = labelled[name] or bool(item.target_masks[name].any())
+            if self.check_finite:
+                for m, x in item.inputs.items():
                     if not np.isfinite(x).all():
                         bad = int((~np.isfinite(x)).sum())
                         raise DataError(f"recording '{r.id}', modality '{m}': {bad} NaN/Inf input values; "
                                         f"re-extract that recording's features or drop it")
+        for name, any_label in labelled.items():
+            if not any_label:
+                raise DataError(f"target '{name}' has no labelled frame in the train/validation partition "
+                                f"({len(self.split('trainval'))} recordings): every label is masked (e.g. all -5); "
+                                f"check the annotation files")
 
     def set_fold(self, fold: int) -> None:
         if not 0 <= fold < self.num_folds:

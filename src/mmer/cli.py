@@ -44,9 +44,8 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
     dm.setup("fit")
     dm.set_fold(fold)
     model = build_module(cfg, dm.input_spec())
-    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in ("max_epochs",)}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = L.Trainer(**{**trainer_cfg, "enable_progress_bar": False}, fast_dev_run=True, logger=False,
+        trainer = L.Trainer(**{**cfg.trainer, "enable_progress_bar": False}, fast_dev_run=True, logger=False,
                             default_root_dir=tmp)
         trainer.fit(model, datamodule=dm)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
