@@ -33,11 +33,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ModalitySpec:
     """kind: what the input is; dim: feature size (features), channels (frames) or 1 (waveform);
-    rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio."""
+    rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio.
+    scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk)."""
 
     kind: Literal["frames", "waveform", "features"]
     dim: int
     rate: int = 1
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class WindowDataset(Dataset):
                 continue
             lo, hi = start * spec.rate, (start + n_valid) * spec.rate
             x = np.asarray(item.inputs[m][lo:hi], dtype=np.float32)
+            if spec.scale != 1.0:
+                x *= spec.scale
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask[lo:hi], bool)
             out["inputs"][m] = _pad(x, w * spec.rate)

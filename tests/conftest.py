@@ -34,3 +34,23 @@ def shared_dir() -> Path:
     if os.environ.get("CI"):
         pytest.fail(f"{SHARED} is missing but CI is set: tests that use ../shared must not skip in CI")
     pytest.skip(f"{SHARED} not present")
+
+
+_FIXTURES: dict[str, Path] = {}
+
+
+def fixture_root(dataset: str, tmp_path_factory) -> Path:
+    """A generated dataset in the owner's layout, made once per test session (``mmer make-fixture``)."""
+    if dataset not in _FIXTURES:
+        from mmer.fixtures import FIXTURES
+
+        _FIXTURES[dataset] = FIXTURES[dataset](tmp_path_factory.mktemp(f"{dataset}_fixture"))
+    return _FIXTURES[dataset]
+
+
+def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
+    """Overrides that make an experiment of ``dataset`` small and point it at test data."""
+    common = ["data.batch_size=4", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv"]
+    if dataset == "synthetic":
+        return TINY
+    return [f"data.root={fixture_root(dataset, tmp_path_factory)}", "data.window=100", "data.hop=60", *common]

@@ -1,17 +1,18 @@
-"""fast_dev_run of every experiment file (one training and one validation batch)."""
+"""fast_dev_run of every experiment file (one training and one validation batch) on its dataset's test data."""
 
 import math
 
 import pytest
 
 from mmer.cli import fast_dev_run
-from mmer.config import available
-from tests.conftest import TINY
+from mmer.config import available, compose
+from tests.conftest import TINY, dataset_overrides
 
 
 @pytest.mark.parametrize("experiment", available("experiment"))
-def test_fast_dev_run(experiment):
-    metrics = fast_dev_run([f"experiment={experiment}", *TINY])
+def test_fast_dev_run(experiment, tmp_path_factory):
+    dataset = compose([f"experiment={experiment}"]).data._target_.split(".")[1]
+    metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
     assert "train/loss" in metrics and "val/ccc_mean" in metrics
     assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
 

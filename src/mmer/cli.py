@@ -7,6 +7,7 @@
     mmer ablation [key=value ...]                                          fusion vs single-modality table
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
+    mmer make-fixture affwild2 DIR                                         a tiny dataset in the real layout
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("merge", help="CCC-centering merge of per-fold prediction CSVs")
     p.add_argument("files", nargs="+")
     p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("make-fixture", help="write a tiny dataset in an owner's on-disk layout")
+    p.add_argument("dataset")
+    p.add_argument("dir")
     p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -104,6 +108,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mmer.predictions import merge_files
 
         print(merge_files(args.files, args.output))
+    elif args.cmd == "make-fixture":
+        from mmer.errors import ConfigError
+        from mmer.fixtures import FIXTURES
+
+        if args.dataset not in FIXTURES:
+            raise ConfigError(f"no fixture for '{args.dataset}': choose one of {sorted(FIXTURES)}")
+        print(FIXTURES[args.dataset](args.dir))
     elif args.cmd == "sweep-local":
         from mmer.sweep import run_local_sweep
 

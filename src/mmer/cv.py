@@ -184,6 +184,8 @@ def run_cv(cfg: Any) -> CVResult:
         merged = merge_tables([r.test for r in results])
         summary = _summarise(results, merged, test_targets, dm, target, dims)
         write_table(run_dir / "merged_test_predictions.csv", merged, dims)
+        if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
+            dm.export_predictions(run_dir / "submission", merged)
         test_t, test_m = test_targets
         text = print_table(f"{cfg.name}: {len(results)}-fold CV ({run_dir})", score_rows(summary, folds, dims), dims)
         atomic_write_text(run_dir / "table.txt", text)

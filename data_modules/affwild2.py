@@ -1,0 +1,140 @@
+"""Aff-Wild2 valence/arousal (ABAW VA track) from the owners' on-disk layout (``../shared/DATASETS.md``).
+
+Recordings are the annotation files; ``<video>_left`` / ``<video>_right`` share one raw video (and its audio) and
+one fold group. The official Train_Set is the cross-validated partition and the official Validation_Set is the
+held-out partition that every fold predicts (test labels are not public).
+
+Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`data_modules.cache`):
+
+- ``faces``: (N, 3, face_size, face_size) uint8 face crops; a missing crop is a black frame and its visual mask
+  is False (unreadable JPEGs are treated the same, counted and reported);
+- ``logmel``: (N, n_mels) log-mel rows of the 16 kHz mono soundtrack aligned to video frames (row = round(t / hop));
+- ``meta``: [fps, video frame count] used to check that the annotation has one line per video frame.
+
+Frames labelled -5 stay on the time axis with target mask False.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from data_modules.affwild2_files import find_challenge, find_crops, find_videos, raw_video_id, read_va_file
+from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
+from data_modules.cache import FeatureCache, cache_key
+from data_modules.media import decode_audio, logmel_per_frame, read_face_crops, video_info
+from mmer.errors import DataError
+
+log = logging.getLogger(__name__)
+EXTRACTION_VERSION = 1
+
+
+class AffWild2DataModule(WindowedDataModule):
+    """Args (besides :class:`~data_modules.base.WindowedDataModule`'s):
+    root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
+    face_size: side of the cached face crops. sample_rate, n_mels: audio features.
+    frame_count_tolerance: allowed |annotation lines - video frames| before it is an error.
+    """
+
+    def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
+                 sample_rate: int = 16000, n_mels: int = 64, frame_count_tolerance: int = 0, **base) -> None:
+        super().__init__(**base)
+        self.root, self.cache_dir = root, cache_dir
+        self.face_size, self.sample_rate, self.n_mels = face_size, sample_rate, n_mels
+        self.frame_count_tolerance = frame_count_tolerance
+        self._files: dict[str, dict[str, Path | None]] = {}
+        self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._unreadable_crops = 0
+
+    def input_spec(self) -> dict[str, ModalitySpec]:
+        return {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255), "audio": ModalitySpec("features", self.n_mels)}
+
+    def target_spec(self) -> dict[str, list[str]]:
+        return {"va": ["valence", "arousal"]}
+
+    @property
+    def cache(self) -> FeatureCache:
+        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
+
+    def index(self) -> list[Recording]:
+        root = Path(require_dir(self.root, "affwild2"))
+        splits = find_challenge(root)
+        if not splits:
+            raise DataError(f"affwild2: no VA_Estimation_Challenge/{{Train_Set,Validation_Set}} folder under {root}")
+        videos = find_videos(root, exclude=self.cache.root)
+        crops = find_crops(root)
+        log.info("affwild2: annotations %s; %d raw videos; face crops in %s",
+                 {k: str(v) for k, v in splits.items()}, len(videos), crops)
+        recordings = []
+        for split, folder in sorted(splits.items()):
+            for txt in sorted(folder.glob("*.txt")):
+                video, raw = txt.stem, raw_video_id(txt.stem)
+                if raw not in videos:
+                    raise DataError(f"{txt}: no raw video '{raw}.mp4' or '{raw}.avi' under {root} (needed for audio)")
+                values, labelled = read_va_file(txt)
+                self._labels[video] = (values, labelled)
+                self._files[video] = {"annotation": txt, "video": videos[raw],
+                                      "crops": crops / video if crops is not None else None}
+                recordings.append(Recording(video, raw, len(values), "trainval" if split == "train" else "test"))
+        if not recordings:
+            raise DataError(f"affwild2: the VA annotation folders under {root} hold no .txt files")
+        return recordings
+
+    def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray]) -> None:
+        """ABAW VA submission files: ``out_dir/<video>.txt`` with rows ``<video>/00001.jpg,valence,arousal``."""
+        from mmer.provenance import atomic_write_text
+
+        for video, preds in table.items():
+            rows = ["image_location,valence,arousal"] + [f"{video}/{k + 1:05d}.jpg,{v:.6f},{a:.6f}"
+                                                         for k, (v, a) in enumerate(preds)]
+            atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")
+
+    def prepare_data(self) -> None:
+        """Extract every video's cache now, with a progress bar (``setup`` would otherwise do it on first use)."""
+        from tqdm.auto import tqdm
+
+        recordings = self.index()
+        for rec in tqdm(recordings, desc="affwild2: extracting", unit="video"):
+            self.load(rec)
+        if self._unreadable_crops:
+            log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
+
+    def _meta(self, rec: Recording) -> tuple[float, int]:
+        video = self._files[rec.id]["video"]
+        key = cache_key({"kind": "meta", "v": EXTRACTION_VERSION}, [video])
+        fps, count = self.cache.get_or_build(raw_video_id(rec.id), "meta", key,
+                                             lambda: np.asarray(video_info(video), np.float64))
+        if abs(int(count) - rec.num_frames) > self.frame_count_tolerance:
+            raise DataError(f"{self._files[rec.id]['annotation']}: {rec.num_frames} annotation lines but {video} has "
+                            f"{int(count)} frames; the annotation must have one line per frame (or raise "
+                            f"data.frame_count_tolerance)")
+        return float(fps), int(count)
+
+    def load(self, rec: Recording) -> Item:
+        files = self._files[rec.id]
+        fps, _ = self._meta(rec)
+        n = rec.num_frames
+        crops = files["crops"]
+        face_key = cache_key({"kind": "faces", "size": self.face_size, "n": n, "v": EXTRACTION_VERSION},
+                             [crops] if crops is not None and crops.is_dir() else [])
+
+        def faces_and_mask() -> np.ndarray:
+            frames, present, unreadable = read_face_crops(crops, n, self.face_size)
+            self._unreadable_crops += unreadable
+            packed = frames.reshape(n, -1)
+            return np.concatenate([packed, present[:, None].astype(np.uint8)], axis=1)  # one file, one rename
+
+        packed = self.cache.get_or_build(rec.id, "faces", face_key, faces_and_mask)
+        faces = packed[:, :-1].reshape(n, 3, self.face_size, self.face_size)
+        present = packed[:, -1].astype(bool)
+        audio_key = cache_key({"kind": "logmel", "sr": self.sample_rate, "n_mels": self.n_mels, "fps": fps, "n": n,
+                               "v": EXTRACTION_VERSION}, [files["video"]])
+        mel = self.cache.get_or_build(
+            raw_video_id(rec.id), "logmel", audio_key,
+            lambda: logmel_per_frame(decode_audio(files["video"], self.sample_rate), self.sample_rate, fps, n,
+                                     self.n_mels))
+        values, labelled = self._labels[rec.id]
+        return Item(inputs={"visual": faces, "audio": mel}, targets={"va": values}, target_masks={"va": labelled},
+                    input_masks={"visual": present})

@@ -1,0 +1,91 @@
+"""Aff-Wild2 on disk (``../shared/DATASETS.md``): finding the release's folders and parsing its annotation files.
+
+Releases differ in folder names (raw videos in ``batch1/``, ``batch2/``, ``videos/`` or ``raw_videos/``; challenge
+folders under a release-named parent such as ``Third ABAW Annotations/``), so everything is found by name,
+recursively under the root, and never by a fixed path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from mmer.errors import DataError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi")
+UNLABELLED = -5.0
+SPLITS = {"Train_Set": "train", "Validation_Set": "validation"}
+_SIDE = re.compile(r"_(left|right)$")
+
+
+def raw_video_id(video: str) -> str:
+    """``<video>_left`` / ``<video>_right`` annotate two people in one raw video: both map to ``<video>``."""
+    return _SIDE.sub("", video)
+
+
+def find_challenge(root: Path, challenge: str = "VA_Estimation_Challenge") -> dict[str, Path]:
+    """{"train": dir, "validation": dir} of a challenge's annotation folders, found by name under ``root``."""
+    found: dict[str, Path] = {}
+    for folder in sorted(root.rglob(challenge)):
+        for name, split in SPLITS.items():
+            if (folder / name).is_dir():
+                if split in found:
+                    raise DataError(f"two {challenge}/{name} folders under {root}: {found[split]} and "
+                                    f"{folder / name}; keep one release per DATA_DIR")
+                found[split] = folder / name
+    return found
+
+
+def find_videos(root: Path, exclude: Path | None = None) -> dict[str, Path]:
+    """Raw videos by file stem (``.mp4`` / ``.avi``), anywhere under ``root`` (except ``exclude``)."""
+    videos: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in VIDEO_SUFFIXES or (exclude and exclude in path.parents):
+            continue
+        if path.stem in videos:
+            raise DataError(f"video '{path.stem}' exists twice: {videos[path.stem]} and {path}; remove one")
+        videos[path.stem] = path
+    return videos
+
+
+def find_crops(root: Path) -> Path | None:
+    """The ``cropped_aligned`` folder (one sub-folder of 1-based ``NNNNN.jpg`` per video), found by name."""
+    hits = sorted(p for p in root.rglob("cropped_aligned") if p.is_dir())
+    return hits[0] if hits else None
+
+
+def read_va_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a VA annotation file: header ``valence,arousal``, then one ``v,a`` line per video frame.
+
+    Returns (values (N, 2) float32, labelled (N,) bool). A frame with -5 is unlabelled: kept on the time axis
+    (frame indices stay true) and masked out of every loss and metric. Errors name the file and the line.
+    """
+    lines = Path(path).read_text().splitlines()
+    if not lines:
+        raise DataError(f"{path}: empty annotation file")
+    header = [h.strip().lower() for h in lines[0].split(",")]
+    if header != ["valence", "arousal"]:
+        raise DataError(f"{path}:1: expected the header 'valence,arousal', found '{lines[0].strip()}'")
+    rows = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split(",")
+        try:
+            v, a = (float(p) for p in parts)
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: expected two comma-separated numbers, found '{line.strip()}'") from None
+        for value in (v, a):
+            if value != UNLABELLED and not -1.0 <= value <= 1.0:
+                raise DataError(f"{path}:{lineno}: value {value} is outside [-1, 1] and is not the -5 marker")
+        rows.append((v, a))
+    if not rows:
+        raise DataError(f"{path}: no annotation lines after the header")
+    values = np.asarray(rows, np.float32)
+    labelled = (values != UNLABELLED).all(axis=1)
+    return values, labelled

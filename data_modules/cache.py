@@ -1,0 +1,65 @@
+"""Per-video feature cache: one ``.npy`` per (video, kind), memory-mapped on read.
+
+A file's name carries a key: sha256 of the extraction settings and of each source file's (path, size, mtime).
+A changed setting or source file therefore gets a new name and is re-extracted; an unchanged one is read back and
+never recomputed. Files are written to a temporary name and renamed, so a crash never leaves a half-written
+file under a valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmer.provenance import atomic_write
+
+
+def cache_key(settings: dict[str, Any], sources: Iterable[Path]) -> str:
+    stats = []
+    for p in sorted(Path(s) for s in sources):
+        if p.is_dir():  # a folder of frames: its mtime changes when files are added or removed
+            stats.append([str(p), len(os.listdir(p)), p.stat().st_mtime_ns])
+        else:
+            st = p.stat() if p.exists() else None
+            stats.append([str(p), st.st_size if st else None, st.st_mtime_ns if st else None])
+    blob = json.dumps({"settings": settings, "sources": stats}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class FeatureCache:
+    """``root/<video>/<kind>-<key>.npy``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, video: str, kind: str, key: str) -> Path:
+        return self.root / video / f"{kind}-{key}.npy"
+
+    def has(self, video: str, kind: str, key: str) -> bool:
+        return self.path(video, kind, key).is_file()
+
+    def load(self, video: str, kind: str, key: str) -> np.ndarray:
+        return np.load(self.path(video, kind, key), mmap_mode="r")
+
+    def get_or_build(self, video: str, kind: str, key: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+        path = self.path(video, kind, key)
+        if not path.is_file():
+            array = np.ascontiguousarray(build())
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, array)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+
+            atomic_write(path, write)
+            for stale in path.parent.glob(f"{kind}-*.npy"):  # older keys of this kind are superseded
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        return np.load(path, mmap_mode="r")

@@ -1,0 +1,109 @@
+"""Decoding media for feature extraction: face-crop folders, video metadata and audio (PyAV, imported lazily).
+
+Every error names the file and what to do; nothing here guesses silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mmer.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def read_face_crops(folder: Path | None, num_frames: int, size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Face crops ``folder/NNNNN.jpg`` (1-based) -> (frames (N, 3, size, size) uint8, present (N,) bool, unreadable).
+
+    A missing crop (no face detected) is a black frame with ``present`` False; so is an unreadable JPEG, which is
+    also counted and returned so that the caller can report it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    frames = np.zeros((num_frames, 3, size, size), np.uint8)
+    present = np.zeros(num_frames, bool)
+    unreadable = 0
+    if folder is None or not folder.is_dir():
+        return frames, present, unreadable
+    for k in range(num_frames):
+        path = folder / f"{k + 1:05d}.jpg"
+        if not path.is_file():
+            continue
+        try:
+            with Image.open(path) as img:
+                arr = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
+        except (OSError, UnidentifiedImageError):
+            unreadable += 1
+            continue
+        frames[k] = arr.transpose(2, 0, 1)
+        present[k] = True
+    return frames, present, unreadable
+
+
+def _open(path: Path):
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(f"{path}: cannot open the video ({exc}); re-download or re-encode it") from None
+
+
+def video_info(path: Path) -> tuple[float, int]:
+    """(frames per second, number of video frames) of a video file; frames are counted by decoding if the
+    container does not say."""
+    import av
+
+    with _open(path) as container:
+        if not container.streams.video:
+            raise DataError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.base_rate or 0)
+        count = stream.frames
+        if not count:
+            try:
+                count = sum(1 for _ in container.decode(stream))
+            except av.error.FFmpegError as exc:
+                raise DataError(f"{path}: video is unreadable or truncated ({exc})") from None
+    if fps <= 0:
+        raise DataError(f"{path}: the video stream has no frame rate")
+    return fps, int(count)
+
+
+def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 waveform at ``sample_rate`` from the first audio stream of a video (FFmpeg's resampler)."""
+    import av
+
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise DataError(f"{path}: no audio stream; audio features need the raw video with its soundtrack")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks = []
+        try:
+            for frame in container.decode(stream):
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+        except av.error.FFmpegError as exc:
+            raise DataError(f"{path}: audio is unreadable or truncated ({exc})") from None
+    if not chunks:
+        raise DataError(f"{path}: the audio stream decoded to no samples")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def logmel_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int, n_mels: int = 64,
+                     n_fft: int = 1024) -> np.ndarray:
+    """Log-mel spectrogram rows aligned to video frames: frame k takes spectrogram row round(t_k / hop) with
+    t_k = k / fps and hop = sample_rate / fps samples (rows past the audio's end repeat the last row).
+    Returns (num_frames, n_mels) float32."""
+    import torch
+    import torchaudio
+
+    hop = max(1, int(round(sample_rate / fps)))
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
+    spec = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()  # (rows, n_mels)
+    rows = np.minimum(np.round(np.arange(num_frames) * (sample_rate / fps) / hop).astype(int), len(spec) - 1)
+    return spec[rows].astype(np.float32)

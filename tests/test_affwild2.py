@@ -1,0 +1,122 @@
+"""Aff-Wild2 on a generated fixture in the owners' layout: index, cache, bad input, CV with ABAW files."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import data_modules.affwild2 as aw
+from data_modules.affwild2 import AffWild2DataModule
+from mmer.errors import ConfigError, DataError
+from mmer.fixtures import make_affwild2_fixture
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    return make_affwild2_fixture(tmp_path_factory.mktemp("aw2"))
+
+
+@pytest.fixture
+def root(pristine, tmp_path):
+    """A private copy (tests below damage it), with no cache yet."""
+    return shutil.copytree(pristine, tmp_path / "aw2", ignore=shutil.ignore_patterns(".mmer_cache"))
+
+
+def make(root, **kw):
+    args = dict(root=str(root), num_folds=2, window=100, hop=60, batch_size=4)
+    args.update(kw)
+    dm = AffWild2DataModule(**args)
+    dm.setup()
+    return dm
+
+
+def test_index_partitions_groups_and_masks(root):
+    dm = make(root)
+    recs = {r.id: r for r in dm.recordings}
+    assert recs["pair_left"].group == recs["pair_right"].group == "pair"
+    assert {r.partition for r in recs.values() if r.id.startswith("vid_d")} == {"test"}
+    assert dm.fold_of["pair"] in (0, 1)  # the two people of one raw video are one fold group
+    item = dm.load(recs["vid_a"])
+    n = recs["vid_a"].num_frames
+    assert item.inputs["visual"].shape == (n, 3, 48, 48) and item.inputs["visual"].dtype == np.uint8
+    assert item.inputs["audio"].shape == (n, 64) and np.isfinite(item.inputs["audio"]).all()
+    assert (~item.input_masks["visual"]).sum() == 3  # the fixture drops 3 crops per video
+    assert not item.input_masks["visual"][np.all(item.inputs["visual"] == 0, axis=(1, 2, 3))].any()
+    labels = item.targets["va"]
+    assert (~item.target_masks["va"]).sum() == 10 and (labels[~item.target_masks["va"]] == -5).all()
+    assert np.abs(labels[item.target_masks["va"]]).max() <= 1
+
+
+def test_cache_hit_invalidation_and_interrupted_write(root, monkeypatch):
+    make(root)  # extracts
+    calls = []
+    real = aw.read_face_crops
+    monkeypatch.setattr(aw, "read_face_crops", lambda *a: calls.append(a[0].name) or real(*a))
+    make(root)
+    assert calls == []  # unchanged sources and settings: nothing recomputed
+    (root / "cropped_aligned" / "vid_b" / "00002.jpg").unlink()  # a source changes
+    dm = make(root)
+    assert calls == ["vid_b"]
+    assert (~dm.load(next(r for r in dm.recordings if r.id == "vid_b")).input_masks["visual"]).sum() == 4
+    make(root, face_size=32)  # a setting changes: every video re-extracted
+    assert len(calls) == 1 + 7
+    cache = root / ".mmer_cache" / "vid_a"
+    assert len(list(cache.glob("faces-*.npy"))) == 1  # superseded keys are removed
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(np, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make(root, face_size=24)
+    monkeypatch.undo()
+    assert not list(root.joinpath(".mmer_cache").rglob("*.tmp"))  # the temporary file was removed
+    (survivor,) = cache.glob("faces-*.npy")  # only the previous, complete file (face_size=32) remains
+    assert np.load(survivor).shape[1] == 3 * 32 * 32 + 1
+    dm = make(root, face_size=24)  # no half-written file was taken as valid: it extracts again and works
+    assert dm.load(dm.recordings[0]).inputs["visual"].shape[-1] == 24
+
+
+def test_bad_input_is_a_clear_error(root, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no VA_Estimation_Challenge"):
+        make(tmp_path / "empty")
+    ann = next(root.rglob("Train_Set")) / "vid_b.txt"
+    ann.write_text(ann.read_text() + "0.1,0.1\n")  # one line more than the video has frames
+    with pytest.raises(DataError, match="vid_b.txt: 261 annotation lines but .*vid_b.mp4 has 260 frames"):
+        make(root)
+    ann.write_text("valence,arousal\n0.1,0.1\n0.2,x\n")
+    with pytest.raises(DataError, match="vid_b.txt:3: expected two comma-separated numbers"):
+        make(root)
+
+
+def test_truncated_video_is_a_clear_error(root):
+    video = root / "batch1" / "vid_a.mp4"
+    video.write_bytes(video.read_bytes()[:2000])
+    with pytest.raises(DataError, match="vid_a.mp4"):
+        make(root)
+
+
+def test_missing_raw_video_and_short_window(root):
+    with pytest.raises(ConfigError, match="longer than every video"):
+        make(root, window=400, hop=200)
+    (root / "batch1" / "vid_d.mp4").unlink()
+    with pytest.raises(DataError, match="vid_d.txt: no raw video 'vid_d.mp4'"):
+        make(root)
+
+
+def test_two_fold_cv_writes_abaw_prediction_files(root, tmp_path):
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
+                   "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                   "logger=csv", f"paths.output_root={tmp_path / 'runs'}"])
+    result = run_cv(cfg)
+    assert np.isfinite(result.summary["cv/ccc_mean"])
+    files = sorted((result.run_dir / "submission").glob("*.txt"))
+    assert [f.stem for f in files] == ["vid_d", "vid_e"]
+    lines = files[0].read_text().splitlines()
+    assert lines[0] == "image_location,valence,arousal" and len(lines) == 1 + 320
+    name, v, a = lines[1].split(",")
+    assert name == "vid_d/00001.jpg" and -1 <= float(v) <= 1 and -1 <= float(a) <= 1
