@@ -59,7 +59,7 @@ def test_cache_hit_invalidation_and_interrupted_write(root, monkeypatch):
     assert calls == ["vid_b"]
     assert (~dm.load(next(r for r in dm.recordings if r.id == "vid_b")).input_masks["visual"]).sum() == 4
     make(root, face_size=32)  # a setting changes: every video re-extracted
-    assert len(calls) == 1 + 7
+    assert len(calls) == 1 + 10
     cache = root / ".mmer_cache" / "vid_a"
     assert len(list(cache.glob("faces-*.npy"))) == 1  # superseded keys are removed
 

@@ -116,3 +116,26 @@ def test_constructor_validation_messages():
 
     with pytest.raises(ValueError, match="d_model=10 is not divisible by heads=4"):
         JointTransformerFusion({"visual": 8}, d_model=10, heads=4)
+
+
+def test_leader_follower_matches_the_formula_and_never_mixes_time():
+    from mmer.fusion.leader_follower import LeaderFollowerFusion
+
+    torch.manual_seed(0)
+    dims = {"visual": 6, "vggish": 5, "mfcc": 4}
+    fusion = LeaderFollowerFusion(dims, leader="visual", attention_dim=8).eval()
+    feats = {m: torch.randn(2, 5, d) for m, d in dims.items()}
+    masks = {m: torch.ones(2, 5, dtype=torch.bool) for m in dims}
+    out = fusion(feats, masks)
+    # direct transcription for sample 1, frame 3
+    k, q, v = zip(*[fusion.kqv[m](feats[m][1, 3]).split(8) for m in dims])
+    k, q, v = torch.stack(k), torch.stack(q), torch.stack(v)  # (M, a)
+    s = torch.softmax(k @ q.T / 8**0.5, dim=-1)
+    f = torch.nn.functional.layer_norm(s @ v + v, (3, 8), fusion.norm.weight, fusion.norm.bias)
+    torch.testing.assert_close(out[1, 3], torch.cat([feats["visual"][1, 3], f.flatten()]))
+    # attention is across modalities within a frame: changing frame 0 leaves frames 1.. unchanged
+    moved = {m: x.clone() for m, x in feats.items()}
+    moved["mfcc"][:, 0] += 4.0
+    torch.testing.assert_close(fusion(moved, masks)[:, 1:], out[:, 1:])
+    with pytest.raises(ValueError, match="leader='eye'"):
+        LeaderFollowerFusion(dims, leader="eye")

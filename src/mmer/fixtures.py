@@ -21,7 +21,8 @@ AUDIO_RATE = 44100
 AFFWILD2_VIDEOS = {  # video id -> (split, frames, container)
     "vid_a": ("Train_Set", 330, ".mp4"), "vid_b": ("Train_Set", 260, ".mp4"), "pair": ("Train_Set", 310, ".mp4"),
     "vid_c": ("Train_Set", 280, ".avi"), "vid_d": ("Validation_Set", 320, ".mp4"),
-    "vid_e": ("Validation_Set", 240, ".mp4"),
+    "vid_e": ("Validation_Set", 240, ".mp4"), "vid_f": ("Train_Set", 250, ".mp4"),
+    "vid_g": ("Train_Set", 240, ".mp4"), "vid_h": ("Train_Set", 260, ".mp4"),  # 7 train groups: 6 folds fit
 }
 
 

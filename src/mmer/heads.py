@@ -103,7 +103,8 @@ TASKS: dict[str, Task] = {
 
 
 class Head(nn.Module):
-    """Linear(in_dim -> hidden) -> ReLU -> Dropout -> Linear(hidden -> out_dim) on fused features.
+    """Linear(in_dim -> hidden) -> ReLU -> Dropout -> Linear(hidden -> out_dim) on fused features
+    (``hidden=0``: Dropout -> Linear(in_dim -> out_dim)).
 
     Args:
         in_dim: fused feature size d (given by the module).
@@ -130,7 +131,11 @@ class Head(nn.Module):
         self.dim_names = list(dim_names) if dim_names is not None else [str(i) for i in range(out_dim)]
         self.weight = weight
         self.metric_prefix = metric_prefix
-        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+        if hidden > 0:
+            self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(hidden, out_dim))
+        else:  # a single linear layer, e.g. LFAN's output layer
+            self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, out_dim))
 
     @property
     def level(self) -> str:

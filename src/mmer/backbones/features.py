@@ -1,8 +1,12 @@
-"""Backbone for precomputed (cached) features: LayerNorm -> Linear -> GELU -> Dropout."""
+"""Backbones for precomputed (cached) features: a projection, and a TCN over time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
+
+from mmer.backbones.tcn import TCN
 
 
 class FeatureProjection(nn.Module):
@@ -15,3 +19,22 @@ class FeatureProjection(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         return self.net(x) * mask.unsqueeze(-1).to(x.dtype)
+
+
+class FeatureTCN(nn.Module):
+    """Precomputed per-frame features (B, T, in_dim) -> LayerNorm -> TCN -> (B, T, channels[-1]).
+
+    LFAN's follower branches (one TCN per audio feature, [32, 32, 32, 32] channels in the paper). Masked steps are
+    zeroed before the TCN and in the output.
+    """
+
+    def __init__(self, in_dim: int, channels: Sequence[int] = (32, 32, 32, 32), kernel: int = 5,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.tcn = TCN(in_dim, channels, kernel, dropout)
+        self.out_dim = self.tcn.out_dim
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return self.tcn(self.norm(x) * m) * m
