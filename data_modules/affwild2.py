@@ -8,7 +8,8 @@ Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`da
 
 - ``faces``: (N, 3, face_size, face_size) uint8 face crops; a missing crop is a black frame and its visual mask
   is False (unreadable JPEGs are treated the same, counted and reported);
-- ``logmel``: (N, n_mels) log-mel rows of the 16 kHz mono soundtrack aligned to video frames (row = round(t / hop));
+- ``logmel``: (N, n_mels) log-mel rows of the 16 kHz mono soundtrack aligned to video frames (row = round(t / hop)),
+  the ``audio`` modality; with ``mfcc=True`` also ``mfcc``: (N, 39) MFCCs with deltas, the ``mfcc`` modality;
 - ``meta``: [fps, video frame count] used to check that the annotation has one line per video frame.
 
 Frames labelled -5 stay on the time axis with target mask False.
@@ -16,7 +17,9 @@ Frames labelled -5 stay on the time axis with target mask False.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ import numpy as np
 from data_modules.affwild2_files import find_challenge, find_crops, find_videos, raw_video_id, read_va_file
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from data_modules.cache import FeatureCache, cache_key
-from data_modules.media import decode_audio, logmel_per_frame, read_face_crops, video_info
+from data_modules.media import decode_audio, logmel_per_frame, mfcc_per_frame, read_face_crops, video_info
 from mmer.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -36,20 +39,26 @@ class AffWild2DataModule(WindowedDataModule):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
     face_size: side of the cached face crops. sample_rate, n_mels: audio features.
     frame_count_tolerance: allowed |annotation lines - video frames| before it is an error.
+    mfcc: also extract the 39-d MFCC modality ``mfcc`` (LFAN's second audio follower).
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
-                 sample_rate: int = 16000, n_mels: int = 64, frame_count_tolerance: int = 0, **base) -> None:
+                 sample_rate: int = 16000, n_mels: int = 64, frame_count_tolerance: int = 0, mfcc: bool = False,
+                 **base) -> None:
         super().__init__(**base)
         self.root, self.cache_dir = root, cache_dir
         self.face_size, self.sample_rate, self.n_mels = face_size, sample_rate, n_mels
         self.frame_count_tolerance = frame_count_tolerance
+        self.mfcc = mfcc
         self._files: dict[str, dict[str, Path | None]] = {}
         self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._unreadable_crops = 0
 
     def input_spec(self) -> dict[str, ModalitySpec]:
-        return {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255), "audio": ModalitySpec("features", self.n_mels)}
+        spec = {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255), "audio": ModalitySpec("features", self.n_mels)}
+        if self.mfcc:
+            spec["mfcc"] = ModalitySpec("features", 39)
+        return spec
 
     def target_spec(self) -> dict[str, list[str]]:
         return {"va": ["valence", "arousal"]}
@@ -129,12 +138,21 @@ class AffWild2DataModule(WindowedDataModule):
         packed = self.cache.get_or_build(rec.id, "faces", face_key, faces_and_mask)
         faces = packed[:, :-1].reshape(n, 3, self.face_size, self.face_size)
         present = packed[:, -1].astype(bool)
-        audio_key = cache_key({"kind": "logmel", "sr": self.sample_rate, "n_mels": self.n_mels, "fps": fps, "n": n,
-                               "v": EXTRACTION_VERSION}, [files["video"]])
-        mel = self.cache.get_or_build(
-            raw_video_id(rec.id), "logmel", audio_key,
-            lambda: logmel_per_frame(decode_audio(files["video"], self.sample_rate), self.sample_rate, fps, n,
-                                     self.n_mels))
+        wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate))  # decoded at most once
+        inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame, n_mels=self.n_mels)}
+        if self.mfcc:
+            inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame)
         values, labelled = self._labels[rec.id]
-        return Item(inputs={"visual": faces, "audio": mel}, targets={"va": values}, target_masks={"va": labelled},
+        return Item(inputs=inputs, targets={"va": values}, target_masks={"va": labelled},
                     input_masks={"visual": present})
+
+    def _audio(self, rec: Recording, kind: str, fps: float, wave: Callable[[], np.ndarray], extract,
+               **settings) -> np.ndarray:
+        """A per-frame audio feature of the raw video (shared by _left/_right), from the cache or extracted from
+        ``wave()`` (the decoded soundtrack)."""
+        video = self._files[rec.id]["video"]
+        key = cache_key({"kind": kind, "sr": self.sample_rate, "fps": fps, "n": rec.num_frames,
+                         "v": EXTRACTION_VERSION, **settings}, [video])
+        return self.cache.get_or_build(
+            raw_video_id(rec.id), kind, key,
+            lambda: extract(wave(), self.sample_rate, fps, rec.num_frames, **settings))

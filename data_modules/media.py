@@ -94,16 +94,35 @@ def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     return np.concatenate(chunks).astype(np.float32)
 
 
+def _rows_per_frame(spec: np.ndarray, sample_rate: int, fps: float, hop: int, num_frames: int) -> np.ndarray:
+    """Pick spectrogram rows (rows, D) for video frames: frame k takes row round(k (sample_rate / fps) / hop);
+    rows past the audio's end repeat the last row. Returns (num_frames, D) float32."""
+    rows = np.minimum(np.round(np.arange(num_frames) * (sample_rate / fps) / hop).astype(int), len(spec) - 1)
+    return spec[rows].astype(np.float32)
+
+
 def logmel_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int, n_mels: int = 64,
                      n_fft: int = 1024) -> np.ndarray:
-    """Log-mel spectrogram rows aligned to video frames: frame k takes spectrogram row round(t_k / hop) with
-    t_k = k / fps and hop = sample_rate / fps samples (rows past the audio's end repeat the last row).
-    Returns (num_frames, n_mels) float32."""
+    """Log-mel spectrogram rows aligned to video frames (hop = sample_rate / fps samples). (num_frames, n_mels)."""
     import torch
     import torchaudio
 
     hop = max(1, int(round(sample_rate / fps)))
     mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
-    spec = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()  # (rows, n_mels)
-    rows = np.minimum(np.round(np.arange(num_frames) * (sample_rate / fps) / hop).astype(int), len(spec) - 1)
-    return spec[rows].astype(np.float32)
+    spec = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()
+    return _rows_per_frame(spec, sample_rate, fps, hop, num_frames)
+
+
+def mfcc_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int, n_mfcc: int = 13,
+                   n_fft: int = 1024) -> np.ndarray:
+    """MFCCs with deltas and delta-deltas (3 n_mfcc = 39 values, as LFAN's follower) aligned to video frames."""
+    import torch
+    import torchaudio
+
+    hop = max(1, int(round(sample_rate / fps)))
+    mfcc = torchaudio.transforms.MFCC(sample_rate=sample_rate, n_mfcc=n_mfcc,
+                                      melkwargs={"n_fft": n_fft, "hop_length": hop, "n_mels": 40})(torch.from_numpy(wave))
+    d1 = torchaudio.functional.compute_deltas(mfcc)
+    d2 = torchaudio.functional.compute_deltas(d1)
+    spec = torch.cat([mfcc, d1, d2]).T.numpy()
+    return _rows_per_frame(spec, sample_rate, fps, hop, num_frames)

@@ -120,3 +120,14 @@ def test_two_fold_cv_writes_abaw_prediction_files(root, tmp_path):
     assert lines[0] == "image_location,valence,arousal" and len(lines) == 1 + 320
     name, v, a = lines[1].split(",")
     assert name == "vid_d/00001.jpg" and -1 <= float(v) <= 1 and -1 <= float(a) <= 1
+
+
+def test_mfcc_follower_is_extracted_only_when_asked(root):
+    dm = make(root)
+    assert "mfcc" not in dm.input_spec() and not list((root / ".mmer_cache").rglob("mfcc-*.npy"))
+    dm = make(root, mfcc=True)
+    rec = next(r for r in dm.recordings if r.id == "pair_right")
+    item = dm.load(rec)
+    assert item.inputs["mfcc"].shape == (rec.num_frames, 39) and np.isfinite(item.inputs["mfcc"]).all()
+    # _left and _right share one raw video, so one audio cache entry
+    assert len(list((root / ".mmer_cache" / "pair").glob("mfcc-*.npy"))) == 1
