@@ -53,6 +53,7 @@ class AffWild2DataModule(WindowedDataModule):
         self._files: dict[str, dict[str, Path | None]] = {}
         self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._unreadable_crops = 0
+        self._loaded: dict[str, Item] = {}  # memory-mapped, so holding them costs no RAM
 
     def input_spec(self) -> dict[str, ModalitySpec]:
         spec = {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255), "audio": ModalitySpec("features", self.n_mels)}
@@ -122,6 +123,13 @@ class AffWild2DataModule(WindowedDataModule):
         return float(fps), int(count)
 
     def load(self, rec: Recording) -> Item:
+        """The recording's arrays (memory-mapped), extracting them on first use. Called for every window, so the
+        cache lookup (file listing, hashing) happens once per recording and process."""
+        if rec.id not in self._loaded:
+            self._loaded[rec.id] = self._load(rec)
+        return self._loaded[rec.id]
+
+    def _load(self, rec: Recording) -> Item:
         files = self._files[rec.id]
         fps, _ = self._meta(rec)
         n = rec.num_frames
