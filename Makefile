@@ -15,7 +15,7 @@ export DATA_DIR   # only when given: an empty value would change the config hash
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-slow lint ablation sweep agent sweep-local clean
+.PHONY: help install train extract test test-slow lint ablation sweep agent sweep-local clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ install: $(BIN)/mmer ## create .venv/ and install mmer with pinned torch (constr
 
 train: install ## run DATASET's default experiment (k-fold CV + merge); EXPERIMENT=, ARGS="key=value ..."
 	$(BIN)/mmer train --dataset $(DATASET) $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) $(ARGS)
+
+extract: install ## build DATASET's feature cache (DATA_DIR=...), as training would on first use
+	$(BIN)/mmer extract data=$(DATASET) $(ARGS)
 
 test: install ## fast test tier (pytest -m "not slow")
 	$(BIN)/python -m pytest -m "not slow" -q $(ARGS)

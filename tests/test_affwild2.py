@@ -131,3 +131,13 @@ def test_mfcc_follower_is_extracted_only_when_asked(root):
     assert item.inputs["mfcc"].shape == (rec.num_frames, 39) and np.isfinite(item.inputs["mfcc"]).all()
     # _left and _right share one raw video, so one audio cache entry
     assert len(list((root / ".mmer_cache" / "pair").glob("mfcc-*.npy"))) == 1
+
+
+def test_extract_command_builds_every_cache_entry(root, capsys):
+    from mmer.cli import main
+
+    assert main(["extract", "data=affwild2", f"data.root={root}", "data.mfcc=true"]) == 0
+    assert "cache ready: 10 recordings" in capsys.readouterr().out
+    cache = root / ".mmer_cache"
+    assert len(list(cache.rglob("faces-*.npy"))) == 10  # one per annotated person
+    assert len(list(cache.rglob("logmel-*.npy"))) == len(list(cache.rglob("mfcc-*.npy"))) == 9  # one per raw video

@@ -3,6 +3,7 @@
     mmer train [--dataset synthetic] [--experiment NAME] [key=value ...]   the dataset's default CV job
     mmer cv [key=value ...]                                                a CV job from explicit overrides
     mmer check [key=value ...]                                             fast_dev_run of one fold (smoke test)
+    mmer extract [key=value ...]                                           build the dataset's feature cache
     mmer merge fold0.csv fold1.csv ... -o merged.csv                       CCC-centering merge of prediction CSVs
     mmer ablation [key=value ...]                                          fusion vs single-modality table
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
@@ -52,6 +53,16 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
+def extract(overrides: Sequence[str] = ()) -> int:
+    """Run the data module's extraction (``prepare_data``) with its progress bar; returns the recording count."""
+    from mmer.config import build_datamodule, compose
+
+    dm = build_datamodule(compose(overrides))
+    dm.prepare_data()
+    dm.setup("fit")
+    return len(dm.recordings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mmer", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -60,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
     p.add_argument("overrides", nargs="*")
     for name, text in (("cv", "run a CV job from Hydra overrides"), ("check", "fast_dev_run smoke test"),
+                       ("extract", "build a dataset's feature cache (what training would do on first use)"),
                        ("ablation", "fusion vs single-modality ablation"), ("config", "print the resolved config")):
         sub.add_parser(name, help=text).add_argument("overrides", nargs="*")
     p = sub.add_parser("merge", help="CCC-centering merge of per-fold prediction CSVs")
@@ -96,6 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.cmd == "check":
         metrics = fast_dev_run(args.overrides)
         print({k: round(v, 4) for k, v in metrics.items()})
+    elif args.cmd == "extract":
+        print(f"cache ready: {extract(args.overrides)} recordings")
     elif args.cmd == "ablation":
         from mmer.ablation import run_ablation
 
