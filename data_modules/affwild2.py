@@ -53,6 +53,7 @@ class AffWild2DataModule(WindowedDataModule):
         self._files: dict[str, dict[str, Path | None]] = {}
         self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._unreadable_crops = 0
+        self._recordings: list[Recording] = []
         self._loaded: dict[str, Item] = {}  # memory-mapped, so holding them costs no RAM
 
     def input_spec(self) -> dict[str, ModalitySpec]:
@@ -69,6 +70,12 @@ class AffWild2DataModule(WindowedDataModule):
         return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
 
     def index(self) -> list[Recording]:
+        """Discover and parse the release once per data module (prepare_data and setup both ask)."""
+        if not self._recordings:
+            self._recordings = self._discover()
+        return self._recordings
+
+    def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "affwild2"))
         splits = find_challenge(root)
         if not splits:

@@ -28,10 +28,25 @@ def raw_video_id(video: str) -> str:
     return _SIDE.sub("", video)
 
 
+CROPS = "cropped_aligned"
+
+
+def walk(root: Path, exclude: Path | None = None):
+    """(folder, sub-folder names, file names) under ``root`` in sorted order, like ``os.walk``, but never inside a
+    ``cropped_aligned`` folder (millions of JPEGs in a real release) or ``exclude`` (the feature cache)."""
+    import os
+
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if d != CROPS and here / d != exclude)
+        yield here, dirs, sorted(files)
+
+
 def find_challenge(root: Path, challenge: str = "VA_Estimation_Challenge") -> dict[str, Path]:
     """{"train": dir, "validation": dir} of a challenge's annotation folders, found by name under ``root``."""
     found: dict[str, Path] = {}
-    for folder in sorted(root.rglob(challenge)):
+    folders = [here / challenge for here, dirs, _ in walk(root) if challenge in dirs]
+    for folder in folders:
         for name, split in SPLITS.items():
             if (folder / name).is_dir():
                 if split in found:
@@ -44,8 +59,9 @@ def find_challenge(root: Path, challenge: str = "VA_Estimation_Challenge") -> di
 def find_videos(root: Path, exclude: Path | None = None) -> dict[str, Path]:
     """Raw videos by file stem (``.mp4`` / ``.avi``), anywhere under ``root`` (except ``exclude``)."""
     videos: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in VIDEO_SUFFIXES or (exclude and exclude in path.parents):
+    paths = [here / f for here, _, files in walk(root, exclude) for f in files]
+    for path in paths:
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
             continue
         if path.stem in videos:
             raise DataError(f"video '{path.stem}' exists twice: {videos[path.stem]} and {path}; remove one")
@@ -55,7 +71,7 @@ def find_videos(root: Path, exclude: Path | None = None) -> dict[str, Path]:
 
 def find_crops(root: Path) -> Path | None:
     """The ``cropped_aligned`` folder (one sub-folder of 1-based ``NNNNN.jpg`` per video), found by name."""
-    hits = sorted(p for p in root.rglob("cropped_aligned") if p.is_dir())
+    hits = [here / CROPS for here, _, _ in walk(root) if (here / CROPS).is_dir()]
     return hits[0] if hits else None
 
 

@@ -49,3 +49,10 @@ def test_discovery_by_name_across_release_layouts(tmp_path):
 def test_left_right_share_one_raw_video():
     assert raw_video_id("10-60-1280x720_left") == raw_video_id("10-60-1280x720_right") == "10-60-1280x720"
     assert raw_video_id("video5") == "video5"
+
+
+def test_discovery_never_walks_into_face_crops_or_the_cache(tmp_path):
+    write(tmp_path / "raw" / "a.mp4", "")
+    write(tmp_path / "cropped_aligned" / "a" / "decoy.mp4", "")  # inside the crops: never visited
+    write(tmp_path / ".mmer_cache" / "b.mp4", "")
+    assert find_videos(tmp_path, exclude=tmp_path / ".mmer_cache") == {"a": tmp_path / "raw/a.mp4"}
