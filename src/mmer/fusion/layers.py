@@ -5,6 +5,9 @@ Shared by the fusions. Batch-first; no operation mixes batch samples.
 
 from __future__ import annotations
 
+import math
+
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
@@ -49,7 +52,8 @@ class MaskedMultiheadAttention(nn.Module):
 class AttentionBlock(nn.Module):
     """Pre-norm transformer block: x = q + Attn(LN(q), LN(kv)); x = x + FF(LN(x)). Batch-first.
 
-    Self-attention when ``kv`` is None (build with ``cross=True`` to pass ``kv``) (keys are the normalised query itself), cross-attention otherwise.
+    Self-attention when ``kv`` is None (keys are the normalised query itself); cross-attention to ``kv`` when
+    built with ``cross=True``.
     query (B, Tq, d), query_mask (B, Tq); kv (B, Tk, d), key_mask (B, Tk). The residual keeps each query step's
     own content, so outputs stay aligned with the query's time axis; masked query steps output 0.
     """
@@ -86,10 +90,6 @@ def zeros_where(x: Tensor, mask: Tensor) -> Tensor:
 
 def sinusoidal_positions(length: int, dim: int, device=None, dtype=None) -> Tensor:
     """Fixed sinusoidal position encodings (length, dim): sin/cos of t / 10000^(2i/dim)."""
-    import math
-
-    import torch
-
     pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
     pe = torch.zeros(length, dim, device=device)
