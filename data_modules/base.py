@@ -34,12 +34,14 @@ log = logging.getLogger(__name__)
 class ModalitySpec:
     """kind: what the input is; dim: feature size (features), channels (frames) or 1 (waveform);
     rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio.
-    scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk)."""
+    scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk).
+    length: fixed number of steps per item of a sample-level dataset (padded with mask False, or cut)."""
 
     kind: Literal["frames", "waveform", "features"]
     dim: int
     rate: int = 1
     scale: float = 1.0
+    length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,24 +132,24 @@ def collate_windows(items: list[dict]) -> Batch:
     return Batch(inputs, masks, targets, tmasks, meta)
 
 
-class WindowedDataModule(L.LightningDataModule):
-    """Base of per-frame (continuous) datasets.
+class FoldedDataModule(L.LightningDataModule):
+    """Recordings, grouped deterministic folds over the ``trainval`` partition, splits and loaders: what every
+    dataset shares, whether its items are windows of a long recording (:class:`WindowedDataModule`) or whole
+    samples (:class:`data_modules.samples.SampleDataModule`).
 
     Args:
-        window, hop: window length and hop in label frames (default 300 / 200).
-        num_folds: k of the grouped k-fold over the trainval partition. fold: the active fold (:meth:`set_fold`).
+        num_folds: k of the grouped k-fold over the trainval partition, or ``"loso"``: one fold per group
+            (leave-one-subject-out where groups are subjects). fold: the active fold (:meth:`set_fold`).
         seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
         batch_size, num_workers, pin_memory: loader settings.
         check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
     """
 
-    def __init__(self, window: int = 300, hop: int = 200, num_folds: int = 3, fold: int = 0, seed: int = 0,
-                 fold0_official: bool = False, batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False,
-                 check_finite: bool = True) -> None:
+    level: Literal["frame", "sample"] = "frame"
+
+    def __init__(self, num_folds: int | str = 3, fold: int = 0, seed: int = 0, fold0_official: bool = False,
+                 batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False, check_finite: bool = True) -> None:
         super().__init__()
-        if window < 1 or hop < 1 or hop > window:
-            raise ConfigError(f"data.window={window}, data.hop={hop}: need 1 <= hop <= window")
-        self.window, self.hop = window, hop
         self.num_folds, self.fold, self.seed = num_folds, fold, seed
         self.fold0_official = fold0_official
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
@@ -160,13 +162,16 @@ class WindowedDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def target_spec(self) -> dict[str, list[str]]:
-        """{target name: dimension names}, e.g. {"va": ["valence", "arousal"]}."""
+        """{target name: dimension or class names}, e.g. {"va": ["valence", "arousal"]}."""
         raise NotImplementedError
 
     def index(self) -> list[Recording]:
         raise NotImplementedError
 
     def load(self, rec: Recording) -> Item:
+        raise NotImplementedError
+
+    def _loader(self, recordings: Sequence[Recording], mode: Literal["train", "eval", "predict"]) -> DataLoader:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
@@ -177,23 +182,23 @@ class WindowedDataModule(L.LightningDataModule):
         if not recordings:
             raise DataError(f"{type(self).__name__}: no recordings found; check data.root / DATA_DIR")
         trainval = [r for r in recordings if r.partition == "trainval"]
+        if self.num_folds == "loso":
+            self.num_folds = len({r.group for r in trainval})
+        elif not isinstance(self.num_folds, int):
+            raise ConfigError(f"data.num_folds={self.num_folds!r}: give a number of folds or 'loso'")
         self.fold_of = grouped_kfold([r.group for r in trainval], self.num_folds, self.seed,
                                      [r.group for r in trainval if r.official_val] if self.fold0_official else None)
         self.recordings = recordings
         self.validate()
 
     def validate(self) -> None:
-        """Checks that must fail before any training starts."""
-        longest = max(r.num_frames for r in self.recordings)
-        if self.window > longest:
-            raise ConfigError(f"data.window={self.window} is longer than every video (longest has {longest} "
-                              f"frames): set data.window<={longest} (and data.hop<=data.window)")
+        """Checks that must fail before any training starts: finite inputs, and some label in train/val."""
         labelled = dict.fromkeys(self.target_spec(), False)
         for r in self.recordings:  # one load per recording: loading can be expensive on real datasets
             item = self.load(r)
             if r.partition == "trainval":
                 for name in labelled:
-                    labelled[name] = labelled[name] or bool(item.target_masks[name].any())
+                    labelled[name] = labelled[name] or bool(np.any(item.target_masks[name]))
             if self.check_finite:
                 for m, x in item.inputs.items():
                     if not np.isfinite(x).all():
@@ -202,7 +207,7 @@ class WindowedDataModule(L.LightningDataModule):
                                         f"re-extract that recording's features or drop it")
         for name, any_label in labelled.items():
             if not any_label:
-                raise DataError(f"target '{name}' has no labelled frame in the train/validation partition "
+                raise DataError(f"target '{name}' has no label in the train/validation partition "
                                 f"({len(self.split('trainval'))} recordings): every label is masked (e.g. all -5); "
                                 f"check the annotation files")
 
@@ -221,27 +226,55 @@ class WindowedDataModule(L.LightningDataModule):
         in_val = [self.fold_of[r.group] == self.fold for r in trainval]
         return [r for r, v in zip(trainval, in_val) if v == (which == "val")]
 
-    def _loader(self, recordings: Sequence[Recording], hop: int | None, shuffle: bool) -> DataLoader:
-        return DataLoader(WindowDataset(self, recordings, hop), batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=collate_windows,
-                          persistent_workers=self.num_workers > 0)
+    def _make_loader(self, dataset: Dataset, collate, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, collate_fn=collate, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.split("train"), self.hop, shuffle=True)
+        return self._loader(self.split("train"), "train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.split("val"), None, shuffle=False)
+        return self._loader(self.split("val"), "eval")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.split("test"), None, shuffle=False)
+        return self._loader(self.split("test"), "eval")
 
     def predict_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
-        """Overlapping windows (window / hop) over a split, in order, for stitching back to frames."""
-        return self._loader(self.split(which), self.hop, shuffle=False)
+        """Every item of a split, in order, for the CV runner's prediction tables."""
+        return self._loader(self.split(which), "predict")
 
     def targets_of(self, rec: Recording) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         item = self.load(rec)
         return item.targets, item.target_masks
+
+
+class WindowedDataModule(FoldedDataModule):
+    """Base of per-frame (continuous) datasets: items are windows of ``window`` label frames.
+
+    Args:
+        window, hop: window length and hop in label frames (default 300 / 200); training and prediction use
+            overlapping windows, validation/test tile each recording (every frame scored once).
+        **folded: see :class:`FoldedDataModule`.
+    """
+
+    level = "frame"
+
+    def __init__(self, window: int = 300, hop: int = 200, **folded) -> None:
+        super().__init__(**folded)
+        if window < 1 or hop < 1 or hop > window:
+            raise ConfigError(f"data.window={window}, data.hop={hop}: need 1 <= hop <= window")
+        self.window, self.hop = window, hop
+
+    def validate(self) -> None:
+        longest = max(r.num_frames for r in self.recordings)
+        if self.window > longest:
+            raise ConfigError(f"data.window={self.window} is longer than every video (longest has {longest} "
+                              f"frames): set data.window<={longest} (and data.hop<=data.window)")
+        super().validate()
+
+    def _loader(self, recordings: Sequence[Recording], mode: Literal["train", "eval", "predict"]) -> DataLoader:
+        hop = None if mode == "eval" else self.hop  # eval tiles: every labelled frame exactly once
+        return self._make_loader(WindowDataset(self, recordings, hop), collate_windows, shuffle=mode == "train")
 
 
 def require_dir(root: str | None, dataset: str) -> str:

@@ -147,7 +147,7 @@ def test_bad_input_errors_name_the_thing_and_the_fix(tmp_path):
 
     with pytest.raises(DataError, match="recording 's00_v0', modality 'visual'.*NaN"):
         Corrupted(nan_input).setup()
-    with pytest.raises(DataError, match="target 'va' has no labelled frame"):
+    with pytest.raises(DataError, match="target .va. has no label in the train"):
         Corrupted(unlabelled).setup()
     with pytest.raises(DataError, match="does not exist.*DATA_DIR"):
         require_dir(str(tmp_path / "nope"), "affwild2")

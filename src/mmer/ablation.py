@@ -24,7 +24,7 @@ def run_ablation(overrides: Sequence[str] = (), variants: dict[str, list[str]] |
 
     variants = variants or VARIANTS
     summaries = {name: run_cv(compose([*overrides, *extra])).summary for name, extra in variants.items()}
-    dims = ["valence", "arousal"]
-    rows = [(name, [s[f"cv/ccc_{d}"] for d in dims] + [s["cv/ccc_mean"]]) for name, s in summaries.items()]
-    print_table("Ablation: held-out CCC after CCC-centering merge", rows, dims)
+    keys = ["ccc_valence", "ccc_arousal", "ccc_mean"]
+    rows = [(name, [s[f"cv/{k}"] for k in keys]) for name, s in summaries.items()]
+    print_table("Ablation: held-out CCC after CCC-centering merge", rows, keys)
     return summaries

@@ -1,14 +1,16 @@
-"""k-fold cross-validation runner with CCC-centering merge (``../shared/METRICS.md``).
+"""k-fold cross-validation runner with fold merging (``../shared/METRICS.md``).
 
 For each fold k (a fresh model and trainer): train on the other folds, select the checkpoint on fold k's own
-validation split, then predict (300/200 windows, stitched to frames) (a) fold k's validation videos: out-of-fold
-predictions, scored as ``fold{k}/val/...`` and pooled as ``cv/oof_...``; (b) the held-out partition that no fold
-trains on, scored as ``fold{k}/test/...``. The folds' held-out predictions are merged per video by CCC centering
-and scored as ``cv/ccc_*`` beside ``cv/fold_mean_ccc_*`` (the mean single-fold score on the same videos).
+validation split, then predict (a) fold k's validation recordings: out-of-fold predictions, scored as
+``fold{k}/val/...``, summarised as ``cv/val_mean_...`` / ``cv/val_std_...`` and pooled as ``cv/oof_...``; (b) the
+held-out partition that no fold trains on, if the dataset has one, scored as ``fold{k}/test/...``. The folds'
+held-out predictions are merged (frame tasks: CCC centering per video; sample tasks: mean class probabilities)
+and scored as ``cv/...`` beside ``cv/fold_mean_...`` (the mean single-fold score on the same recordings). What a
+table, score and merge are is the head's :mod:`mmer.evaluation` evaluator.
 
 Run folder: ``<paths.output_root>/<name>/<config hash>/`` holding config.yaml, provenance.json, metrics.csv,
 fold{k}/ (checkpoints/, oof_predictions.csv, test_predictions.csv, done.json), merged_test_predictions.csv,
-summary.json, table.txt and predictions.png. A fold with done.json is never recomputed; a fold killed mid-training
+summary.json, table.txt and predictions.png (sample tasks: confusion_oof.png). A fold with done.json is never recomputed; a fold killed mid-training
 resumes from checkpoints/last.ckpt; a changed config hashes to a new folder.
 """
 
@@ -23,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from mmer.errors import ConfigError
-from mmer.predictions import Table, merge_tables, read_table, score_table, stitch_predict_outputs, write_table
+from mmer.evaluation import Evaluator, FrameEvaluator, SampleEvaluator, evaluator_for
+from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import atomic_write_text, config_hash, provenance
 
 log = logging.getLogger(__name__)
@@ -53,25 +56,7 @@ def run_dir_for(cfg: Any) -> Path:
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
 
 
-def _frame_head(cfg: Any) -> tuple[str, str]:
-    """(head name, target name) of the one per-frame regression head the CV runner merges."""
-    frame_heads = [(name, h.get("target") or name) for name, h in cfg.model.heads.items()
-                   if h.task == "frame_regression"]
-    if len(frame_heads) != 1:
-        raise ConfigError(f"the CV runner merges exactly one frame_regression head; this config has "
-                          f"{len(frame_heads)} ({[n for n, _ in frame_heads]})")
-    return frame_heads[0]
-
-
-def _targets(dm: Any, recordings: list, target: str) -> tuple[Table, Table]:
-    targets, masks = {}, {}
-    for rec in recordings:
-        t, m = dm.targets_of(rec)
-        targets[rec.id], masks[rec.id] = t[target].astype(np.float64), m[target].astype(bool)
-    return targets, masks
-
-
-def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, head: str) -> tuple[Table, Table, str]:
+def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evaluator) -> tuple[Table, Table, str]:
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -94,39 +79,41 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, head: str)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
     if not best.exists():
         best = last
-    lengths = {r.id: r.num_frames for r in dm.recordings}
     tables = []
     for split in ("val", "test"):
+        recordings = dm.split(split)
+        if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
+            tables.append({})
+            continue
         outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best))
-        tables.append(stitch_predict_outputs(outputs, head, lengths))
+        tables.append(ev.table(outputs, dm, recordings))
     return tables[0], tables[1], status
 
 
-def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, dims: list[str],
+def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
              test_targets: tuple[Table, Table]) -> FoldResult:
-    """Train (or resume, or reuse) fold k and return its stitched predictions and scores.
+    """Train (or resume, or reuse) fold k and return its prediction tables and scores.
 
-    test_targets: (targets, masks) of the held-out videos, loaded once per job.
+    test_targets: (targets, masks) of the held-out recordings (empty when the dataset has none), loaded once per job.
     """
-    head, target = _frame_head(cfg)
     fold_dir = run_dir / f"fold{k}"
     done = fold_dir / "done.json"
     dm.set_fold(k)
     if done.exists():
         _warn_if_other_code(fold_dir, k)
-        oof, _ = read_table(fold_dir / "oof_predictions.csv", dims)
-        test, _ = read_table(fold_dir / "test_predictions.csv", dims)
+        oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
+        test = read_table(fold_dir / "test_predictions.csv", ev.columns)[0] if test_targets[0] else {}
         return FoldResult(k, "cached", oof, test, json.loads(done.read_text())["scores"])
     fold_dir.mkdir(parents=True, exist_ok=True)
     if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
         atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
                                                                     "fold": k}, indent=2))
-    oof, test, status = _train_fold(cfg, dm, k, fold_dir, sink, head)
-    oof_t, oof_m = _targets(dm, dm.split("val"), target)
-    scores = {f"fold{k}/val/{key}": v for key, v in score_table(oof, oof_t, oof_m, dims).items()}
-    scores.update({f"fold{k}/test/{key}": v for key, v in score_table(test, *test_targets, dims).items()})
-    write_table(fold_dir / "oof_predictions.csv", oof, dims)
-    write_table(fold_dir / "test_predictions.csv", test, dims)
+    oof, test, status = _train_fold(cfg, dm, k, fold_dir, sink, ev)
+    scores = {f"fold{k}/val/{key}": v for key, v in ev.score(oof, *ev.targets(dm, dm.split("val"))).items()}
+    write_table(fold_dir / "oof_predictions.csv", oof, ev.columns)
+    if test:
+        scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(test, *test_targets).items()})
+        write_table(fold_dir / "test_predictions.csv", test, ev.columns)
     atomic_write_text(done, json.dumps({"fold": k, "status": status, "scores": scores}, indent=2))
     return FoldResult(k, status, oof, test, scores)
 
@@ -150,7 +137,7 @@ def prepare(cfg: Any) -> tuple[Any, Path]:
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
-    if dm.num_folds != cfg.cv.folds:
+    if cfg.cv.folds != "loso" and dm.num_folds != cfg.cv.folds:
         raise ConfigError(f"data.num_folds={dm.num_folds} differs from cv.folds={cfg.cv.folds}")
     return dm, run_dir_for(cfg)
 
@@ -160,12 +147,10 @@ def run_cv(cfg: Any) -> CVResult:
     from omegaconf import OmegaConf
 
     from mmer.loggers import MetricSink
-    from mmer.report import plot_predictions, print_table, score_rows
 
     dm, run_dir = prepare(cfg)
-    head, target = _frame_head(cfg)
-    dims = dm.target_spec()[target]
-    folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(cfg.cv.folds))
+    ev = evaluator_for(cfg, dm.target_spec())
+    folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
     run_dir.mkdir(parents=True, exist_ok=True)
     container = OmegaConf.to_container(cfg, resolve=True)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
@@ -173,41 +158,65 @@ def run_cv(cfg: Any) -> CVResult:
     log.info("run folder: %s", run_dir)
 
     logger_cfg = OmegaConf.to_container(cfg.logger)
-    test_targets = _targets(dm, dm.split("test"), target)
+    test_targets = ev.targets(dm, dm.split("test"))
     sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=container, **logger_cfg)
     try:
         results = []
         for k in folds:
-            log.info("fold %d/%d", k + 1, cfg.cv.folds)
-            results.append(run_fold(cfg, dm, k, run_dir, sink, dims, test_targets))
+            log.info("fold %d/%d", k + 1, dm.num_folds)
+            results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
             log.info("fold %d: %s", k, results[-1].status)
-        merged = merge_tables([r.test for r in results])
-        summary = _summarise(results, merged, test_targets, dm, target, dims)
-        write_table(run_dir / "merged_test_predictions.csv", merged, dims)
-        if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
-            dm.export_predictions(run_dir / "submission", merged)
-        test_t, test_m = test_targets
-        text = print_table(f"{cfg.name}: {len(results)}-fold CV ({run_dir})", score_rows(summary, folds, dims), dims)
-        atomic_write_text(run_dir / "table.txt", text)
+        merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
+        summary = _summarise(results, merged, test_targets, dm, ev)
+        if merged:
+            write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
+            if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
+                dm.export_predictions(run_dir / "submission", merged)
+        text = _report(cfg, run_dir, ev, summary, folds, results, merged, test_targets, dm)
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
-        shown = sorted(merged)[: int(cfg.cv.plot_videos)]
-        plot_predictions(run_dir / "predictions.png", shown, merged, test_t, test_m, [r.test for r in results], dims)
         sink.summary(summary)
     finally:
         sink.finish()
     return CVResult(run_dir, summary, results, text)
 
 
-def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any, target: str,
-               dims: list[str]) -> dict[str, float]:
+def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], folds: list[int],
+            results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any) -> str:
+    """Print and save the score table, and draw the plot people look at (frame: predictions over time; sample:
+    the pooled out-of-fold confusion matrix)."""
+    from mmer.report import plot_confusion, plot_predictions, print_table, score_rows
+
+    title = f"{cfg.name}: {len(results)}-fold CV ({run_dir})"
+    text = print_table(title, score_rows(summary, folds, ev.score_keys, ev.merge_name, bool(merged)), ev.score_keys)
+    atomic_write_text(run_dir / "table.txt", text)
+    if isinstance(ev, FrameEvaluator) and merged:
+        shown = sorted(merged)[: int(cfg.cv.plot_videos)]
+        plot_predictions(run_dir / "predictions.png", shown, merged, *test_targets, [r.test for r in results],
+                         ev.columns)
+    elif isinstance(ev, SampleEvaluator):
+        oof = {v: a for r in results for v, a in r.oof.items()}
+        targets, masks = ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof])
+        ids = [i for i in sorted(oof) if masks[i].all()]
+        plot_confusion(run_dir / "confusion_oof.png", [int(np.argmax(oof[i][0])) for i in ids],
+                       [int(targets[i][0, 0]) for i in ids], ev.columns, f"{cfg.name}: pooled out-of-fold")
+    return text
+
+
+def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any,
+               ev: Evaluator) -> dict[str, float]:
+    """fold{k}/{val,test}/*; cv/val_mean_* and cv/val_std_* over the folds' own validation scores; with a held-out
+    partition cv/* (merged) and cv/fold_mean_* (mean single-fold held-out score); cv/oof_* (pooled out-of-fold)."""
     summary: dict[str, float] = {}
     for r in results:
         summary.update(r.scores)
-    summary.update({f"cv/{k}": v for k, v in score_table(merged, *test_targets, dims).items()})
-    keys = [f"ccc_{d}" for d in dims] + ["ccc_mean"]
-    for key in keys:
-        summary[f"cv/fold_mean_{key}"] = float(np.mean([r.scores[f"fold{r.fold}/test/{key}"] for r in results]))
+    for key in ev.score_keys:
+        vals = [r.scores[f"fold{r.fold}/val/{key}"] for r in results]
+        summary[f"cv/val_mean_{key}"], summary[f"cv/val_std_{key}"] = float(np.mean(vals)), float(np.std(vals))
+    if merged:
+        summary.update({f"cv/{k}": v for k, v in ev.score(merged, *test_targets).items()})
+        for key in ev.score_keys:
+            summary[f"cv/fold_mean_{key}"] = float(np.mean([r.scores[f"fold{r.fold}/test/{key}"] for r in results]))
     oof = {v: a for r in results for v, a in r.oof.items()}
-    oof_t, oof_m = _targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof], target)
-    summary.update({f"cv/oof_{k}": v for k, v in score_table(oof, oof_t, oof_m, dims).items()})
+    oof_t, oof_m = ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof])
+    summary.update({f"cv/oof_{k}": v for k, v in ev.score(oof, oof_t, oof_m).items()})
     return summary

@@ -10,37 +10,73 @@ import numpy as np
 from mmer.provenance import atomic_write
 
 
-def score_rows(summary: dict[str, float], folds: Sequence[int], dims: Sequence[str]) -> list[tuple[str, list[float]]]:
-    """Rows (label, [ccc per dim..., mean]) of the CV table from a flat summary of ``fold{k}/...`` / ``cv/...`` keys."""
-    cols = [f"ccc_{d}" for d in dims] + ["ccc_mean"]
-    rows = []
-    for k in folds:
-        rows.append((f"fold {k}: own validation (OOF)", [summary[f"fold{k}/val/{c}"] for c in cols]))
-    for k in folds:
-        rows.append((f"fold {k}: held-out", [summary[f"fold{k}/test/{c}"] for c in cols]))
-    rows.append(("mean of single folds: held-out", [summary[f"cv/fold_mean_{c}"] for c in cols]))
-    rows.append(("CCC-centering merge: held-out", [summary[f"cv/{c}"] for c in cols]))
-    rows.append(("pooled out-of-fold", [summary[f"cv/oof_{c}"] for c in cols]))
+def score_rows(summary: dict[str, float], folds: Sequence[int], keys: Sequence[str], merge_name: str,
+               held_out: bool) -> list[tuple[str, list[float]]]:
+    """Rows (label, [value per key]) of the CV table from a flat summary of ``fold{k}/...`` / ``cv/...`` keys."""
+    rows = [(f"fold {k}: own validation (OOF)", [summary[f"fold{k}/val/{c}"] for c in keys]) for k in folds]
+    rows.append(("mean over folds: own validation", [summary[f"cv/val_mean_{c}"] for c in keys]))
+    rows.append(("std over folds: own validation", [summary[f"cv/val_std_{c}"] for c in keys]))
+    if held_out:
+        rows += [(f"fold {k}: held-out", [summary[f"fold{k}/test/{c}"] for c in keys]) for k in folds]
+        rows.append(("mean of single folds: held-out", [summary[f"cv/fold_mean_{c}"] for c in keys]))
+        rows.append((f"{merge_name}: held-out", [summary[f"cv/{c}"] for c in keys]))
+    rows.append(("pooled out-of-fold", [summary[f"cv/oof_{c}"] for c in keys]))
     return rows
 
 
-def print_table(title: str, rows: list[tuple[str, list[float]]], dims: Sequence[str]) -> str:
+def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequence[str]) -> str:
     """Print with rich and return the plain-text version (also saved beside the run)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
     table.add_column("predictions")
-    for d in list(dims) + ["mean"]:
-        table.add_column(f"CCC {d}", justify="right")
+    for c in columns:
+        table.add_column(c, justify="right")
     for label, values in rows:
         table.add_row(label, *[f"{v:.4f}" for v in values])
     Console().print(table)
     width = max(len(r[0]) for r in rows)
-    header = f"{'predictions':<{width}}  " + "  ".join(f"{'CCC ' + d:>12}" for d in list(dims) + ["mean"])
+    header = f"{'predictions':<{width}}  " + "  ".join(f"{c:>12}" for c in columns)
     lines = [title, header] + [f"{label:<{width}}  " + "  ".join(f"{v:>12.4f}" for v in values)
                                for label, values in rows]
     return "\n".join(lines) + "\n"
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    out = atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=90))
+    plt.close(fig)
+    return out
+
+
+def plot_confusion(path: str | Path, pred: Sequence[int], true: Sequence[int], class_names: Sequence[str],
+                   title: str) -> Path:
+    """PNG of the confusion matrix (rows = true class, normalised per row, with counts in the cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmer.evaluation import confusion_matrix
+
+    cm = confusion_matrix(np.asarray(pred), np.asarray(true), len(class_names))
+    rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, path)
 
 
 def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, np.ndarray],
@@ -70,10 +106,4 @@ def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, 
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-
-    def save(p: Path) -> None:
-        fig.savefig(p, format="png", dpi=90)
-
-    out = atomic_write(path, save)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, path)

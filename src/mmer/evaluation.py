@@ -1,0 +1,136 @@
+"""How the CV runner turns one head's predictions into tables, scores and a merge across folds.
+
+Two kinds, picked by the head's task (:func:`evaluator_for`):
+
+- :class:`FrameEvaluator` (``frame_regression``): windows stitched back to one row per frame, CCC per dimension
+  over all labelled frames, folds merged by CCC centering (``../shared/METRICS.md``);
+- :class:`SampleEvaluator` (``classification``): one row of class probabilities per sample (frame 0), accuracy,
+  weighted F1, macro F1 and UAR over the whole set, folds merged by averaging their probabilities (soft voting).
+
+A table maps recording id -> (rows, columns) array; :mod:`mmer.predictions` writes and reads it as CSV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmer.errors import ConfigError
+from mmer.predictions import Table, merge_tables, score_table, stitch_predict_outputs
+
+MERGEABLE_TASKS = ("frame_regression", "classification")
+
+
+@dataclass
+class FrameEvaluator:
+    head: str
+    target: str
+    columns: list[str]  # target dimension names
+    merge_name = "CCC-centering merge"
+    column_label = "CCC"
+
+    @property
+    def score_keys(self) -> list[str]:
+        return [f"ccc_{d}" for d in self.columns] + ["ccc_mean"]
+
+    def table(self, outputs: Sequence[dict], dm: Any, recordings: Sequence[Any]) -> Table:
+        return stitch_predict_outputs(outputs, self.head, {r.id: r.num_frames for r in recordings})
+
+    def targets(self, dm: Any, recordings: Sequence[Any]) -> tuple[Table, Table]:
+        targets, masks = {}, {}
+        for rec in recordings:
+            t, m = dm.targets_of(rec)
+            targets[rec.id], masks[rec.id] = t[self.target].astype(np.float64), m[self.target].astype(bool)
+        return targets, masks
+
+    def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
+        return score_table(preds, targets, masks, self.columns)
+
+    def merge(self, tables: Sequence[Table]) -> Table:
+        return merge_tables(tables)
+
+
+@dataclass
+class SampleEvaluator:
+    head: str
+    target: str
+    columns: list[str]  # class names; a table row holds the class probabilities
+    merge_name = "mean of fold probabilities"
+    column_label = ""
+    score_keys = ["f1_weighted", "accuracy", "uar", "f1_macro"]
+
+    def table(self, outputs: Sequence[dict], dm: Any, recordings: Sequence[Any]) -> Table:
+        table = {}
+        for out in outputs:
+            for rec_id, probs in zip(out["meta"]["video"], out["outputs"][self.head].numpy()):
+                table[rec_id] = probs.astype(np.float64)[None]
+        return table
+
+    def targets(self, dm: Any, recordings: Sequence[Any]) -> tuple[Table, Table]:
+        targets, masks = {}, {}
+        for rec in recordings:
+            t, m = dm.targets_of(rec)
+            targets[rec.id] = np.asarray(t[self.target], np.float64).reshape(1, 1)
+            masks[rec.id] = np.asarray(m[self.target], bool).reshape(1)
+        return targets, masks
+
+    def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
+        ids = [r for r in sorted(preds) if masks[r].all()]
+        pred = np.array([int(np.argmax(preds[r][0])) for r in ids])
+        true = np.array([int(targets[r][0, 0]) for r in ids])
+        return classification_scores(pred, true, len(self.columns))
+
+    def merge(self, tables: Sequence[Table]) -> Table:
+        ids = sorted(tables[0])
+        return {r: np.mean([t[r] for t in tables], axis=0) for r in ids}
+
+
+Evaluator = FrameEvaluator | SampleEvaluator
+
+
+def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Whole-set scores of integer predictions: accuracy, weighted F1 (per-class F1 weighted by true support),
+    macro F1 and UAR (macro recall). Macro means skip a class that is neither present nor predicted, as
+    torchmetrics' ``MulticlassF1Score`` / ``MulticlassRecall`` do, so epoch logs and CV tables agree."""
+    if len(true) == 0:
+        raise ValueError("classification_scores: no labelled samples to score")
+    cm = confusion_matrix(pred, true, num_classes)
+    tp = np.diag(cm).astype(np.float64)
+    support, predicted = cm.sum(1).astype(np.float64), cm.sum(0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+    seen = (support + predicted) > 0
+    return {"f1_weighted": float((f1 * support).sum() / support.sum()), "accuracy": float(tp.sum() / support.sum()),
+            "uar": float(recall[seen].mean()), "f1_macro": float(f1[seen].mean())}
+
+
+def confusion_matrix(pred: np.ndarray, true: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) counts; rows = true class, columns = predicted class."""
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (np.asarray(true, int), np.asarray(pred, int)), 1)
+    return cm
+
+
+def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
+    """The evaluator of the head the CV runner tables and merges: ``cv.head`` if set, else the only head whose task
+    is one of :data:`MERGEABLE_TASKS`."""
+    heads = cfg.model.heads
+    name = cfg.cv.get("head")
+    if name is None:
+        candidates = [n for n, h in heads.items() if h.task in MERGEABLE_TASKS]
+        if len(candidates) != 1:
+            raise ConfigError(f"the CV runner tables one head of task {MERGEABLE_TASKS}; this config has "
+                              f"{candidates or 'none'}: set cv.head=<name>")
+        name = candidates[0]
+    if name not in heads or heads[name].task not in MERGEABLE_TASKS:
+        raise ConfigError(f"cv.head={name} must name a head of task {MERGEABLE_TASKS} (heads: {list(heads)})")
+    target = heads[name].get("target") or name
+    if target not in target_spec:
+        raise ConfigError(f"head '{name}' reads target '{target}', which the data module does not provide "
+                          f"(it provides {sorted(target_spec)})")
+    cls = FrameEvaluator if heads[name].task == "frame_regression" else SampleEvaluator
+    return cls(name, target, list(target_spec[target]))
