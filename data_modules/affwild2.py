@@ -21,6 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from data_modules.affwild2_files import find_challenge, find_crops, find_videos,
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from data_modules.cache import FeatureCache, cache_key
 from data_modules.media import decode_audio, logmel_per_frame, mfcc_per_frame, read_face_crops, video_info
-from mmer.errors import DataError
+from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1
@@ -37,19 +38,25 @@ EXTRACTION_VERSION = 1
 class AffWild2DataModule(WindowedDataModule):
     """Args (besides :class:`~data_modules.base.WindowedDataModule`'s):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
-    face_size: side of the cached face crops. sample_rate, n_mels: audio features.
+    face_size: side of the cached face crops. sample_rate, n_mels: audio features. mel_rate: log-mel rows per
+    video frame (1: one row per frame; 4 at 25 fps: a 10 ms hop, what a per-sub-clip spectrogram CNN needs).
     frame_count_tolerance: allowed |annotation lines - video frames| before it is an error.
     mfcc: also extract the 39-d MFCC modality ``mfcc`` (LFAN's second audio follower).
+    embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
+    its tokens as the modality (512-d features, one per sub-clip; :mod:`data_modules.embeddings`). The model then
+    uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
-                 sample_rate: int = 16000, n_mels: int = 64, frame_count_tolerance: int = 0, mfcc: bool = False,
-                 **base) -> None:
+                 sample_rate: int = 16000, n_mels: int = 64, mel_rate: int = 1, frame_count_tolerance: int = 0,
+                 mfcc: bool = False, embed: dict[str, Any] | None = None, **base) -> None:
         super().__init__(**base)
         self.root, self.cache_dir = root, cache_dir
-        self.face_size, self.sample_rate, self.n_mels = face_size, sample_rate, n_mels
+        self.face_size, self.sample_rate, self.n_mels, self.mel_rate = face_size, sample_rate, n_mels, mel_rate
         self.frame_count_tolerance = frame_count_tolerance
         self.mfcc = mfcc
+        self.embed = dict(embed or {})
+        self._embedders: dict[str, Any] = {}
         self._files: dict[str, dict[str, Path | None]] = {}
         self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._unreadable_crops = 0
@@ -57,10 +64,29 @@ class AffWild2DataModule(WindowedDataModule):
         self._loaded: dict[str, Item] = {}  # memory-mapped, so holding them costs no RAM
 
     def input_spec(self) -> dict[str, ModalitySpec]:
-        spec = {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255), "audio": ModalitySpec("features", self.n_mels)}
+        spec = self._raw_spec()
+        for m, backbone in self.embedders().items():
+            spec[m] = ModalitySpec("features", backbone.out_dim, 1, span=backbone.frames_per_token(spec[m].rate))
+        return spec
+
+    def _raw_spec(self) -> dict[str, ModalitySpec]:
+        spec = {"visual": ModalitySpec("frames", 3, 1, scale=1 / 255),
+                "audio": ModalitySpec("features", self.n_mels, self.mel_rate)}
         if self.mfcc:
             spec["mfcc"] = ModalitySpec("features", 39)
         return spec
+
+    def embedders(self) -> dict[str, Any]:
+        """The frozen backbones of ``embed``, built once."""
+        from data_modules.embeddings import build_frozen
+
+        raw = self._raw_spec()
+        for m, factory in self.embed.items():
+            if m not in raw:
+                raise ConfigError(f"data.embed.{m}: affwild2 has no modality '{m}' (it has {sorted(raw)})")
+            if m not in self._embedders:
+                self._embedders[m] = build_frozen(factory, m, raw[m].dim)
+        return self._embedders
 
     def target_spec(self) -> dict[str, list[str]]:
         return {"va": ["valence", "arousal"]}
@@ -112,8 +138,8 @@ class AffWild2DataModule(WindowedDataModule):
         """Extract every video's cache now, with a progress bar (``setup`` would otherwise do it on first use)."""
         from tqdm.auto import tqdm
 
-        recordings = self.index()
-        for rec in tqdm(recordings, desc="affwild2: extracting", unit="video"):
+        todo = [r for r in self.index() if r.id not in self._loaded]  # Lightning calls this once per fit
+        for rec in tqdm(todo, desc="affwild2: extracting", unit="video"):
             self.load(rec)
         if self._unreadable_crops:
             log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
@@ -154,20 +180,39 @@ class AffWild2DataModule(WindowedDataModule):
         faces = packed[:, :-1].reshape(n, 3, self.face_size, self.face_size)
         present = packed[:, -1].astype(bool)
         wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate))  # decoded at most once
-        inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame, n_mels=self.n_mels)}
+        inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame, self.mel_rate,
+                                                        n_mels=self.n_mels)}
         if self.mfcc:
-            inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame)
+            inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame, 1)
+        masks = {"visual": present}
+        for m in self.embed:
+            inputs[m], masks[m] = self._embedded(rec, m, inputs[m], masks.get(m), fps)
         values, labelled = self._labels[rec.id]
-        return Item(inputs=inputs, targets={"va": values}, target_masks={"va": labelled},
-                    input_masks={"visual": present})
+        return Item(inputs=inputs, targets={"va": values}, target_masks={"va": labelled}, input_masks=masks)
 
-    def _audio(self, rec: Recording, kind: str, fps: float, wave: Callable[[], np.ndarray], extract,
+    def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
+                  fps: float) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens (n, D), token mask (n,)) of a frozen backbone over the whole recording, from the cache."""
+        from data_modules.embeddings import describe, embed_recording
+
+        backbone, spec = self.embedders()[m], self._raw_spec()[m]
+        files = self._files[rec.id]
+        settings = {"kind": f"emb_{m}", "backbone": describe(self.embed[m]), "face_size": self.face_size, "fps": fps,
+                    "sr": self.sample_rate, "n_mels": self.n_mels, "mel_rate": self.mel_rate, "n": rec.num_frames,
+                    "v": EXTRACTION_VERSION}
+        sources = [files["video"]] + ([files["crops"]] if files["crops"] is not None and files["crops"].is_dir() else [])
+        steps = backbone.frames_per_token(spec.rate) * spec.rate
+        packed = self.cache.get_or_build(rec.id, f"emb_{m}", cache_key(settings, sources),
+                                         lambda: embed_recording(backbone, x, mask, steps, spec.scale))
+        return packed[:, :-1], packed[:, -1] > 0
+
+    def _audio(self, rec: Recording, kind: str, fps: float, wave: Callable[[], np.ndarray], extract, rate: int,
                **settings) -> np.ndarray:
-        """A per-frame audio feature of the raw video (shared by _left/_right), from the cache or extracted from
-        ``wave()`` (the decoded soundtrack)."""
+        """``rate`` rows per video frame of an audio feature of the raw video (shared by _left/_right), from the
+        cache or extracted from ``wave()`` (the decoded soundtrack) at a frame rate of fps * rate."""
         video = self._files[rec.id]["video"]
-        key = cache_key({"kind": kind, "sr": self.sample_rate, "fps": fps, "n": rec.num_frames,
+        key = cache_key({"kind": kind, "sr": self.sample_rate, "fps": fps, "n": rec.num_frames, "rate": rate,
                          "v": EXTRACTION_VERSION, **settings}, [video])
         return self.cache.get_or_build(
             raw_video_id(rec.id), kind, key,
-            lambda: extract(wave(), self.sample_rate, fps, rec.num_frames, **settings))
+            lambda: extract(wave(), self.sample_rate, fps * rate, rec.num_frames * rate, **settings))

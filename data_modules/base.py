@@ -35,13 +35,16 @@ class ModalitySpec:
     """kind: what the input is; dim: feature size (features), channels (frames) or 1 (waveform);
     rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio.
     scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk).
-    length: fixed number of steps per item of a sample-level dataset (padded with mask False, or cut)."""
+    length: fixed number of steps per item of a sample-level dataset (padded with mask False, or cut).
+    span: label frames per ``rate`` steps (1, or e.g. 32 for cached tokens of 32-frame sub-clips: rate 1, span 32);
+    a window must then start on a multiple of ``span`` (``WindowedDataModule.align``)."""
 
     kind: Literal["frames", "waveform", "features"]
     dim: int
     rate: int = 1
     scale: float = 1.0
     length: int | None = None
+    span: int = 1
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class WindowDataset(Dataset):
             if hop is None:  # tiling: every frame exactly once
                 starts = list(range(0, rec.num_frames, self.window))
             else:
-                starts = window_starts(rec.num_frames, self.window, hop)
+                starts = window_starts(rec.num_frames, self.window, hop, dm.align)
             self.items += [(rec, s) for s in starts]
 
     def __len__(self) -> int:
@@ -94,14 +97,15 @@ class WindowDataset(Dataset):
         for m, spec in self.dm.input_spec().items():
             if m not in item.inputs:
                 continue
-            lo, hi = start * spec.rate, (start + n_valid) * spec.rate
+            lo, hi = start * spec.rate // spec.span, -(-(start + n_valid) * spec.rate // spec.span)
             x = np.asarray(item.inputs[m][lo:hi], dtype=np.float32)
             if spec.scale != 1.0:
                 x *= spec.scale
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask[lo:hi], bool)
-            out["inputs"][m] = _pad(x, w * spec.rate)
-            out["masks"][m] = _pad(mask, w * spec.rate)
+            steps = -(-w * spec.rate // spec.span)
+            out["inputs"][m] = _pad(x, steps)
+            out["masks"][m] = _pad(mask, steps)
         for name in self.dm.target_spec():
             out["targets"][name] = _pad(np.asarray(item.targets[name][start:start + n_valid], np.float32), w)
             out["target_masks"][name] = _pad(np.asarray(item.target_masks[name][start:start + n_valid], bool), w)
@@ -265,7 +269,17 @@ class WindowedDataModule(FoldedDataModule):
             raise ConfigError(f"data.window={window}, data.hop={hop}: need 1 <= hop <= window")
         self.window, self.hop = window, hop
 
+    @property
+    def align(self) -> int:
+        """Window starts fall on multiples of this: the largest ``span`` of the modalities (1 for per-frame data)."""
+        align = max(s.span for s in self.input_spec().values())
+        if self.window % align or self.hop % align:
+            raise ConfigError(f"data.window={self.window} and data.hop={self.hop} must be multiples of {align}, the "
+                              f"frames per cached token of {[m for m, s in self.input_spec().items() if s.span == align]}")
+        return align
+
     def validate(self) -> None:
+        self.align  # noqa: B018  (raises if window/hop are off the sub-clip grid of cached tokens)
         longest = max(r.num_frames for r in self.recordings)
         if self.window > longest:
             raise ConfigError(f"data.window={self.window} is longer than every video (longest has {longest} "

@@ -73,6 +73,35 @@ def video_info(path: Path) -> tuple[float, int]:
     return fps, int(count)
 
 
+def decode_frames(path: Path, size: int, crop: str = "center") -> np.ndarray:
+    """Every frame of a video's first stream as (N, 3, size, size) uint8 RGB: ``crop="center"`` takes the
+    centred square of side min(H, W) first (a frontal face video keeps its aspect ratio), ``"none"`` squeezes the
+    whole frame. A file that fails to decode part-way is an error, never a silently shorter sample."""
+    import av
+    from PIL import Image
+
+    if crop not in ("center", "none"):
+        raise DataError(f"crop={crop!r}: choose 'center' or 'none'")
+    frames = []
+    with _open(path) as container:
+        if not container.streams.video:
+            raise DataError(f"{path}: no video stream")
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                img = frame.to_image()
+                if crop == "center":
+                    w, h = img.size
+                    side = min(w, h)
+                    img = img.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+                frames.append(np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1))
+        except av.error.FFmpegError as exc:
+            raise DataError(f"{path}: video is unreadable or truncated after {len(frames)} frames ({exc}); "
+                            f"re-encode or re-download it") from None
+    if not frames:
+        raise DataError(f"{path}: the video decoded to no frames")
+    return np.stack(frames)
+
+
 def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate`` from the first audio stream of a video (FFmpeg's resampler)."""
     import av

@@ -1,5 +1,7 @@
 """Every registered backbone and fusion (every YAML in experiments/model/{backbone,fusion}) is walked here."""
 
+import warnings
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -17,6 +19,12 @@ def sample_input(name, node, in_dim=16):
         return torch.randn(B, T, 1, 16, 16), {"in_dim": 1}
     if target.endswith("MelCNN"):
         return torch.randn(B, T * 160) * 0.1, {"in_dim": 1}
+    if target.endswith("VideoClipEncoder"):  # 24 frames, every 2nd, clips of 2 -> 6 tokens
+        return torch.rand(B, T, 3, 32, 32), {"in_dim": 3, "clip_len": 2, "frame_stride": 2}
+    if target.endswith("SpectrogramResNet"):
+        return torch.randn(B, T * 4, 64), {"in_dim": 64, "rows_per_token": 32}
+    if target.endswith("BiosignalCNN"):
+        return torch.randn(B, 2816), {"in_dim": 1}
     return torch.randn(B, T, in_dim), {"in_dim": in_dim}
 
 
@@ -36,7 +44,8 @@ def test_backbone(name):
     out = backbone(x, mask)
     assert out.dim() == 3 and out.shape[0] == B and out.shape[2] == backbone.out_dim
     assert torch.isfinite(out).all()
-    gradient_everywhere(backbone, out.pow(2).mean())
+    if any(p.requires_grad for p in backbone.parameters()):  # frozen trunks: see the freeze-switch test below
+        gradient_everywhere(backbone, out.pow(2).mean())
     # no mixing across batch samples (train mode, so dropout is active: fix its randomness)
     x2 = x.clone()
     x2[2] = x2[2] + 5.0
@@ -139,3 +148,35 @@ def test_leader_follower_matches_the_formula_and_never_mixes_time():
     torch.testing.assert_close(fusion(moved, masks)[:, 1:], out[:, 1:])
     with pytest.raises(ValueError, match="leader='eye'"):
         LeaderFollowerFusion(dims, leader="eye")
+
+
+@pytest.mark.parametrize("name", ["video_clips", "mel_resnet18"])
+def test_pretrained_trunk_freeze_switch_and_local_weights(name, tmp_path):
+    from mmer.errors import ConfigError
+
+    node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
+    x, kwargs = sample_input(name, node)
+    mask = torch.ones(x.shape[:2], dtype=torch.bool)
+    with pytest.warns(UserWarning, match="random initialisation"):
+        frozen = instantiate(node)(**kwargs, freeze=True)
+    frozen.train()  # the model trains; a frozen trunk must stay in eval mode with fixed BN statistics
+    before = {k: v.clone() for k, v in frozen.state_dict().items()}
+    frozen(x, mask).sum()
+    assert not frozen.trunk.training and not any(p.requires_grad for p in frozen.trunk.parameters())
+    assert all(torch.equal(before[k], v) for k, v in frozen.state_dict().items())
+
+    path = tmp_path / "weights.pth"
+    frozen.export_weights(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # weights given: no random-init warning
+        loaded = instantiate(node)(**kwargs, weights=str(path), freeze=True)
+    loaded.eval(), frozen.eval()
+    torch.testing.assert_close(loaded(x, mask), frozen(x, mask))
+    with pytest.raises(ConfigError, match="does not exist"):
+        instantiate(node)(**kwargs, weights=str(tmp_path / "missing.pth"))
+
+    tuned = instantiate(node)(**kwargs, freeze=False, weights=str(path))
+    tuned.train()
+    tuned(x, mask).pow(2).mean().backward()
+    assert all(p.grad is not None for p in tuned.trunk.parameters())
+

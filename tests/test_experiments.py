@@ -11,9 +11,13 @@ from tests.conftest import TINY, dataset_overrides
 
 @pytest.mark.parametrize("experiment", available("experiment"))
 def test_fast_dev_run(experiment, tmp_path_factory):
-    dataset = compose([f"experiment={experiment}"]).data._target_.split(".")[1]
+    cfg = compose([f"experiment={experiment}"])
+    dataset = cfg.data._target_.split(".")[1]
     metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
-    assert "train/loss" in metrics and "val/ccc_mean" in metrics
+    headline = {"frame_regression": "ccc_mean", "classification": "f1_weighted"}
+    assert "train/loss" in metrics
+    for name, head in cfg.model.heads.items():
+        assert f"val/{head.get('metric_prefix', '')}{headline[head.task]}" in metrics, (name, sorted(metrics))
     assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
 
 

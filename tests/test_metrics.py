@@ -100,3 +100,26 @@ def test_weighted_f1_accuracy_uar_against_manual_counts():
     assert m["f1_weighted"] == pytest.approx((3 * f1[0] + 2 * f1[1] + 1 * f1[2]) / 6, abs=1e-6)
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["uar"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cv_classification_scores_match_the_epoch_metrics(seed):
+    """The CV table (numpy) and the epoch logs (torchmetrics) must agree, including absent and unpredicted classes."""
+    from mmer.evaluation import classification_scores
+    from mmer.metrics import classification_metrics
+
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, 4, 50)  # class 4 of 5 never occurs
+    pred = np.where(rng.random(50) < 0.6, true, rng.integers(0, 5, 50))
+    ours = classification_scores(pred, true, 5)
+    for name, metric in classification_metrics(5).items():
+        expected = float(metric(torch.from_numpy(pred), torch.from_numpy(true)))
+        assert ours[name] == pytest.approx(expected, abs=1e-6), name
+
+
+def test_sample_merge_is_the_mean_of_fold_probabilities():
+    from mmer.evaluation import SampleEvaluator
+
+    ev = SampleEvaluator("pain", "pain", ["a", "b"])
+    merged = ev.merge([{"s1": np.array([[0.9, 0.1]])}, {"s1": np.array([[0.3, 0.7]])}])
+    assert np.allclose(merged["s1"], [[0.6, 0.4]])

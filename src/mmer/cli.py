@@ -45,7 +45,7 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
     dm = build_datamodule(cfg)
     dm.setup("fit")
     dm.set_fold(fold)
-    model = build_module(cfg, dm.input_spec())
+    model = build_module(cfg, dm.input_spec(), dm.target_spec())
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(**{**cfg.trainer, "enable_progress_bar": False}, fast_dev_run=True, logger=False,
                             default_root_dir=tmp)

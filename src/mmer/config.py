@@ -86,8 +86,21 @@ def _build(node: Any, what: str, **kwargs) -> Any:
                           f"that key (an experiment file may set options of another {what.split()[0]})") from None
 
 
-def build_module(cfg: Any, input_spec: dict[str, Any]) -> Any:
-    """The MultimodalModule of ``cfg.model`` for a data module's ``input_spec`` ({modality: ModalitySpec})."""
+def _head_size(name: str, node: Any, target_spec: dict[str, list[str]] | None) -> dict[str, int]:
+    if node.get("out_dim") is not None:
+        return {}
+    target = node.get("target") or name
+    if not target_spec or target not in target_spec:
+        raise ConfigError(f"head model.heads.{name} has out_dim=null and the data module gives no size for its "
+                          f"target '{target}' (targets: {sorted(target_spec or {})}); set out_dim")
+    return {"out_dim": len(target_spec[target])}
+
+
+def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, list[str]] | None = None) -> Any:
+    """The MultimodalModule of ``cfg.model`` for a data module's ``input_spec`` ({modality: ModalitySpec}).
+
+    A head whose ``out_dim`` is null gets the size of its target in ``target_spec`` ({target: names}), so a
+    classification head follows the data's task (BioVid 5-class or binary) without a second setting."""
     from mmer.module import MultimodalModule
 
     missing = [m for m in cfg.model.modalities if m not in input_spec]
@@ -97,8 +110,8 @@ def build_module(cfg: Any, input_spec: dict[str, Any]) -> Any:
     backbones = {m: _build(cfg.model.backbones[m], f"backbone model.backbones.{m}", in_dim=input_spec[m].dim)
                  for m in cfg.model.modalities}
     fusion = _build(cfg.model.fusion, "fusion model.fusion", in_dims={m: b.out_dim for m, b in backbones.items()})
-    heads = [_build(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim)
-             for name, node in cfg.model.heads.items()]
+    heads = [_build(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
+                    **_head_size(name, node, target_spec)) for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
     return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                             optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,

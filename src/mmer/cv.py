@@ -65,7 +65,7 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evalua
 
     L.seed_everything(int(cfg.seed) + k, workers=True, verbose=False)
     dm.set_fold(k)
-    model = build_module(cfg, dm.input_spec())
+    model = build_module(cfg, dm.input_spec(), dm.target_spec())
     ckpt_dir = fold_dir / "checkpoints"
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.cv.monitor, mode=cfg.cv.mode,
                                  save_last=True, enable_version_counter=False)

@@ -8,6 +8,8 @@
 
 including a two-person video (``pair_left`` / ``pair_right`` annotate one raw ``pair`` video) and runs of -5.
 The face brightness follows valence and the audio loudness follows arousal, so a model can learn something.
+
+``mmer make-fixture biovid DIR`` writes BioVid Part A (:func:`make_biovid_fixture`).
 """
 
 from __future__ import annotations
@@ -32,20 +34,26 @@ def _smooth(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(x / 2, -1, 1)
 
 
-def write_video(path: Path, frames: np.ndarray, wave: np.ndarray) -> None:
-    """frames (N, H, W, 3) uint8 at FPS; wave (S,) float32 mono at AUDIO_RATE, written as stereo."""
+def write_video(path: Path, frames: np.ndarray, wave: np.ndarray | None, fps: int = FPS) -> None:
+    """frames (N, H, W, 3) uint8 at ``fps``; wave (S,) float32 mono at AUDIO_RATE, written as stereo (None: no
+    soundtrack)."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     avi = path.suffix == ".avi"
     with av.open(str(path), mode="w") as c:
-        vs = c.add_stream("mpeg4", rate=FPS)
+        vs = c.add_stream("mpeg4", rate=fps)
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        a = c.add_stream("pcm_s16le" if avi else "aac", rate=AUDIO_RATE)
-        a.layout = "stereo"
+        if wave is not None:  # every stream exists before the first packet is muxed
+            a = c.add_stream("pcm_s16le" if avi else "aac", rate=AUDIO_RATE)
+            a.layout = "stereo"
         for img in frames:
             for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
+        if wave is None:
+            for p in vs.encode(None):
+                c.mux(p)
+            return
         for s in range(0, len(wave), 1024):
             chunk = wave[s:s + 1024]
             stereo = np.stack([chunk, chunk])
@@ -95,4 +103,43 @@ def make_affwild2_fixture(root: str | Path, seed: int = 0, crop_size: int = 112)
     return root
 
 
-FIXTURES = {"affwild2": make_affwild2_fixture}
+def make_biovid_fixture(root: str | Path, seed: int = 0, subjects: int = 6, trials: int = 2,
+                        frame_size: tuple[int, int] = (48, 64)) -> Path:
+    """BioVid Part A layout: ``samples.csv``, ``biosignals_filtered/<subject>/<sample>_bio.csv`` (512 Hz, 2,816
+    rows) and ``video/<subject>/<sample>.mp4`` (25 fps, 138 frames, no audio) for ``subjects`` x 5 classes x
+    ``trials``. Pain level c (0..4) raises the skin conductance (gsr) within the trial and brightens the lower half
+    of the face, so both modalities carry the class; each subject has its own gsr offset and scale."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    rows = ["subject_id\tsubject_name\tclass_id\tclass_name\tsample_id\tsample_name"]
+    n_bio, n_frames, h, w = 2816, 138, *frame_size
+    t = np.arange(n_bio) / 512.0
+    sample_id = 0
+    for s in range(subjects):
+        subject = f"0{71309 + s * 11}_{'wm'[s % 2]}_{21 + 3 * s}"
+        offset, scale = rng.uniform(2, 12), rng.uniform(0.5, 2)
+        for c, class_name in enumerate(("BL1", "PA1", "PA2", "PA3", "PA4")):
+            for trial in range(trials):
+                name = f"{subject}-{class_name}-{trial + 1:03d}"
+                rows.append(f"{s}\t{subject}\t{c}\t{class_name}\t{sample_id}\t{name}")
+                sample_id += 1
+                rise = c / 4 * np.clip((t - 1.5) / 2.5, 0, 1)  # pain onset after 1.5 s
+                gsr = offset + scale * (rise + 0.15 * np.sin(2 * np.pi * 0.3 * t + rng.uniform(0, 6.3)))
+                gsr += 0.05 * rng.standard_normal(n_bio)
+                ecg = np.sin(2 * np.pi * 1.2 * t) ** 15 + 0.05 * rng.standard_normal(n_bio)
+                emg = (0.1 + 0.1 * c) * rng.standard_normal(n_bio)
+                bio = root / "biosignals_filtered" / subject / f"{name}_bio.csv"
+                bio.parent.mkdir(parents=True, exist_ok=True)
+                lines = ["time\tgsr\tecg\temg_trapezius"] + [
+                    f"{int(ti * 1e6)}\t{g:.5f}\t{e:.5f}\t{m:.5f}" for ti, g, e, m in zip(t, gsr, ecg, emg)]
+                bio.write_text("\n".join(lines) + "\n")
+                level = 70 + 30 * c * np.clip((np.arange(n_frames) / 25 - 1.5) / 2.5, 0, 1)
+                frames = np.full((n_frames, h, w, 3), 90.0)
+                frames[:, h // 2:] = level[:, None, None, None]
+                frames = np.clip(frames + rng.normal(0, 6, frames.shape), 0, 255).astype(np.uint8)
+                write_video(root / "video" / subject / f"{name}.mp4", frames, None, fps=25)
+    (root / "samples.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture}

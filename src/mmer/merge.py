@@ -15,15 +15,21 @@ from mmer.metrics import ccc
 log = logging.getLogger(__name__)
 
 
-def window_starts(length: int, window: int = 300, hop: int = 200) -> list[int]:
+def window_starts(length: int, window: int = 300, hop: int = 200, align: int = 1) -> list[int]:
     """Start frames of the windows covering a video of ``length`` frames.
 
     L > window: 0, hop, 2*hop, ... while start + window < L, then one last window [L - window, L) aligned to the
     end. L <= window: a single window [0, L) (the caller pads it to ``window`` with a mask).
     Examples: L=777 -> [0, 200, 400, 477]; L=700 -> [0, 200, 400]; L=301 -> [0, 1].
+
+    ``align`` > 1 (a grid of sub-clips, e.g. cached backbone tokens of 32 frames) rounds the last start up to a
+    multiple of ``align`` (that window then runs past the end and is padded); window and hop must be multiples of it.
+    L=777, window=512, hop=256, align=32 -> [0, 256, 288].
     """
-    if length < 1 or window < 1 or hop < 1:
-        raise ValueError(f"window_starts needs positive length/window/hop, got {length}/{window}/{hop}")
+    if length < 1 or window < 1 or hop < 1 or align < 1:
+        raise ValueError(f"window_starts needs positive length/window/hop/align, got {length}/{window}/{hop}/{align}")
+    if window % align or hop % align:
+        raise ValueError(f"window={window} and hop={hop} must be multiples of align={align}")
     if length <= window:
         return [0]
     starts = []
@@ -31,7 +37,7 @@ def window_starts(length: int, window: int = 300, hop: int = 200) -> list[int]:
     while s + window < length:
         starts.append(s)
         s += hop
-    starts.append(length - window)
+    starts.append(-(-(length - window) // align) * align)
     return sorted(set(starts))
 
 

@@ -9,6 +9,18 @@ from torch import Tensor, nn
 from mmer.backbones.tcn import TCN
 
 
+class Identity(nn.Module):
+    """Precomputed tokens used as they are: (B, T, in_dim) -> (B, T, in_dim), masked steps 0. The backbone slot of a
+    modality whose frozen backbone ran once into the feature cache (``data.embed``)."""
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.out_dim = in_dim
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return x * mask.unsqueeze(-1).to(x.dtype)
+
+
 class FeatureProjection(nn.Module):
     """(B, T, in_dim) features -> (B, T, out_dim); masked steps are 0."""
 

@@ -1,0 +1,166 @@
+"""BioVid Heat Pain Database Part A: one 5.5 s trial = one sample with one pain class (``../shared/DATASETS.md``).
+
+Tasks: ``multiclass`` (BL1, PA1, PA2, PA3, PA4) or ``binary`` (BL1 vs PA4, the JMT code's task). Folds are
+subject-wise (``num_folds`` of them, or ``"loso"``: leave one subject out); BioVid has no official held-out
+partition, so the CV runner reports out-of-fold scores (mean and std over folds, and pooled).
+
+Modalities: ``visual`` (the frontal video, every frame centre-cropped to a square and resized to ``face_size``,
+cached as one uint8 (N, 3, S, S) array per sample), and the biosignals ``gsr`` (EDA), ``ecg``, ``emg``
+(trapezius) as waveforms of ``bio_length`` samples at 512 Hz (2,816 = 5.5 s), each z-scored per sample when
+``bio_normalize`` (the skin conductance level differs between people far more than within a trial; set it False
+to keep raw units). Samples shorter than ``num_frames`` / ``bio_length`` are zero-padded with a False mask; longer
+ones are cut.
+
+Bad input: a missing or unreadable video, a biosignal file without the needed column or with a non-numeric
+value stop with an error naming the file, unless ``on_bad_sample="skip"``: then the sample is left out, counted
+and listed in a warning at the end of extraction (and in ``skipped``), never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from data_modules.base import Item, ModalitySpec, Recording, require_dir
+from data_modules.biovid_files import (
+    BIO_COLUMNS,
+    CLASSES,
+    BioVidSample,
+    bio_path,
+    derive_samples,
+    read_bio_csv,
+    read_samples_csv,
+    video_path,
+)
+from data_modules.cache import FeatureCache, cache_key
+from data_modules.media import decode_frames
+from data_modules.samples import SampleDataModule
+from mmer.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+EXTRACTION_VERSION = 1
+TASKS = {"multiclass": list(CLASSES), "binary": ["BL1", "PA4"]}
+
+
+class BioVidDataModule(SampleDataModule):
+    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
+    root: the BioVid Part A copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
+    task: ``multiclass`` or ``binary``. modalities: which of visual, gsr, ecg, emg to load.
+    face_size, crop: cached frame side and cropping (``center`` or ``none``). num_frames: video frames per sample.
+    frame_step: feed every k-th video frame (the cache keeps them all).
+    bio_length: biosignal samples per sample. bio_normalize: z-score each biosignal per sample.
+    on_bad_sample: ``error`` (default) or ``skip`` (count, report, leave out).
+    """
+
+    def __init__(self, root: str | None = None, cache_dir: str | None = None,
+                 task: Literal["multiclass", "binary"] = "multiclass",
+                 modalities: tuple[str, ...] = ("visual", "gsr"), face_size: int = 112, crop: str = "center",
+                 num_frames: int = 138, frame_step: int = 1, bio_length: int = 2816, bio_normalize: bool = True,
+                 on_bad_sample: Literal["error", "skip"] = "error", **folded) -> None:
+        super().__init__(**folded)
+        if task not in TASKS:
+            raise ConfigError(f"data.task={task!r}: choose one of {sorted(TASKS)}")
+        unknown = [m for m in modalities if m != "visual" and m not in BIO_COLUMNS]
+        if unknown or not modalities:
+            raise ConfigError(f"data.modalities={list(modalities)}: choose from ['visual', {', '.join(map(repr, BIO_COLUMNS))}]")
+        if on_bad_sample not in ("error", "skip"):
+            raise ConfigError(f"data.on_bad_sample={on_bad_sample!r}: choose 'error' or 'skip'")
+        self.root, self.cache_dir, self.task = root, cache_dir, task
+        self.modalities = list(modalities)
+        if frame_step < 1:
+            raise ConfigError(f"data.frame_step={frame_step} must be >= 1")
+        self.face_size, self.crop, self.num_frames, self.frame_step = face_size, crop, num_frames, frame_step
+        self.bio_length, self.bio_normalize, self.on_bad_sample = bio_length, bio_normalize, on_bad_sample
+        self.classes = TASKS[task]
+        self.skipped: dict[str, str] = {}  # sample -> reason
+        self._samples: dict[str, BioVidSample] = {}
+        self._recordings: list[Recording] = []
+        self._loaded: dict[str, Item] = {}
+
+    def input_spec(self) -> dict[str, ModalitySpec]:
+        frames = -(-self.num_frames // self.frame_step)
+        spec = {"visual": ModalitySpec("frames", 3, scale=1 / 255, length=frames)}
+        spec.update({m: ModalitySpec("waveform", 1, length=self.bio_length) for m in BIO_COLUMNS})
+        return {m: spec[m] for m in self.modalities}
+
+    def target_spec(self) -> dict[str, list[str]]:
+        return {"pain": self.classes}
+
+    @property
+    def cache(self) -> FeatureCache:
+        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
+
+    # ------------------------------------------------------------------ discovery
+    def index(self) -> list[Recording]:
+        if not self._recordings:
+            self._recordings = self._discover()
+        return [r for r in self._recordings if r.id not in self.skipped]
+
+    def _discover(self) -> list[Recording]:
+        root = Path(require_dir(self.root, "biovid"))
+        table = root / "samples.csv"
+        samples = read_samples_csv(table) if table.is_file() else derive_samples(root)
+        if not samples:
+            raise DataError(f"biovid: no samples under {root}: expected samples.csv or "
+                            f"biosignals_filtered/<subject>/<sample>_bio.csv (see the README's BioVid layout)")
+        kept = [s for s in samples if s.class_name in self.classes]
+        log.info("biovid: %d samples of %d subjects (%s); task %s keeps %d", len(samples),
+                 len({s.subject for s in samples}), table if table.is_file() else "names", self.task, len(kept))
+        self._samples = {s.name: s for s in kept}
+        if len(self._samples) != len(kept):
+            raise DataError(f"{table}: sample names are not unique")
+        return [Recording(s.name, s.subject, 1) for s in kept]
+
+    # ------------------------------------------------------------------ extraction and loading
+    def prepare_data(self) -> None:
+        """Extract every sample's cache now (progress bar); with ``on_bad_sample=skip`` bad samples are counted,
+        listed and left out of every split."""
+        from tqdm.auto import tqdm
+
+        todo = [r for r in self.index() if r.id not in self._loaded]  # Lightning calls this once per fit
+        for rec in tqdm(todo, desc="biovid: extracting", unit="sample"):
+            try:
+                self.load(rec)
+            except DataError as exc:
+                if self.on_bad_sample == "error":
+                    raise
+                self.skipped[rec.id] = str(exc)
+        if self.skipped:
+            first = next(iter(self.skipped.items()))
+            log.warning("biovid: skipped %d of %d samples (data.on_bad_sample=skip); first: %s: %s",
+                        len(self.skipped), len(self._recordings), *first)
+
+    def load(self, rec: Recording) -> Item:
+        if rec.id not in self._loaded:
+            self._loaded[rec.id] = self._load(rec)
+        return self._loaded[rec.id]
+
+    def _load(self, rec: Recording) -> Item:
+        root, sample = Path(self.root), self._samples[rec.id]
+        inputs, masks = {}, {}
+        if "visual" in self.modalities:
+            video = video_path(root, sample)
+            if not video.is_file():
+                raise DataError(f"{video}: video is missing (needed for the visual modality); restore it or set "
+                                f"data.modalities without 'visual'")
+            key = cache_key({"kind": "frames", "size": self.face_size, "crop": self.crop, "v": EXTRACTION_VERSION},
+                            [video])
+            frames = self.cache.get_or_build(rec.id, "frames", key, lambda: decode_frames(video, self.face_size, self.crop))
+            inputs["visual"] = frames[:: self.frame_step]
+        bio = [m for m in self.modalities if m in BIO_COLUMNS]
+        if bio:
+            path = bio_path(root, sample)
+            columns = [BIO_COLUMNS[m] for m in bio]
+            key = cache_key({"kind": "bio", "columns": columns, "v": EXTRACTION_VERSION}, [path])
+            signals = self.cache.get_or_build(rec.id, "bio", key, lambda: read_bio_csv(path, columns))
+            for j, m in enumerate(bio):
+                x = np.asarray(signals[:, j], np.float32)
+                if self.bio_normalize:
+                    x = (x - x.mean()) / (x.std() + 1e-6)
+                inputs[m] = x
+        label = self.classes.index(sample.class_name)
+        return Item(inputs=inputs, targets={"pain": np.int64(label)}, target_masks={"pain": np.bool_(True)},
+                    input_masks=masks)
