@@ -10,6 +10,7 @@ Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`da
   is False (unreadable JPEGs are treated the same, counted and reported);
 - ``logmel``: (N, n_mels) log-mel rows of the 16 kHz mono soundtrack aligned to video frames (row = round(t / hop)),
   the ``audio`` modality; with ``mfcc=True`` also ``mfcc``: (N, 39) MFCCs with deltas, the ``mfcc`` modality;
+  with ``egemaps=True`` also ``egemaps``: (N, 25) eGeMAPS v02 low-level descriptors (openSMILE);
 - ``meta``: [fps, video frame count] used to check that the annotation has one line per video frame.
 
 Frames labelled -5 stay on the time axis with target mask False.
@@ -28,7 +29,9 @@ import numpy as np
 from data_modules.affwild2_files import find_challenge, find_crops, find_videos, raw_video_id, read_va_file
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from data_modules.cache import FeatureCache, cache_key
-from data_modules.media import decode_audio, logmel_per_frame, mfcc_per_frame, read_face_crops, video_info
+from data_modules.extraction import Extraction
+from data_modules.media import (decode_audio, egemaps_per_frame, logmel_per_frame, mfcc_per_frame, read_face_crops,
+                                video_info)
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,9 @@ class AffWild2DataModule(WindowedDataModule):
     video frame (1: one row per frame; 4 at 25 fps: a 10 ms hop, what a per-sub-clip spectrogram CNN needs).
     frame_count_tolerance: allowed |annotation lines - video frames| before it is an error.
     mfcc: also extract the 39-d MFCC modality ``mfcc`` (LFAN's second audio follower).
+    egemaps: also extract the 25 eGeMAPS low-level descriptors (openSMILE) as the modality ``egemaps``.
+    on_bad_input: ``error`` (default) stops at an unreadable/truncated video or an annotation whose line count
+    disagrees with the video; ``skip`` leaves such recordings out, counted and reported.
     embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
     its tokens as the modality (512-d features, one per sub-clip; :mod:`data_modules.embeddings`). The model then
     uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
@@ -49,19 +55,20 @@ class AffWild2DataModule(WindowedDataModule):
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
                  sample_rate: int = 16000, n_mels: int = 64, mel_rate: int = 1, frame_count_tolerance: int = 0,
-                 mfcc: bool = False, embed: dict[str, Any] | None = None, **base) -> None:
+                 mfcc: bool = False, egemaps: bool = False, on_bad_input: str = "error",
+                 embed: dict[str, Any] | None = None, **base) -> None:
         super().__init__(**base)
         self.root, self.cache_dir = root, cache_dir
         self.face_size, self.sample_rate, self.n_mels, self.mel_rate = face_size, sample_rate, n_mels, mel_rate
         self.frame_count_tolerance = frame_count_tolerance
-        self.mfcc = mfcc
+        self.mfcc, self.egemaps = mfcc, egemaps
         self.embed = dict(embed or {})
         self._embedders: dict[str, Any] = {}
         self._files: dict[str, dict[str, Path | None]] = {}
         self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._unreadable_crops = 0
         self._recordings: list[Recording] = []
-        self._loaded: dict[str, Item] = {}  # memory-mapped, so holding them costs no RAM
+        self.extraction = Extraction("affwild2", "recording", on_bad_input)
 
     def input_spec(self) -> dict[str, ModalitySpec]:
         spec = self._raw_spec()
@@ -74,6 +81,8 @@ class AffWild2DataModule(WindowedDataModule):
                 "audio": ModalitySpec("features", self.n_mels, self.mel_rate)}
         if self.mfcc:
             spec["mfcc"] = ModalitySpec("features", 39)
+        if self.egemaps:
+            spec["egemaps"] = ModalitySpec("features", 25)
         return spec
 
     def embedders(self) -> dict[str, Any]:
@@ -99,7 +108,11 @@ class AffWild2DataModule(WindowedDataModule):
         """Discover and parse the release once per data module (prepare_data and setup both ask)."""
         if not self._recordings:
             self._recordings = self._discover()
-        return self._recordings
+        return [r for r in self._recordings if r.id not in self.skipped]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.extraction.skipped
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "affwild2"))
@@ -135,12 +148,8 @@ class AffWild2DataModule(WindowedDataModule):
             atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")
 
     def prepare_data(self) -> None:
-        """Extract every video's cache now, with a progress bar (``setup`` would otherwise do it on first use)."""
-        from tqdm.auto import tqdm
-
-        todo = [r for r in self.index() if r.id not in self._loaded]  # Lightning calls this once per fit
-        for rec in tqdm(todo, desc="affwild2: extracting", unit="video"):
-            self.load(rec)
+        """Extract every recording's cache now, with a progress bar (``setup`` would otherwise do it on first use)."""
+        self.extraction.run(self.index(), self._load)
         if self._unreadable_crops:
             log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
 
@@ -158,9 +167,7 @@ class AffWild2DataModule(WindowedDataModule):
     def load(self, rec: Recording) -> Item:
         """The recording's arrays (memory-mapped), extracting them on first use. Called for every window, so the
         cache lookup (file listing, hashing) happens once per recording and process."""
-        if rec.id not in self._loaded:
-            self._loaded[rec.id] = self._load(rec)
-        return self._loaded[rec.id]
+        return self.extraction.load(rec, self._load)
 
     def _load(self, rec: Recording) -> Item:
         files = self._files[rec.id]
@@ -184,6 +191,8 @@ class AffWild2DataModule(WindowedDataModule):
                                                         n_mels=self.n_mels)}
         if self.mfcc:
             inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame, 1)
+        if self.egemaps:
+            inputs["egemaps"] = self._audio(rec, "egemaps", fps, wave, egemaps_per_frame, 1)
         masks = {"visual": present}
         for m in self.embed:
             inputs[m], masks[m] = self._embedded(rec, m, inputs[m], masks.get(m), fps)

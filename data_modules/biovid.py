@@ -12,8 +12,9 @@ to keep raw units). Samples shorter than ``num_frames`` / ``bio_length`` are zer
 ones are cut.
 
 Bad input: a missing or unreadable video, a biosignal file without the needed column or with a non-numeric
-value stop with an error naming the file, unless ``on_bad_sample="skip"``: then the sample is left out, counted
-and listed in a warning at the end of extraction (and in ``skipped``), never silently.
+value stop with an error naming the file, unless ``on_bad_input="skip"``: then the sample is left out, counted
+and listed in a warning at the end of extraction (and in the CV summary), never silently
+(:mod:`data_modules.extraction`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from data_modules.biovid_files import (
     video_path,
 )
 from data_modules.cache import FeatureCache, cache_key
+from data_modules.extraction import Extraction
 from data_modules.media import decode_frames
 from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
@@ -52,33 +54,30 @@ class BioVidDataModule(SampleDataModule):
     face_size, crop: cached frame side and cropping (``center`` or ``none``). num_frames: video frames per sample.
     frame_step: feed every k-th video frame (the cache keeps them all).
     bio_length: biosignal samples per sample. bio_normalize: z-score each biosignal per sample.
-    on_bad_sample: ``error`` (default) or ``skip`` (count, report, leave out).
+    on_bad_input: ``error`` (default) or ``skip`` (count, report, leave out).
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
                  task: Literal["multiclass", "binary"] = "multiclass",
                  modalities: tuple[str, ...] = ("visual", "gsr"), face_size: int = 112, crop: str = "center",
                  num_frames: int = 138, frame_step: int = 1, bio_length: int = 2816, bio_normalize: bool = True,
-                 on_bad_sample: Literal["error", "skip"] = "error", **folded) -> None:
+                 on_bad_input: Literal["error", "skip"] = "error", **folded) -> None:
         super().__init__(**folded)
         if task not in TASKS:
             raise ConfigError(f"data.task={task!r}: choose one of {sorted(TASKS)}")
         unknown = [m for m in modalities if m != "visual" and m not in BIO_COLUMNS]
         if unknown or not modalities:
             raise ConfigError(f"data.modalities={list(modalities)}: choose from ['visual', {', '.join(map(repr, BIO_COLUMNS))}]")
-        if on_bad_sample not in ("error", "skip"):
-            raise ConfigError(f"data.on_bad_sample={on_bad_sample!r}: choose 'error' or 'skip'")
         self.root, self.cache_dir, self.task = root, cache_dir, task
         self.modalities = list(modalities)
         if frame_step < 1:
             raise ConfigError(f"data.frame_step={frame_step} must be >= 1")
         self.face_size, self.crop, self.num_frames, self.frame_step = face_size, crop, num_frames, frame_step
-        self.bio_length, self.bio_normalize, self.on_bad_sample = bio_length, bio_normalize, on_bad_sample
+        self.bio_length, self.bio_normalize = bio_length, bio_normalize
         self.classes = TASKS[task]
-        self.skipped: dict[str, str] = {}  # sample -> reason
+        self.extraction = Extraction("biovid", "sample", on_bad_input)
         self._samples: dict[str, BioVidSample] = {}
         self._recordings: list[Recording] = []
-        self._loaded: dict[str, Item] = {}
 
     def input_spec(self) -> dict[str, ModalitySpec]:
         frames = -(-self.num_frames // self.frame_step)
@@ -99,6 +98,10 @@ class BioVidDataModule(SampleDataModule):
             self._recordings = self._discover()
         return [r for r in self._recordings if r.id not in self.skipped]
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.extraction.skipped
+
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "biovid"))
         table = root / "samples.csv"
@@ -116,27 +119,11 @@ class BioVidDataModule(SampleDataModule):
 
     # ------------------------------------------------------------------ extraction and loading
     def prepare_data(self) -> None:
-        """Extract every sample's cache now (progress bar); with ``on_bad_sample=skip`` bad samples are counted,
-        listed and left out of every split."""
-        from tqdm.auto import tqdm
-
-        todo = [r for r in self.index() if r.id not in self._loaded]  # Lightning calls this once per fit
-        for rec in tqdm(todo, desc="biovid: extracting", unit="sample"):
-            try:
-                self.load(rec)
-            except DataError as exc:
-                if self.on_bad_sample == "error":
-                    raise
-                self.skipped[rec.id] = str(exc)
-        if self.skipped:
-            first = next(iter(self.skipped.items()))
-            log.warning("biovid: skipped %d of %d samples (data.on_bad_sample=skip); first: %s: %s",
-                        len(self.skipped), len(self._recordings), *first)
+        """Extract every sample's cache now, with a progress bar (``data.on_bad_input`` decides about bad ones)."""
+        self.extraction.run(self.index(), self._load)
 
     def load(self, rec: Recording) -> Item:
-        if rec.id not in self._loaded:
-            self._loaded[rec.id] = self._load(rec)
-        return self._loaded[rec.id]
+        return self.extraction.load(rec, self._load)
 
     def _load(self, rec: Recording) -> Item:
         root, sample = Path(self.root), self._samples[rec.id]

@@ -155,3 +155,21 @@ def mfcc_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: i
     d2 = torchaudio.functional.compute_deltas(d1)
     spec = torch.cat([mfcc, d1, d2]).T.numpy()
     return _rows_per_frame(spec, sample_rate, fps, hop, num_frames)
+
+
+def egemaps_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int) -> np.ndarray:
+    """The 25 eGeMAPS v02 low-level descriptors (openSMILE, 20 ms frames every 10 ms: loudness, F0 semitones,
+    jitter, shimmer, HNR, formants, alpha ratio, ...) aligned to video frames. (num_frames, 25) float32.
+
+    Needs the ``opensmile`` package (a dependency of mmer; imported here only, so the GPU image can skip it)."""
+    try:
+        import opensmile
+    except ImportError:
+        raise DataError("eGeMAPS features need the opensmile package: pip install opensmile (or set "
+                        "data.egemaps=false)") from None
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+    lld = smile.process_signal(wave, sample_rate).to_numpy(np.float32)
+    if len(lld) == 0:
+        raise DataError(f"eGeMAPS: the soundtrack ({len(wave)} samples) is too short for one 20 ms frame")
+    return _rows_per_frame(lld, sample_rate, fps, int(round(0.01 * sample_rate)), num_frames)

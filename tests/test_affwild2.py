@@ -90,11 +90,18 @@ def test_bad_input_is_a_clear_error(root, tmp_path):
         make(root)
 
 
-def test_truncated_video_is_a_clear_error(root):
-    video = root / "batch1" / "vid_a.mp4"
-    video.write_bytes(video.read_bytes()[:2000])
-    with pytest.raises(DataError, match="vid_a.mp4"):
+def test_truncated_video_is_a_clear_error_or_a_counted_skip(root, caplog):
+    for name in ("vid_a", "pair"):
+        video = root / "batch1" / f"{name}.mp4"
+        video.write_bytes(video.read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"(vid_a|pair)\.mp4: cannot open the video"):
         make(root)
+    dm = AffWild2DataModule(root=str(root), num_folds=2, window=100, hop=60, on_bad_input="skip")
+    dm.prepare_data()
+    dm.setup()
+    assert sorted(dm.skipped) == ["pair_left", "pair_right", "vid_a"]  # both people of the broken raw video
+    assert "skipped 3 of 10 recordings" in caplog.text
+    assert {r.id for r in dm.recordings}.isdisjoint(dm.skipped) and len(dm.recordings) == 7
 
 
 def test_missing_raw_video_and_short_window(root):
@@ -141,3 +148,17 @@ def test_extract_command_builds_every_cache_entry(root, capsys):
     cache = root / ".mmer_cache"
     assert len(list(cache.rglob("faces-*.npy"))) == 10  # one per annotated person
     assert len(list(cache.rglob("logmel-*.npy"))) == len(list(cache.rglob("mfcc-*.npy"))) == 9  # one per raw video
+
+
+def test_egemaps_follow_the_soundtrack_and_the_mel_rate_option(root):
+    """eGeMAPS loudness tracks the fixture's loudness (which follows arousal); mel_rate=4 gives 4 rows per frame."""
+    dm = make(root, egemaps=True, mel_rate=4)
+    assert dm.input_spec()["egemaps"].dim == 25 and dm.input_spec()["audio"].rate == 4
+    rec = next(r for r in dm.recordings if r.id == "vid_a")
+    item = dm.load(rec)
+    eg, mel = np.asarray(item.inputs["egemaps"]), np.asarray(item.inputs["audio"])
+    assert eg.shape == (rec.num_frames, 25) and np.isfinite(eg).all()
+    assert mel.shape == (rec.num_frames * 4, 64)
+    arousal, labelled = item.targets["va"][:, 1], item.target_masks["va"]
+    loudness = eg[:, 0]  # Loudness_sma3
+    assert np.corrcoef(loudness[labelled], arousal[labelled])[0, 1] > 0.8

@@ -105,7 +105,7 @@ def test_corrupt_video_is_an_error_or_a_counted_skip(copy):
     video.write_bytes(video.read_bytes()[:200])  # truncated
     with pytest.raises(DataError, match=video.name):
         _dm(copy)
-    dm = _dm(copy, on_bad_sample="skip")
+    dm = _dm(copy, on_bad_input="skip")
     assert list(dm.skipped) == [video.stem] and len(dm.recordings) == 59
     assert video.stem not in {r.id for r in dm.recordings}
 

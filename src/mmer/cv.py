@@ -168,6 +168,11 @@ def run_cv(cfg: Any) -> CVResult:
             log.info("fold %d: %s", k, results[-1].status)
         merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
         summary = _summarise(results, merged, test_targets, dm, ev)
+        skipped = getattr(dm, "skipped", {})
+        if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
+            summary["data/skipped"] = float(len(skipped))
+            log.warning("%d recordings were skipped as bad input and are in no fold: %s", len(skipped),
+                        ", ".join(sorted(skipped)[:10]))
         if merged:
             write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
             if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's

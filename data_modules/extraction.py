@@ -1,0 +1,49 @@
+"""Per-recording extraction shared by the datasets read from media files: load each recording once (memoised; the
+arrays are memory-mapped, so holding them costs no RAM), a progress bar over what is not loaded yet, and the
+bad-input policy: ``error`` stops at the first bad recording with its message; ``skip`` leaves it out, counts it
+and lists it in a warning at the end (and in ``skipped``, which the CV summary reports as ``data/skipped``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from data_modules.base import Item, Recording
+from mmer.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+POLICIES = ("error", "skip")
+
+
+class Extraction:
+    def __init__(self, dataset: str, unit: str, on_bad_input: Literal["error", "skip"] = "error") -> None:
+        if on_bad_input not in POLICIES:
+            raise ConfigError(f"data.on_bad_input={on_bad_input!r}: choose one of {list(POLICIES)}")
+        self.dataset, self.unit, self.on_bad_input = dataset, unit, on_bad_input
+        self.loaded: dict[str, Item] = {}
+        self.skipped: dict[str, str] = {}  # recording id -> why
+
+    def load(self, rec: Recording, build: Callable[[Recording], Item]) -> Item:
+        if rec.id not in self.loaded:
+            self.loaded[rec.id] = build(rec)
+        return self.loaded[rec.id]
+
+    def run(self, recordings: Sequence[Recording], build: Callable[[Recording], Item]) -> None:
+        """Extract every recording not loaded yet (Lightning calls ``prepare_data`` once per fit: later calls are
+        free)."""
+        from tqdm.auto import tqdm
+
+        todo = [r for r in recordings if r.id not in self.loaded and r.id not in self.skipped]
+        for rec in tqdm(todo, desc=f"{self.dataset}: extracting", unit=self.unit, disable=not todo):
+            try:
+                self.load(rec, build)
+            except DataError as exc:
+                if self.on_bad_input == "error":
+                    raise
+                self.skipped[rec.id] = str(exc)
+        if todo and self.skipped:
+            first = next(iter(self.skipped.items()))
+            log.warning("%s: skipped %d of %d %ss (data.on_bad_input=skip); first: %s: %s", self.dataset,
+                        len(self.skipped), len(recordings), self.unit, *first)
