@@ -30,8 +30,14 @@ from data_modules.affwild2_files import find_challenge, find_crops, find_videos,
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from data_modules.cache import FeatureCache, cache_key
 from data_modules.extraction import Extraction
-from data_modules.media import (decode_audio, egemaps_per_frame, logmel_per_frame, mfcc_per_frame, read_face_crops,
-                                video_info)
+from data_modules.media import (
+    decode_audio,
+    egemaps_per_frame,
+    logmel_per_frame,
+    mfcc_per_frame,
+    read_face_crops,
+    video_info,
+)
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
