@@ -21,12 +21,23 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data_modules.affwild2_files import find_challenge, find_crops, find_videos, raw_video_id, read_va_file
+from data_modules.affwild2_files import (
+    AU_NAMES,
+    EXPR_CLASSES,
+    find_challenge,
+    find_crops,
+    find_videos,
+    raw_video_id,
+    read_au_file,
+    read_expr_file,
+    read_va_file,
+)
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from data_modules.cache import FeatureCache, cache_key
 from data_modules.extraction import Extraction
@@ -44,6 +55,28 @@ log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1
 
 
+@dataclass(frozen=True)
+class Track:
+    folder: str  # the challenge folder, found by name
+    names: list[str]  # target dimension / class / unit names
+    kind: str  # "regression", "class" or "labels"
+    read: Callable[[Path], tuple[np.ndarray, np.ndarray]]
+
+
+def _unlabelled(track: Track, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of a video that a track does not annotate: zeros, all masked."""
+    if track.kind == "class":
+        return np.zeros(n, np.int64), np.zeros(n, bool)
+    return np.zeros((n, len(track.names)), np.float32), np.zeros(n, bool)
+
+
+TRACKS = {
+    "va": Track("VA_Estimation_Challenge", ["valence", "arousal"], "regression", read_va_file),
+    "expr": Track("EXPR_Classification_Challenge", EXPR_CLASSES, "class", read_expr_file),
+    "au": Track("AU_Detection_Challenge", AU_NAMES, "labels", read_au_file),
+}
+
+
 class AffWild2DataModule(WindowedDataModule):
     """Args (besides :class:`~data_modules.base.WindowedDataModule`'s):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
@@ -52,6 +85,13 @@ class AffWild2DataModule(WindowedDataModule):
     frame_count_tolerance: allowed |annotation lines - video frames| before it is an error.
     mfcc: also extract the 39-d MFCC modality ``mfcc`` (LFAN's second audio follower).
     egemaps: also extract the 25 eGeMAPS low-level descriptors (openSMILE) as the modality ``egemaps``.
+    tracks: annotation tracks to read as targets: ``va`` (valence/arousal), ``expr`` (8 expression classes per
+    frame), ``au`` (12 action units per frame). The first track's annotation files define the recordings and the
+    Train/Validation partitions; a later track's labels are attached where that video has a file (else masked).
+    layout: ``train_folds`` (Train_Set is folded, Validation_Set is the held-out partition every fold predicts and
+    that is scored) or ``trainval_folds`` (the leader-follower layout: Train_Set and Validation_Set are folded
+    together and Validation_Set is fold 0; needs ``fold0_official=true``).
+    test_list: a file of test video ids (one per line): held out, predicted, written in the ABAW format, not scored.
     on_bad_input: ``error`` (default) stops at an unreadable/truncated video or an annotation whose line count
     disagrees with the video; ``skip`` leaves such recordings out, counted and reported.
     embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
@@ -61,7 +101,9 @@ class AffWild2DataModule(WindowedDataModule):
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
                  sample_rate: int = 16000, n_mels: int = 64, mel_rate: int = 1, frame_count_tolerance: int = 0,
-                 mfcc: bool = False, egemaps: bool = False, on_bad_input: str = "error",
+                 mfcc: bool = False, egemaps: bool = False, tracks: tuple[str, ...] = ("va",),
+                 layout: str = "train_folds", test_list: str | None = None,
+                 on_bad_input: str = "error",
                  embed: dict[str, Any] | None = None, **base) -> None:
         super().__init__(**base)
         self.root, self.cache_dir = root, cache_dir
@@ -71,7 +113,16 @@ class AffWild2DataModule(WindowedDataModule):
         self.embed = dict(embed or {})
         self._embedders: dict[str, Any] = {}
         self._files: dict[str, dict[str, Path | None]] = {}
-        self._labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not tracks or any(t not in TRACKS for t in tracks):
+            raise ConfigError(f"data.tracks={list(tracks)}: choose from {sorted(TRACKS)} (the first one sets the "
+                              f"recordings and partitions)")
+        self.tracks = list(tracks)
+        if layout not in ("train_folds", "trainval_folds"):
+            raise ConfigError(f"data.layout={layout!r}: choose 'train_folds' or 'trainval_folds'")
+        if layout == "trainval_folds" and not self.fold0_official:
+            raise ConfigError("data.layout=trainval_folds makes Validation_Set fold 0: set data.fold0_official=true")
+        self.layout, self.test_list = layout, test_list
+        self._labels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # video -> track -> labels
         self._unreadable_crops = 0
         self._recordings: list[Recording] = []
         self.extraction = Extraction("affwild2", "recording", on_bad_input)
@@ -104,7 +155,7 @@ class AffWild2DataModule(WindowedDataModule):
         return self._embedders
 
     def target_spec(self) -> dict[str, list[str]]:
-        return {"va": ["valence", "arousal"]}
+        return {t: TRACKS[t].names for t in self.tracks}
 
     @property
     def cache(self) -> FeatureCache:
@@ -122,9 +173,10 @@ class AffWild2DataModule(WindowedDataModule):
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "affwild2"))
-        splits = find_challenge(root)
+        primary = TRACKS[self.tracks[0]]
+        splits = find_challenge(root, primary.folder)
         if not splits:
-            raise DataError(f"affwild2: no VA_Estimation_Challenge/{{Train_Set,Validation_Set}} folder under {root}")
+            raise DataError(f"affwild2: no {primary.folder}/{{Train_Set,Validation_Set}} folder under {root}")
         videos = find_videos(root, exclude=self.cache.root)
         crops = find_crops(root)
         log.info("affwild2: annotations %s; %d raw videos; face crops in %s",
@@ -135,22 +187,82 @@ class AffWild2DataModule(WindowedDataModule):
                 video, raw = txt.stem, raw_video_id(txt.stem)
                 if raw not in videos:
                     raise DataError(f"{txt}: no raw video '{raw}.mp4' or '{raw}.avi' under {root} (needed for audio)")
-                values, labelled = read_va_file(txt)
-                self._labels[video] = (values, labelled)
+                values, labelled = primary.read(txt)
+                self._labels[video] = {self.tracks[0]: (values, labelled)}
                 self._files[video] = {"annotation": txt, "video": videos[raw],
                                       "crops": crops / video if crops is not None else None}
-                recordings.append(Recording(video, raw, len(values), "trainval" if split == "train" else "test"))
+                if self.layout == "trainval_folds":  # LFAN: Train and Validation are folded, Validation is fold 0
+                    recordings.append(Recording(video, raw, len(values), "trainval", official_val=split != "train"))
+                else:
+                    recordings.append(Recording(video, raw, len(values), "trainval" if split == "train" else "test"))
         if not recordings:
-            raise DataError(f"affwild2: the VA annotation folders under {root} hold no .txt files")
+            raise DataError(f"affwild2: the {primary.folder} folders under {root} hold no .txt files")
+        for name in self.tracks[1:]:
+            self._attach_track(root, name, recordings)
+        if self.test_list:
+            recordings += self._unlabelled_test(Path(self.test_list), videos, crops)
         return recordings
 
-    def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray]) -> None:
-        """ABAW VA submission files: ``out_dir/<video>.txt`` with rows ``<video>/00001.jpg,valence,arousal``."""
+    def _unlabelled_test(self, listing: Path, videos: dict[str, Path], crops: Path | None) -> list[Recording]:
+        """The challenge's test videos (one id per line of ``listing``): held out, predicted by every fold, written
+        as submission files, never scored (their labels are not public). Frame counts come from the videos."""
+        if not listing.is_file():
+            raise DataError(f"data.test_list: '{listing}' does not exist; give the challenge's test-set list "
+                            f"(one video id per line) or test_list=null")
+        ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        out = []
+        for video in ids:
+            raw = raw_video_id(video)
+            if raw not in videos:
+                raise DataError(f"{listing}: test video '{video}' has no raw video '{raw}.mp4|.avi' under {self.root}")
+            if video in self._files:
+                raise DataError(f"{listing}: '{video}' is also annotated in the training/validation data")
+            self._files[video] = {"annotation": None, "video": videos[raw],
+                                  "crops": crops / video if crops is not None else None}
+            _, count = self._video_meta(videos[raw], raw)
+            self._labels[video] = {t: _unlabelled(TRACKS[t], count) for t in self.tracks}
+            out.append(Recording(video, raw, count, "test"))
+        log.info("affwild2: %d unlabelled test videos from %s (predicted, not scored)", len(out), listing)
+        return out
+
+    def _attach_track(self, root: Path, name: str, recordings: list[Recording]) -> None:
+        """Labels of a secondary track for every recording: its file if it has one (same frame count), else masked."""
+        track = TRACKS[name]
+        folders = find_challenge(root, track.folder)
+        if not folders:
+            raise DataError(f"affwild2: data.tracks has '{name}' but there is no {track.folder}/{{Train_Set,"
+                            f"Validation_Set}} folder under {root}")
+        files = {txt.stem: txt for folder in folders.values() for txt in sorted(folder.glob("*.txt"))}
+        attached = 0
+        for rec in recordings:
+            if rec.id in files:
+                values, labelled = track.read(files[rec.id])
+                if len(values) != rec.num_frames:
+                    raise DataError(f"{files[rec.id]}: {len(values)} lines but the {self.tracks[0]} annotation of "
+                                    f"'{rec.id}' has {rec.num_frames}; both must have one line per frame")
+                attached += 1
+            else:
+                values, labelled = _unlabelled(track, rec.num_frames)
+            self._labels[rec.id][name] = (values, labelled)
+        log.info("affwild2: %s labels for %d of %d recordings", name, attached, len(recordings))
+
+    def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str = "va") -> None:
+        """ABAW submission files ``out_dir/<video>.txt``, one ``<video>/00001.jpg,...`` row per frame: VA
+        ``valence,arousal`` floats; EXPR the class index (argmax); AU 0/1 per unit (probability >= 0.5)."""
         from mmer.provenance import atomic_write_text
 
+        names = TRACKS[target].names
         for video, preds in table.items():
-            rows = ["image_location,valence,arousal"] + [f"{video}/{k + 1:05d}.jpg,{v:.6f},{a:.6f}"
-                                                         for k, (v, a) in enumerate(preds)]
+            if target == "va":
+                values = [f"{v:.6f},{a:.6f}" for v, a in preds]
+                header = "valence,arousal"
+            elif target == "expr":
+                values = [str(int(c)) for c in preds.argmax(1)]
+                header = ",".join(names)
+            else:
+                values = [",".join(str(int(u)) for u in row) for row in preds >= 0.5]
+                header = ",".join(names)
+            rows = [f"image_location,{header}"] + [f"{video}/{k + 1:05d}.jpg,{v}" for k, v in enumerate(values)]
             atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")
 
     def prepare_data(self) -> None:
@@ -159,11 +271,14 @@ class AffWild2DataModule(WindowedDataModule):
         if self._unreadable_crops:
             log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
 
+    def _video_meta(self, video: Path, raw: str) -> tuple[float, int]:
+        key = cache_key({"kind": "meta", "v": EXTRACTION_VERSION}, [video])
+        fps, count = self.cache.get_or_build(raw, "meta", key, lambda: np.asarray(video_info(video), np.float64))
+        return float(fps), int(count)
+
     def _meta(self, rec: Recording) -> tuple[float, int]:
         video = self._files[rec.id]["video"]
-        key = cache_key({"kind": "meta", "v": EXTRACTION_VERSION}, [video])
-        fps, count = self.cache.get_or_build(raw_video_id(rec.id), "meta", key,
-                                             lambda: np.asarray(video_info(video), np.float64))
+        fps, count = self._video_meta(video, raw_video_id(rec.id))
         if abs(int(count) - rec.num_frames) > self.frame_count_tolerance:
             raise DataError(f"{self._files[rec.id]['annotation']}: {rec.num_frames} annotation lines but {video} has "
                             f"{int(count)} frames; the annotation must have one line per frame (or raise "
@@ -202,8 +317,9 @@ class AffWild2DataModule(WindowedDataModule):
         masks = {"visual": present}
         for m in self.embed:
             inputs[m], masks[m] = self._embedded(rec, m, inputs[m], masks.get(m), fps)
-        values, labelled = self._labels[rec.id]
-        return Item(inputs=inputs, targets={"va": values}, target_masks={"va": labelled}, input_masks=masks)
+        labels = self._labels[rec.id]
+        return Item(inputs=inputs, targets={t: labels[t][0] for t in self.tracks},
+                    target_masks={t: labels[t][1] for t in self.tracks}, input_masks=masks)
 
     def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
                   fps: float) -> tuple[np.ndarray, np.ndarray]:

@@ -105,3 +105,56 @@ def read_va_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(rows, np.float32)
     labelled = (values != UNLABELLED).all(axis=1)
     return values, labelled
+
+
+EXPR_CLASSES = ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
+AU_NAMES = ["AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "AU24", "AU25", "AU26"]
+
+
+def _lines(path: Path, header: list[str]) -> list[tuple[int, str]]:
+    """(line number, text) of the data lines of an annotation file whose first line must be ``header``."""
+    lines = Path(path).read_text().splitlines()
+    if not lines:
+        raise DataError(f"{path}: empty annotation file")
+    found = [h.strip().lower() for h in lines[0].split(",")]
+    if found != [h.lower() for h in header]:
+        raise DataError(f"{path}:1: expected the header '{','.join(header)}', found '{lines[0].strip()}'")
+    rows = [(n, line) for n, line in enumerate(lines[1:], start=2) if line.strip()]
+    if not rows:
+        raise DataError(f"{path}: no annotation lines after the header")
+    return rows
+
+
+def read_expr_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """EXPR track: header ``Neutral,Anger,...,Other``, then one class index 0..7 per frame, -1 = unlabelled.
+    Returns (classes (N,) int64, labelled (N,) bool)."""
+    values = []
+    for lineno, line in _lines(path, EXPR_CLASSES):
+        try:
+            value = int(line.strip())
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: expected one integer class index, found '{line.strip()}'") from None
+        if not -1 <= value < len(EXPR_CLASSES):
+            raise DataError(f"{path}:{lineno}: class {value} is outside 0..{len(EXPR_CLASSES) - 1} and is not -1")
+        values.append(value)
+    classes = np.asarray(values, np.int64)
+    return np.maximum(classes, 0), classes >= 0
+
+
+def read_au_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """AU track: header ``AU1,AU2,...,AU26`` (12 units), then one line of 0/1 per frame; a -1 marks an unlabelled
+    frame. Returns (units (N, 12) float32, labelled (N,) bool)."""
+    rows = []
+    for lineno, line in _lines(path, AU_NAMES):
+        try:
+            row = [int(v) for v in line.split(",")]
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: expected {len(AU_NAMES)} comma-separated 0/1 values, found "
+                            f"'{line.strip()}'") from None
+        if len(row) != len(AU_NAMES) or not set(row) <= {-1, 0, 1}:
+            raise DataError(f"{path}:{lineno}: expected {len(AU_NAMES)} values in {{0, 1}} (or -1), found "
+                            f"'{line.strip()}'")
+        rows.append(row)
+    units = np.asarray(rows, np.float32)
+    labelled = (units >= 0).all(axis=1)
+    return np.where(units < 0, 0.0, units).astype(np.float32), labelled

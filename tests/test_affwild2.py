@@ -162,3 +162,55 @@ def test_egemaps_follow_the_soundtrack_and_the_mel_rate_option(root):
     arousal, labelled = item.targets["va"][:, 1], item.target_masks["va"]
     loudness = eg[:, 0]  # Loudness_sma3
     assert np.corrcoef(loudness[labelled], arousal[labelled])[0, 1] > 0.8
+
+
+def test_expr_track_cv_and_multitask_labels(root, tmp_path):
+    """EXPR as a per-frame classification track through the same CV runner: frame-level soft-vote merge, F1 table,
+    ABAW EXPR submission files; and a multi-task data module with all three tracks on one time axis."""
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    cfg = compose(["experiment=jmt_affwild2_expr", f"data.root={root}", "data.window=100", "data.hop=60",
+                   "data.face_size=32", "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1",
+                   "trainer.enable_progress_bar=false", "logger=csv", f"paths.output_root={tmp_path / 'runs'}"])
+    result = run_cv(cfg)
+    for key in ("cv/f1_macro", "cv/f1_weighted", "cv/accuracy", "cv/oof_uar", "cv/fold_mean_f1_macro"):
+        assert 0.0 <= result.summary[key] <= 1.0, key
+    assert (result.run_dir / "confusion_oof.png").is_file()
+    text = (result.run_dir / "submission" / "vid_d.txt").read_text().splitlines()
+    assert text[0] == "image_location,Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+    assert len(text) == 321 and text[1].startswith("vid_d/00001.jpg,") and 0 <= int(text[1].split(",")[1]) <= 7
+
+    dm = make(root, tracks=["va", "expr", "au"], face_size=32)
+    assert list(dm.target_spec()) == ["va", "expr", "au"]
+    item = dm.load(next(r for r in dm.recordings if r.id == "pair_left"))
+    n = len(item.targets["va"])
+    assert item.targets["expr"].shape == (n,) and item.targets["au"].shape == (n, 12)
+    assert 0 < item.target_masks["expr"].sum() < n and 0 < item.target_masks["au"].sum() < n  # -1 runs are masked
+
+
+def test_lfan_layout_folds_train_and_validation_and_predicts_an_unscored_test_set(root, tmp_path):
+    """data.layout=trainval_folds: Validation_Set is fold 0 of the CV over Train + Validation; test videos from
+    data.test_list are predicted by every fold, merged and written as ABAW files, and never scored."""
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    shutil.copy(root / "batch1" / "vid_e.mp4", root / "batch1" / "vid_t.mp4")  # a video nobody annotated
+    (root / "test_set.txt").write_text("vid_t\n")
+    overrides = [f"data.root={root}", "data.layout=trainval_folds", "data.fold0_official=true",
+                 f"data.test_list={root / 'test_set.txt'}", "data.window=100", "data.hop=60", "data.face_size=32",
+                 "data.batch_size=4", "cv.folds=3", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                 "logger=csv", f"paths.output_root={tmp_path / 'runs'}"]
+    cfg = compose(["experiment=jmt_affwild2_light", *overrides])
+    from mmer.cv import prepare
+
+    dm, _ = prepare(cfg)
+    dm.set_fold(0)
+    assert {r.id for r in dm.split("val")} == {"vid_d", "vid_e"} and [r.id for r in dm.split("test")] == ["vid_t"]
+    result = run_cv(cfg)
+    assert "cv/ccc_mean" not in result.summary and "fold0/test/ccc_mean" not in result.summary
+    assert np.isfinite(result.summary["cv/oof_ccc_mean"])
+    lines = (result.run_dir / "submission" / "vid_t.txt").read_text().splitlines()
+    assert lines[0] == "image_location,valence,arousal" and len(lines) == 1 + 240
+    with pytest.raises(ConfigError, match="set data.fold0_official=true"):
+        AffWild2DataModule(root=str(root), layout="trainval_folds")

@@ -56,3 +56,26 @@ def test_discovery_never_walks_into_face_crops_or_the_cache(tmp_path):
     write(tmp_path / "cropped_aligned" / "a" / "decoy.mp4", "")  # inside the crops: never visited
     write(tmp_path / ".mmer_cache" / "b.mp4", "")
     assert find_videos(tmp_path, exclude=tmp_path / ".mmer_cache") == {"a": tmp_path / "raw/a.mp4"}
+
+
+def test_expr_and_au_files_parse_and_fail_clearly(tmp_path):
+    from data_modules.affwild2_files import AU_NAMES, EXPR_CLASSES, read_au_file, read_expr_file
+
+    expr = tmp_path / "e.txt"
+    expr.write_text(",".join(EXPR_CLASSES) + "\n0\n4\n-1\n7\n")
+    classes, labelled = read_expr_file(expr)
+    assert classes.tolist() == [0, 4, 0, 7] and labelled.tolist() == [True, True, False, True]
+    expr.write_text(",".join(EXPR_CLASSES) + "\n0\n9\n")
+    with pytest.raises(DataError, match=r"e.txt:3: class 9 is outside 0..7"):
+        read_expr_file(expr)
+    expr.write_text("Neutral,Anger\n0\n")
+    with pytest.raises(DataError, match=r"e.txt:1: expected the header 'Neutral,Anger,Disgust"):
+        read_expr_file(expr)
+
+    au = tmp_path / "a.txt"
+    au.write_text(",".join(AU_NAMES) + "\n" + ",".join(["0"] * 11 + ["1"]) + "\n" + ",".join(["-1"] * 12) + "\n")
+    units, labelled = read_au_file(au)
+    assert units.shape == (2, 12) and units[0, 11] == 1 and labelled.tolist() == [True, False]
+    au.write_text(",".join(AU_NAMES) + "\n" + ",".join(["0"] * 11) + "\n")
+    with pytest.raises(DataError, match=r"a.txt:2: expected 12 values"):
+        read_au_file(au)

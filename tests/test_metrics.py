@@ -118,8 +118,23 @@ def test_cv_classification_scores_match_the_epoch_metrics(seed):
 
 
 def test_sample_merge_is_the_mean_of_fold_probabilities():
-    from mmer.evaluation import SampleEvaluator
+    from mmer.evaluation import ClassEvaluator
 
-    ev = SampleEvaluator("pain", "pain", ["a", "b"])
+    ev = ClassEvaluator("pain", "pain", ["a", "b"])
     merged = ev.merge([{"s1": np.array([[0.9, 0.1]])}, {"s1": np.array([[0.3, 0.7]])}])
     assert np.allclose(merged["s1"], [[0.6, 0.4]])
+
+
+def test_au_table_scores_match_the_epoch_metric():
+    from mmer.evaluation import MultiLabelEvaluator
+    from mmer.metrics import multilabel_metrics
+
+    rng = np.random.default_rng(0)
+    probs, true = rng.random((200, 4)), (rng.random((200, 4)) < 0.3).astype(float)
+    true[:, 3] = 0  # a unit that never occurs
+    mask = rng.random(200) < 0.9
+    ev = MultiLabelEvaluator("au", "au", ["AU1", "AU2", "AU4", "AU6"])
+    ours = ev.score({"v": probs}, {"v": true}, {"v": mask})
+    expected = multilabel_metrics(4)["f1"](torch.from_numpy(probs[mask]), torch.from_numpy(true[mask]).long())
+    assert [ours[f"f1_{c}"] for c in ev.columns] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert ours["f1_mean"] == pytest.approx(float(expected.mean()), abs=1e-6)

@@ -18,9 +18,12 @@ def make_batch():
     masks["visual"][1, 20:] = False
     masks["audio"][1, 40:] = False
     targets = {"va": torch.rand(B, T, 2) * 2 - 1, "expr": torch.randint(0, 7, (B,)),
-               "au": torch.randint(0, 2, (B, 12)), "intensity": torch.rand(B, 1)}
+               "au": torch.randint(0, 2, (B, 12)), "intensity": torch.rand(B, 1),
+               "expr_f": torch.randint(0, 8, (B, T)), "au_f": torch.randint(0, 2, (B, T, 12))}
     tmasks = {"va": torch.ones(B, T, dtype=torch.bool), "expr": torch.ones(B, dtype=torch.bool),
-              "au": torch.ones(B, dtype=torch.bool), "intensity": torch.ones(B, dtype=torch.bool)}
+              "au": torch.ones(B, dtype=torch.bool), "intensity": torch.ones(B, dtype=torch.bool),
+              "expr_f": torch.ones(B, T, dtype=torch.bool), "au_f": torch.ones(B, T, dtype=torch.bool)}
+    tmasks["expr_f"][0, :5] = False  # unlabelled frames (EXPR -1)
     tmasks["va"][1, 20:] = False
     targets["va"][1, 20:] = -5.0
     return Batch(inputs, masks, targets, tmasks, {"video": [f"v{i}" for i in range(B)], "num_frames": T})
@@ -31,6 +34,8 @@ HEADS = {
     "expr": dict(task="classification", out_dim=7),
     "au": dict(task="multilabel", out_dim=12),
     "intensity": dict(task="regression", out_dim=1, dim_names=["intensity"]),
+    "expr_f": dict(task="frame_classification", out_dim=8, metric_prefix="frame_"),
+    "au_f": dict(task="frame_multilabel", out_dim=12, metric_prefix="frame_"),
 }
 
 
@@ -52,6 +57,7 @@ def test_forward_shapes_loss_and_gradients(stride):
     out = module(batch)
     assert out["va"].shape == (B, T, 2)
     assert out["expr"].shape == (B, 7) and out["au"].shape == (B, 12) and out["intensity"].shape == (B, 1)
+    assert out["expr_f"].shape == (B, T, 8) and out["au_f"].shape == (B, T, 12)
     loss = module._shared_step(batch, "train")
     assert torch.isfinite(loss)
     loss.backward()
@@ -67,7 +73,8 @@ def test_epoch_metrics_cover_every_head():
         module._shared_step(make_batch(), "val")
     module._log_epoch_metrics("val")
     for key in ("val/ccc_valence", "val/ccc_arousal", "val/ccc_mean", "val/f1_weighted", "val/accuracy", "val/uar",
-                "val/f1_macro", "val/ccc_intensity"):
+                "val/f1_macro", "val/ccc_intensity", "val/f1_mean", "val/f1_11", "val/frame_f1_weighted",
+                "val/frame_accuracy", "val/frame_f1_mean", "val/frame_f1_0"):
         assert key in logged, key
     assert all(torch.isfinite(torch.tensor(v)) for v in logged.values())
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mmer.errors import ConfigError
-from mmer.evaluation import Evaluator, FrameEvaluator, SampleEvaluator, evaluator_for
+from mmer.evaluation import ClassEvaluator, Evaluator, FrameEvaluator, MultiLabelEvaluator, evaluator_for
 from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import atomic_write_text, config_hash, provenance
 
@@ -112,10 +112,15 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
     scores = {f"fold{k}/val/{key}": v for key, v in ev.score(oof, *ev.targets(dm, dm.split("val"))).items()}
     write_table(fold_dir / "oof_predictions.csv", oof, ev.columns)
     if test:
-        scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(test, *test_targets).items()})
+        if _has_labels(test_targets):  # a test set without public labels is predicted, never scored
+            scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(test, *test_targets).items()})
         write_table(fold_dir / "test_predictions.csv", test, ev.columns)
     atomic_write_text(done, json.dumps({"fold": k, "status": status, "scores": scores}, indent=2))
     return FoldResult(k, status, oof, test, scores)
+
+
+def _has_labels(targets: tuple[Table, Table]) -> bool:
+    return any(np.any(m) for m in targets[1].values())
 
 
 def _warn_if_other_code(fold_dir: Path, k: int) -> None:
@@ -167,7 +172,8 @@ def run_cv(cfg: Any) -> CVResult:
             results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
             log.info("fold %d: %s", k, results[-1].status)
         merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
-        summary = _summarise(results, merged, test_targets, dm, ev)
+        scored = merged if _has_labels(test_targets) else {}
+        summary = _summarise(results, scored, test_targets, dm, ev)
         skipped = getattr(dm, "skipped", {})
         if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
             summary["data/skipped"] = float(len(skipped))
@@ -176,8 +182,8 @@ def run_cv(cfg: Any) -> CVResult:
         if merged:
             write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
             if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
-                dm.export_predictions(run_dir / "submission", merged)
-        text = _report(cfg, run_dir, ev, summary, folds, results, merged, test_targets, dm)
+                dm.export_predictions(run_dir / "submission", merged, ev.target)
+        text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
         sink.summary(summary)
     finally:
@@ -198,12 +204,11 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
         shown = sorted(merged)[: int(cfg.cv.plot_videos)]
         plot_predictions(run_dir / "predictions.png", shown, merged, *test_targets, [r.test for r in results],
                          ev.columns)
-    elif isinstance(ev, SampleEvaluator):
+    elif isinstance(ev, ClassEvaluator) and not isinstance(ev, MultiLabelEvaluator):
         oof = {v: a for r in results for v, a in r.oof.items()}
-        targets, masks = ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof])
-        ids = [i for i in sorted(oof) if masks[i].all()]
-        plot_confusion(run_dir / "confusion_oof.png", [int(np.argmax(oof[i][0])) for i in ids],
-                       [int(targets[i][0, 0]) for i in ids], ev.columns, f"{cfg.name}: pooled out-of-fold")
+        p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
+        plot_confusion(run_dir / "confusion_oof.png", p.argmax(1), t[:, 0].astype(int), ev.columns,
+                       f"{cfg.name}: pooled out-of-fold")
     return text
 
 

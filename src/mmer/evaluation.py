@@ -1,11 +1,13 @@
 """How the CV runner turns one head's predictions into tables, scores and a merge across folds.
 
-Two kinds, picked by the head's task (:func:`evaluator_for`):
+Picked by the head's task (:func:`evaluator_for`):
 
 - :class:`FrameEvaluator` (``frame_regression``): windows stitched back to one row per frame, CCC per dimension
   over all labelled frames, folds merged by CCC centering (``../shared/METRICS.md``);
-- :class:`SampleEvaluator` (``classification``): one row of class probabilities per sample (frame 0), accuracy,
-  weighted F1, macro F1 and UAR over the whole set, folds merged by averaging their probabilities (soft voting).
+- :class:`ClassEvaluator` (``classification``: one row of class probabilities per sample, frame 0;
+  ``frame_classification``: one per frame): accuracy, weighted F1, macro F1 and UAR over all labelled rows, folds
+  merged by averaging their probabilities (soft voting);
+- :class:`MultiLabelEvaluator` (``frame_multilabel``, action units): F1 per label at 0.5 and their mean.
 
 A table maps recording id -> (rows, columns) array; :mod:`mmer.predictions` writes and reads it as CSV.
 """
@@ -21,7 +23,7 @@ import numpy as np
 from mmer.errors import ConfigError
 from mmer.predictions import Table, merge_tables, score_table, stitch_predict_outputs
 
-MERGEABLE_TASKS = ("frame_regression", "classification")
+MERGEABLE_TASKS = ("frame_regression", "classification", "frame_classification", "frame_multilabel")
 
 
 @dataclass
@@ -54,15 +56,19 @@ class FrameEvaluator:
 
 
 @dataclass
-class SampleEvaluator:
+class ClassEvaluator:
+    """Class probabilities: one row per sample (``frame=False``, frame 0) or per frame (stitched windows)."""
+
     head: str
     target: str
-    columns: list[str]  # class names; a table row holds the class probabilities
+    columns: list[str]  # class (or label) names; a table row holds their probabilities
+    frame: bool = False
     merge_name = "mean of fold probabilities"
-    column_label = ""
     score_keys = ["f1_weighted", "accuracy", "uar", "f1_macro"]
 
     def table(self, outputs: Sequence[dict], dm: Any, recordings: Sequence[Any]) -> Table:
+        if self.frame:
+            return stitch_predict_outputs(outputs, self.head, {r.id: r.num_frames for r in recordings})
         table = {}
         for out in outputs:
             for rec_id, probs in zip(out["meta"]["video"], out["outputs"][self.head].numpy()):
@@ -70,25 +76,51 @@ class SampleEvaluator:
         return table
 
     def targets(self, dm: Any, recordings: Sequence[Any]) -> tuple[Table, Table]:
+        """Per recording: targets (rows, 1) class index or (rows, K) labels, and masks (rows,)."""
         targets, masks = {}, {}
         for rec in recordings:
             t, m = dm.targets_of(rec)
-            targets[rec.id] = np.asarray(t[self.target], np.float64).reshape(1, 1)
-            masks[rec.id] = np.asarray(m[self.target], bool).reshape(1)
+            rows = rec.num_frames if self.frame else 1
+            targets[rec.id] = np.asarray(t[self.target], np.float64).reshape(rows, -1)
+            masks[rec.id] = np.asarray(m[self.target], bool).reshape(rows)
         return targets, masks
 
+    def labelled_rows(self, preds: Table, targets: Table, masks: Table) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, C), targets (N, 1) or (N, K)) of every labelled row of every recording."""
+        ids = sorted(preds)
+        p = np.concatenate([preds[r][masks[r]] for r in ids])
+        t = np.concatenate([targets[r][masks[r]] for r in ids])
+        return p, t
+
     def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
-        ids = [r for r in sorted(preds) if masks[r].all()]
-        pred = np.array([int(np.argmax(preds[r][0])) for r in ids])
-        true = np.array([int(targets[r][0, 0]) for r in ids])
-        return classification_scores(pred, true, len(self.columns))
+        p, t = self.labelled_rows(preds, targets, masks)
+        return classification_scores(p.argmax(1), t[:, 0].astype(int), len(self.columns))
 
     def merge(self, tables: Sequence[Table]) -> Table:
-        ids = sorted(tables[0])
-        return {r: np.mean([t[r] for t in tables], axis=0) for r in ids}
+        return {r: np.mean([t[r] for t in tables], axis=0) for r in sorted(tables[0])}
 
 
-Evaluator = FrameEvaluator | SampleEvaluator
+@dataclass
+class MultiLabelEvaluator(ClassEvaluator):
+    """Independent binary labels (AUs): F1 per label at probability 0.5 and their mean (the ABAW AU headline)."""
+
+    frame: bool = True
+
+    @property
+    def score_keys(self) -> list[str]:
+        return [f"f1_{c}" for c in self.columns] + ["f1_mean"]
+
+    def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
+        p, t = self.labelled_rows(preds, targets, masks)
+        pred, true = p >= 0.5, t >= 0.5
+        tp, fp, fn = (pred & true).sum(0), (pred & ~true).sum(0), (~pred & true).sum(0)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        scores = {f"f1_{c}": float(v) for c, v in zip(self.columns, f1)}
+        scores["f1_mean"] = float(f1.mean())
+        return scores
+
+
+Evaluator = FrameEvaluator | ClassEvaluator
 
 
 def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int) -> dict[str, float]:
@@ -132,5 +164,9 @@ def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
     if target not in target_spec:
         raise ConfigError(f"head '{name}' reads target '{target}', which the data module does not provide "
                           f"(it provides {sorted(target_spec)})")
-    cls = FrameEvaluator if heads[name].task == "frame_regression" else SampleEvaluator
-    return cls(name, target, list(target_spec[target]))
+    task, columns = heads[name].task, list(target_spec[target])
+    if task == "frame_regression":
+        return FrameEvaluator(name, target, columns)
+    if task == "frame_multilabel":
+        return MultiLabelEvaluator(name, target, columns)
+    return ClassEvaluator(name, target, columns, frame=task == "frame_classification")

@@ -5,6 +5,7 @@
     DIR/cropped_aligned/<video>/00001.jpg ...        112x112 face crops, a few missing
     DIR/batch1/<video>.mp4, DIR/batch2/<video>.avi   raw videos with a stereo 44.1 kHz soundtrack
     DIR/Third ABAW Annotations/VA_Estimation_Challenge/{Train_Set,Validation_Set}/<video>.txt
+    DIR/Third ABAW Annotations/{EXPR_Classification_Challenge,AU_Detection_Challenge}/...   (same videos)
 
 including a two-person video (``pair_left`` / ``pair_right`` annotate one raw ``pair`` video) and runs of -5.
 The face brightness follows valence and the audio loudness follows arousal, so a model can learn something.
@@ -70,6 +71,28 @@ def write_video(path: Path, frames: np.ndarray, wave: np.ndarray | None, fps: in
                 c.mux(p)
 
 
+def _write_expr_au(ann: Path, split: str, person: str, valence: np.ndarray, arousal: np.ndarray,
+                   rng: np.random.Generator) -> None:
+    """EXPR and AU files that follow the same signals: Happiness when valence > 0.3, Sadness / Anger when it is
+    below -0.3 (low / high arousal), else Neutral; AU12 when valence > 0.2, AU4 when below -0.2, AU25 when arousal
+    > 0.3. A short run of each is unlabelled (-1)."""
+    from data_modules.affwild2_files import AU_NAMES, EXPR_CLASSES
+
+    n = len(valence)
+    expr = np.where(valence > 0.3, 4, np.where(valence < -0.3, np.where(arousal > 0, 1, 5), 0))
+    au = np.zeros((n, len(AU_NAMES)), int)
+    au[:, AU_NAMES.index("AU12")] = valence > 0.2
+    au[:, AU_NAMES.index("AU4")] = valence < -0.2
+    au[:, AU_NAMES.index("AU25")] = arousal > 0.3
+    start = int(rng.integers(0, n - 8))
+    expr[start:start + 6] = -1
+    au[start + 2:start + 8] = -1
+    for folder, header, rows in (("EXPR_Classification_Challenge", EXPR_CLASSES, [str(e) for e in expr]),
+                                 ("AU_Detection_Challenge", AU_NAMES, [",".join(map(str, r)) for r in au])):
+        (ann / folder / split).mkdir(parents=True, exist_ok=True)
+        (ann / folder / split / f"{person}.txt").write_text("\n".join([",".join(header), *rows]) + "\n")
+
+
 def make_affwild2_fixture(root: str | Path, seed: int = 0, crop_size: int = 112) -> Path:
     from PIL import Image
 
@@ -100,6 +123,7 @@ def make_affwild2_fixture(root: str | Path, seed: int = 0, crop_size: int = 112)
                                            for v, a, ok in zip(valence, arousal, labelled)]
             (ann / split).mkdir(parents=True, exist_ok=True)
             (ann / split / f"{person}.txt").write_text("\n".join(lines) + "\n")
+            _write_expr_au(root / "Third ABAW Annotations", split, person, valence, arousal, rng)
     return root
 
 

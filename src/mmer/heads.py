@@ -1,7 +1,7 @@
 """Prediction heads: one per target, each naming its loss and metrics through a task.
 
-A task (``frame_regression``, ``classification``, ``multilabel``, ``regression``) fixes the loss, the metrics and
-how raw outputs become predictions. Multi-task = several heads. A head sees the fused features (B, T, d) and
+A task (``frame_regression``, ``classification``, ``multilabel``, ``regression``, and the per-frame
+``frame_classification`` / ``frame_multilabel``) fixes the loss, the metrics and how raw outputs become predictions. Multi-task = several heads. A head sees the fused features (B, T, d) and
 returns (B, T, out_dim) for frame-level tasks or (B, out_dim) for sample-level ones (masked mean over time).
 """
 
@@ -18,7 +18,8 @@ from torchmetrics import Metric
 from mmer.losses import ccc_loss, masked_bce, masked_cross_entropy, masked_smooth_l1
 from mmer.metrics import ConcordanceCC, classification_metrics, multilabel_metrics
 
-TaskName = Literal["frame_regression", "classification", "multilabel", "regression"]
+TaskName = Literal["frame_regression", "classification", "multilabel", "regression", "frame_classification",
+                   "frame_multilabel"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Classification(Task):
 
 
 class MultiLabel(Task):
+    """Independent binary labels (action units): BCE, F1 per label (``f1_<name>``) and their mean ``f1_mean``."""
+
     def loss(self, out, target, mask):
         return masked_bce(out, target, mask)
 
@@ -81,6 +84,11 @@ class MultiLabel(Task):
 
     def metrics(self, head):
         return multilabel_metrics(head.out_dim)
+
+    def metric_values(self, head, name, value):
+        vals = {f"f1_{d}": float(v) for d, v in zip(head.dim_names, value.reshape(-1))}
+        vals["f1_mean"] = float(value.mean())
+        return vals
 
 
 class SampleRegression(Task):
@@ -99,6 +107,8 @@ TASKS: dict[str, Task] = {
     "classification": Classification("classification", "sample"),
     "multilabel": MultiLabel("multilabel", "sample"),
     "regression": SampleRegression("regression", "sample"),
+    "frame_classification": Classification("frame_classification", "frame"),  # Aff-Wild2 EXPR: a class per frame
+    "frame_multilabel": MultiLabel("frame_multilabel", "frame"),  # Aff-Wild2 AU: 12 binary units per frame
 }
 
 
