@@ -28,11 +28,12 @@ MERGEABLE_TASKS = ("frame_regression", "classification", "frame_classification",
 
 @dataclass
 class FrameEvaluator:
+    """Per-frame regression (valence/arousal): one row per frame, CCC per dimension, CCC-centering merge."""
+
     head: str
     target: str
     columns: list[str]  # target dimension names
     merge_name = "CCC-centering merge"
-    column_label = "CCC"
 
     @property
     def score_keys(self) -> list[str]:
