@@ -32,14 +32,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModalitySpec:
-    """kind: what the input is; dim: feature size (features), channels (frames) or 1 (waveform);
+    """kind: what the input is (``tokens``: integer token ids, kept int64); dim: feature size (features), channels
+    (frames), 1 (waveform) or tokens per step (tokens);
     rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio.
     scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk).
     length: fixed number of steps per item of a sample-level dataset (padded with mask False, or cut).
     span: label frames per ``rate`` steps (1, or e.g. 32 for cached tokens of 32-frame sub-clips: rate 1, span 32);
     a window must then start on a multiple of ``span`` (``WindowedDataModule.align``)."""
 
-    kind: Literal["frames", "waveform", "features"]
+    kind: Literal["frames", "waveform", "features", "tokens"]
     dim: int
     rate: int = 1
     scale: float = 1.0
@@ -98,7 +99,7 @@ class WindowDataset(Dataset):
             if m not in item.inputs:
                 continue
             lo, hi = start * spec.rate // spec.span, -(-(start + n_valid) * spec.rate // spec.span)
-            x = np.asarray(item.inputs[m][lo:hi], dtype=np.float32)
+            x = np.asarray(item.inputs[m][lo:hi], dtype=np.int64 if spec.kind == "tokens" else np.float32)
             if spec.scale != 1.0:
                 x *= spec.scale
             mask = item.input_masks.get(m)

@@ -15,13 +15,16 @@ def grouped_kfold(groups: Iterable[str], num_folds: int, seed: int = 0,
 
     Deterministic from ``seed`` and the *sorted* unique group ids (never file-system order): the sorted ids are
     permuted by ``numpy.random.default_rng(seed)`` and dealt round-robin. With ``official_val_groups``, those
-    groups form fold 0 and the others are dealt over folds 1 .. num_folds - 1.
+    groups form fold 0 and the others are dealt over folds 1 .. num_folds - 1; with ``num_folds=1`` that is the
+    official split (the others are assigned -1: in no validation fold, so always trained on).
     """
     unique = sorted(set(groups))
     official = sorted(set(official_val_groups or ()))
     if num_folds < 1:
         raise ConfigError(f"num_folds={num_folds} must be >= 1")
     rest = [g for g in unique if g not in set(official)]
+    if num_folds == 1 and official:  # an official split: validate on the official groups, train on all others
+        return {**{g: 0 for g in official}, **{g: -1 for g in rest}}
     first = 1 if official else 0
     slots = num_folds - first
     if slots < 1 or len(rest) < slots:

@@ -23,6 +23,10 @@ def sample_input(name, node, in_dim=16):
         return torch.rand(B, T, 3, 32, 32), {"in_dim": 3, "clip_len": 2, "frame_stride": 2}
     if target.endswith("SpectrogramResNet"):
         return torch.randn(B, T * 4, 64), {"in_dim": 64, "rows_per_token": 32}
+    if target.endswith("TextEncoder"):  # token ids (B, T utterances, L tokens), 0 = padding
+        ids = torch.randint(1000, 2000, (B, T, 12))
+        ids[:, :, 9:] = 0
+        return ids, {"in_dim": 12}
     if target.endswith("BiosignalCNN"):
         return torch.randn(B, 2816), {"in_dim": 1}
     return torch.randn(B, T, in_dim), {"in_dim": in_dim}
@@ -46,7 +50,10 @@ def test_backbone(name):
     assert torch.isfinite(out).all()
     if any(p.requires_grad for p in backbone.parameters()):  # frozen trunks: see the freeze-switch test below
         gradient_everywhere(backbone, out.pow(2).mean())
-    # no mixing across batch samples (train mode, so dropout is active: fix its randomness)
+    # no mixing across batch samples (train mode, so dropout is active: fix its randomness). The text encoder packs
+    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch: compare in eval
+    if node["_target_"].endswith("TextEncoder"):
+        backbone.eval()
     x2 = x.clone()
     x2[2] = x2[2] + 5.0
     torch.manual_seed(0)
@@ -69,7 +76,8 @@ def fusion_inputs(dims=None):
 def test_fusion(name):
     node = OmegaConf.load(config_dir() / "model/fusion" / f"{name}.yaml")
     dims, feats, masks = fusion_inputs()
-    fusion = instantiate(node)(in_dims=dims)
+    query = {"query": "visual"} if "query" in node else {}  # M2FNet's query modality (text on MELD)
+    fusion = instantiate(node)(in_dims=dims, **query)
     out = fusion(feats, masks)
     assert out.shape == (B, T, fusion.out_dim)
     assert torch.isfinite(out).all()

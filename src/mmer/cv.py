@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def run_dir_for(cfg: Any) -> Path:
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
 
 
-def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evaluator) -> tuple[Table, Table, str]:
+def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evaluator) -> tuple[dict[str, Table], str]:
+    """Train fold k and predict its validation split, the held-out partition and (for official-split datasets
+    that name a train split, e.g. MELD) the training split, with the best checkpoint."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -79,15 +82,15 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evalua
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
     if not best.exists():
         best = last
-    tables = []
-    for split in ("val", "test"):
+    tables = {}
+    for split in ("val", "test", *(["train"] if "train" in getattr(dm, "split_names", {}) else [])):
         recordings = dm.split(split)
         if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
-            tables.append({})
+            tables[split] = {}
             continue
         outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best))
-        tables.append(ev.table(outputs, dm, recordings))
-    return tables[0], tables[1], status
+        tables[split] = ev.table(outputs, dm, recordings)
+    return tables, status
 
 
 def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
@@ -108,8 +111,12 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
     if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
         atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
                                                                     "fold": k}, indent=2))
-    oof, test, status = _train_fold(cfg, dm, k, fold_dir, sink, ev)
+    tables, status = _train_fold(cfg, dm, k, fold_dir, sink, ev)
+    oof, test = tables["val"], tables["test"]
     scores = {f"fold{k}/val/{key}": v for key, v in ev.score(oof, *ev.targets(dm, dm.split("val"))).items()}
+    if tables.get("train"):
+        scores.update({f"fold{k}/train/{key}": v
+                       for key, v in ev.score(tables["train"], *ev.targets(dm, dm.split("train"))).items()})
     write_table(fold_dir / "oof_predictions.csv", oof, ev.columns)
     if test:
         if _has_labels(test_targets):  # a test set without public labels is predicted, never scored
@@ -153,6 +160,7 @@ def run_cv(cfg: Any) -> CVResult:
 
     from mmer.loggers import MetricSink
 
+    started = time.perf_counter()
     dm, run_dir = prepare(cfg)
     ev = evaluator_for(cfg, dm.target_spec())
     folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
@@ -174,6 +182,9 @@ def run_cv(cfg: Any) -> CVResult:
         merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
         scored = merged if _has_labels(test_targets) else {}
         summary = _summarise(results, scored, test_targets, dm, ev)
+        aliases = _split_aliases(summary, dm, ev, folds)
+        summary.update(aliases)
+        summary["time/wall_s"] = round(time.perf_counter() - started, 1)
         skipped = getattr(dm, "skipped", {})
         if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
             summary["data/skipped"] = float(len(skipped))
@@ -184,11 +195,32 @@ def run_cv(cfg: Any) -> CVResult:
             if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
                 dm.export_predictions(run_dir / "submission", merged, ev.target)
         text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
+        headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
+        footer = ("  ".join(headline) + "\n" if headline else "") + f"wall time {summary['time/wall_s']:.0f} s\n"
+        print(footer, end="")
+        text += footer
+        atomic_write_text(run_dir / "table.txt", text)
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
         sink.summary(summary)
     finally:
         sink.finish()
     return CVResult(run_dir, summary, results, text)
+
+
+def _split_aliases(summary: dict[str, float], dm: Any, ev: Evaluator, folds: list[int]) -> dict[str, float]:
+    """Official-split datasets (one fold; ``dm.split_names`` such as MELD's train/dev/test): the scores again as
+    ``<split>/<metric>`` (``dev/f1_weighted``, ``dev/acc``), the names their papers report."""
+    names = getattr(dm, "split_names", {})
+    if not names or folds != [0] or dm.num_folds != 1:
+        return {}
+    out = {}
+    for split, name in names.items():
+        for key in ev.score_keys:
+            if f"fold0/{split}/{key}" in summary:
+                out[f"{name}/{key}"] = summary[f"fold0/{split}/{key}"]
+        if f"{name}/accuracy" in out:
+            out[f"{name}/acc"] = out[f"{name}/accuracy"]
+    return out
 
 
 def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], folds: list[int],

@@ -156,8 +156,21 @@ class MultimodalModule(L.LightningModule):
         self._log_epoch_metrics("test")
 
     # ----------------------------------------------------------------------------------------------- optim
+    def param_groups(self) -> list[dict]:
+        """Trainable parameters; a backbone with an ``lr`` attribute (e.g. a pretrained text encoder fine-tuned at
+        2e-5 beside a fusion at 1e-3) gets its own group at that learning rate, the rest use the optimizer's."""
+        groups, own = [], set()
+        for backbone in self.backbones.values():
+            lr = getattr(backbone, "lr", None)
+            params = [p for p in backbone.parameters() if p.requires_grad]
+            if lr is not None and params:
+                groups.append({"params": params, "lr": lr})
+                own.update(id(p) for p in params)
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+        return [{"params": rest}, *groups]
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        optimizer = self.optimizer_factory(self.param_groups())
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),

