@@ -8,9 +8,8 @@ official order neutral, surprise, fear, sadness, joy, disgust, anger) and ``sent
 negative). Splits are the official ones: train is trained on, dev selects the checkpoint (fold 0's validation),
 test (if its CSV is present) is the held-out partition; ``split_names`` makes the summary say train/dev/test.
 
-Text: each utterance is tokenised once with the encoder's own tokenizer (``tokenizer``, default the packaged
-MiniLM), optionally prefixed by its speaker's name (``speaker_in_text``: "Phoebe: Oh my God..."), cut at
-``max_tokens``. The modality ``text`` holds (T, max_tokens) int64 ids, 0 = padding.
+Text: see :class:`~data_modules.dialogue.DialogueDataModule` (the modality ``text``: speaker-prefixed utterances
+tokenised by the encoder's own tokenizer).
 Audio/visual clips (``dia{D}_utt{U}.mp4``) are not read yet: MELD runs text-only here.
 
 Bad input: a missing column, an unknown emotion or sentiment label or a duplicate (dialogue, utterance) stops with
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
+from data_modules.base import Recording, require_dir
+from data_modules.dialogue import Dialogue, DialogueDataModule
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -65,44 +65,24 @@ def read_meld_csv(path: Path):
     return df.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable").reset_index(drop=True)
 
 
-class MeldDataModule(WindowedDataModule):
-    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s loader settings):
-    root: folder with the CSVs (``DATA_DIR``). tokenizer: encoder folder or packaged name (``minilm``).
-    max_tokens: tokens per utterance (longer ones are cut). speaker_in_text: prefix utterances with the speaker.
-    max_dialogues: use only the first N dialogues of each split (quick trials and tests; null = all).
-    """
+class MeldDataModule(DialogueDataModule):
+    """Args: root: folder with the CSVs (``DATA_DIR``); the rest as :class:`~data_modules.dialogue.DialogueDataModule`.
+    The official split is fixed: ``num_folds=1`` with ``fold0_official=true`` (dev = fold 0's validation)."""
 
     split_names = {"train": "train", "val": "dev", "test": "test"}
 
-    def __init__(self, root: str | None = None, tokenizer: str = "minilm", max_tokens: int = 64,
-                 speaker_in_text: bool = True, max_dialogues: int | None = None, **folded) -> None:
-        folded.setdefault("num_folds", 1)
-        folded.setdefault("fold0_official", True)
-        if folded["num_folds"] != 1 or not folded["fold0_official"]:
+    def __init__(self, root: str | None = None, **dialogue) -> None:
+        dialogue.setdefault("num_folds", 1)
+        dialogue.setdefault("fold0_official", True)
+        if dialogue["num_folds"] != 1 or not dialogue["fold0_official"]:
             raise ConfigError("MELD uses its official splits: data.num_folds=1 (cv.folds=1) and fold0_official=true")
-        super().__init__(window=1, hop=1, **folded)  # the window becomes the longest dialogue at index time
-        self.root, self.tokenizer, self.max_tokens = root, tokenizer, max_tokens
-        self.speaker_in_text, self.max_dialogues = speaker_in_text, max_dialogues
-        self._items: dict[str, Item] = {}
-        self._recordings: list[Recording] = []
-
-    def input_spec(self) -> dict[str, ModalitySpec]:
-        return {"text": ModalitySpec("tokens", self.max_tokens)}
+        super().__init__(**dialogue)
+        self.root = root
 
     def target_spec(self) -> dict[str, list[str]]:
         return {"emotion": EMOTIONS, "sentiment": SENTIMENTS}
 
-    def index(self) -> list[Recording]:
-        if not self._recordings:
-            self._recordings = self._read()
-            self.window = self.hop = max(r.num_frames for r in self._recordings)
-        return self._recordings
-
-    def _read(self) -> list[Recording]:
-        from transformers import AutoTokenizer
-
-        from mmer.backbones.text import resolve_encoder_path
-
+    def dialogues(self) -> list[Dialogue]:
         root = Path(require_dir(self.root, "meld"))
         frames = {}
         for split, name in SPLITS.items():
@@ -111,33 +91,15 @@ class MeldDataModule(WindowedDataModule):
             elif split != "test":
                 raise DataError(f"meld: {root / name} is missing; DATA_DIR must hold train_sent_emo.csv and "
                                 f"dev_sent_emo.csv (test_sent_emo.csv is optional)")
-        tok = AutoTokenizer.from_pretrained(str(resolve_encoder_path(self.tokenizer)), local_files_only=True)
-        recordings, empty, single = [], 0, 0
+        out = []
         for split, df in frames.items():
-            dialogues = list(df.groupby("Dialogue_ID", sort=True))[: self.max_dialogues]
-            for dialogue, rows in dialogues:
-                texts = [str(u).strip() for u in rows["Utterance"]]
-                empty += sum(not t for t in texts)
-                single += len(texts) == 1
-                if self.speaker_in_text:
-                    texts = [f"{str(s).strip()}: {t}" for s, t in zip(rows["Speaker"], texts)]
-                ids = tok(texts, max_length=self.max_tokens, truncation=True, padding="max_length")["input_ids"]
-                rec_id = f"{split}/dia{dialogue}"
-                n = len(texts)
-                self._items[rec_id] = Item(
-                    inputs={"text": np.asarray(ids, np.int64)},
-                    targets={"emotion": rows["Emotion"].str.strip().str.lower().map(EMOTIONS.index).to_numpy(np.int64),
-                             "sentiment": rows["Sentiment"].str.strip().str.lower().map(SENTIMENTS.index)
-                             .to_numpy(np.int64)},
-                    target_masks={"emotion": np.ones(n, bool), "sentiment": np.ones(n, bool)})
-                recordings.append(Recording(rec_id, rec_id, n, "test" if split == "test" else "trainval",
-                                            official_val=split == "dev"))
-        counts = {s: sum(r.id.startswith(s + "/") for r in recordings) for s in frames}
-        log.info("meld: dialogues per split %s; %d utterances", counts, sum(r.num_frames for r in recordings))
-        if empty or single:
-            log.warning("meld: %d empty utterances (kept, encoded as empty text) and %d one-utterance dialogues",
-                        empty, single)
-        return recordings
-
-    def load(self, rec: Recording) -> Item:
-        return self._items[rec.id]
+            for dialogue, rows in list(df.groupby("Dialogue_ID", sort=True))[: self.max_dialogues]:
+                rec_id, n = f"{split}/dia{dialogue}", len(rows)
+                labels = {"emotion": rows["Emotion"].str.strip().str.lower().map(EMOTIONS.index),
+                          "sentiment": rows["Sentiment"].str.strip().str.lower().map(SENTIMENTS.index)}
+                out.append(Dialogue(
+                    Recording(rec_id, rec_id, n, "test" if split == "test" else "trainval", official_val=split == "dev"),
+                    texts=[str(u).strip() for u in rows["Utterance"]], speakers=[str(s).strip() for s in rows["Speaker"]],
+                    targets={k: v.to_numpy(np.int64) for k, v in labels.items()},
+                    target_masks={k: np.ones(n, bool) for k in labels}))
+        return out

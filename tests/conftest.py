@@ -60,6 +60,8 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
             pytest.skip(f"{SHARED} not present (MELD's real CSVs)")
         return [f"data.root={SHARED / 'data' / 'meld'}", "data.max_dialogues=4", *common]
     root = f"data.root={fixture_root(dataset, tmp_path_factory)}"
+    if dataset == "iemocap":
+        return [root, *common]
     if dataset == "biovid":  # sample-level: no windows; small frames keep the 3D CNN quick
         return [root, "data.face_size=32", *common]
     return [root, "data.face_size=32", "data.window=128", "data.hop=64", *common]  # windows on a 32-frame grid

@@ -10,7 +10,8 @@
 including a two-person video (``pair_left`` / ``pair_right`` annotate one raw ``pair`` video) and runs of -5.
 The face brightness follows valence and the audio loudness follows arousal, so a model can learn something.
 
-``mmer make-fixture biovid DIR`` writes BioVid Part A (:func:`make_biovid_fixture`).
+``mmer make-fixture biovid DIR`` writes BioVid Part A (:func:`make_biovid_fixture`), ``mmer make-fixture iemocap
+DIR`` the IEMOCAP text annotations (:func:`make_iemocap_fixture`).
 """
 
 from __future__ import annotations
@@ -166,4 +167,46 @@ def make_biovid_fixture(root: str | Path, seed: int = 0, subjects: int = 6, tria
     return root
 
 
-FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture}
+IEMOCAP_LINES = {  # code -> utterances that say it (so a text model can learn the fixture)
+    "hap": ["I am so happy for you!", "This is wonderful news.", "I love it, thank you."],
+    "exc": ["Oh wow, we won the trip!", "I can't wait, this is amazing!", "Yes! Let's go right now!"],
+    "sad": ["I miss him so much.", "It is all gone now.", "I just feel empty."],
+    "neu": ["The meeting is at three.", "Okay, I will check.", "It's on the table."],
+    "ang": ["Stop lying to me!", "This is ridiculous, get out!", "I am sick of this!"],
+    "fru": ["Why does nothing ever work?", "I already filled in that form twice.", "This line never moves."],
+    "xxx": ["Well, I don't know.", "Hm.", "Maybe."],
+    "sur": ["What? Really?", "No way!", "You did what?"],
+}
+
+
+def make_iemocap_fixture(root: str | Path, seed: int = 0, dialogues_per_session: int = 2,
+                         utterances: int = 8) -> Path:
+    """``IEMOCAP_full_release`` layout: Session1..5/dialog/{EmoEvaluation,transcriptions}/<dialogue>.txt with the
+    real line formats (headers, annotator lines, tab-separated label lines, times), utterances alternating F/M and
+    labelled from all six ERC classes plus some xxx/sur (context, masked). Sentence wavs and videos are not written."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    codes = list(IEMOCAP_LINES)
+    for k in range(1, 6):
+        dialog = root / f"Session{k}" / "dialog"
+        for d in range(dialogues_per_session):
+            name = f"Ses0{k}{'FM'[d % 2]}_{'impro' if d % 2 == 0 else 'script'}0{d + 1}"
+            evaluation = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+            transcript, t = [], 2.0
+            for u in range(utterances):
+                speaker = "FM"[u % 2]
+                code = codes[int(rng.integers(0, len(codes)))]
+                utt = f"{name}_{speaker}{u // 2:03d}"
+                start, end = t, t + float(rng.uniform(1.0, 3.0))
+                t = end + 0.5
+                evaluation += [f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 3.0000, 2.5000]",
+                               f"C-E1:\t{code.title()};\t()", "A-E1:\tval 3; act 3; dom  3;\t()", ""]
+                text = IEMOCAP_LINES[code][int(rng.integers(0, 3))]
+                transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
+            for folder, lines in (("EmoEvaluation", evaluation), ("transcriptions", transcript[::-1])):
+                (dialog / folder).mkdir(parents=True, exist_ok=True)
+                (dialog / folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture, "iemocap": make_iemocap_fixture}
