@@ -12,7 +12,7 @@ from tests.conftest import TINY, dataset_overrides
 @pytest.mark.parametrize("experiment", available("experiment"))
 def test_fast_dev_run(experiment, tmp_path_factory):
     cfg = compose([f"experiment={experiment}"])
-    dataset = cfg.data._target_.split(".")[1]
+    dataset = cfg.data._target_.split(".")[1] + ("_clips" if cfg.data.get("clips") else "")
     metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
     headline = {"frame_regression": "ccc_mean", "classification": "f1_weighted",
                 "frame_classification": "f1_weighted", "frame_multilabel": "f1_mean"}

@@ -82,3 +82,37 @@ def test_empty_utterances_and_single_dialogues_are_counted(tmp_path, caplog):
     with pytest.raises(DataError, match="dev_sent_emo.csv is missing"):
         (tmp_path / "dev_sent_emo.csv").unlink()
         MeldDataModule(root=str(tmp_path)).setup("fit")
+
+
+@pytest.fixture(scope="module")
+def meld_clips(tmp_path_factory):
+    from tests.conftest import fixture_root
+
+    return fixture_root("meld", tmp_path_factory)
+
+
+def test_clips_give_audio_and_frames_per_utterance_and_mask_missing_ones(meld_clips, tmp_path, caplog):
+    dm = MeldDataModule(root=str(meld_clips), clips=True, cache_dir=str(tmp_path / "cache"))
+    dm.prepare_data()
+    dm.setup("fit")
+    item = dm.load(next(r for r in dm.recordings if r.id == "train/dia0"))
+    assert item.inputs["audio"].shape == (4, 300, 64) and item.inputs["visual"].shape == (4, 4, 3, 64, 64)
+    assert item.input_masks["audio"].tolist() == [True, False, True, True]  # the fixture has no dia0_utt1.mp4
+    assert "1 utterances have no usable clip" in caplog.text
+    batch = next(iter(dm.val_dataloader()))
+    assert batch.inputs["visual"].shape[2:] == (4, 3, 64, 64) and batch.masks["audio"].shape == batch.masks["text"].shape
+
+
+def test_corrupt_clip_is_counted_and_masked_not_fatal(meld_clips, tmp_path, caplog):
+    import shutil
+
+    root = shutil.copytree(meld_clips, tmp_path / "meld", ignore=shutil.ignore_patterns(".mmer_cache"))
+    clip = root / "dev_splits_complete" / "dia1_utt3.mp4"
+    clip.write_bytes(clip.read_bytes()[:300])
+    dm = MeldDataModule(root=str(root), clips=True)
+    dm.prepare_data()
+    dm.setup("fit")
+    item = dm.load(next(r for r in dm.recordings if r.id == "dev/dia1"))
+    assert item.input_masks["visual"].tolist() == [True, True, False, True]
+    assert "2 utterances have no usable clip" in caplog.text
+    assert sorted(dm.bad_clips) == ["dev/dia1/utt3", "train/dia0/utt1"] and "dia1_utt3.mp4" in dm.bad_clips["dev/dia1/utt3"]

@@ -209,4 +209,49 @@ def make_iemocap_fixture(root: str | Path, seed: int = 0, dialogues_per_session:
     return root
 
 
-FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture, "iemocap": make_iemocap_fixture}
+MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
+MELD_LINES = {"neutral": "Okay, the keys are on the table.", "joy": "This is the best day ever!",
+              "sadness": "I really miss her.", "anger": "Get out of my apartment!", "surprise": "Wait, what? Really?",
+              "fear": "Did you hear that noise?", "disgust": "Ew, that smells awful."}
+MELD_SENTIMENT = {"neutral": "neutral", "joy": "positive", "surprise": "positive", "sadness": "negative",
+                  "anger": "negative", "fear": "negative", "disgust": "negative"}
+
+
+def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int, int] = (6, 3, 3),
+                      utterances: int = 4) -> Path:
+    """MELD layout: ``{train,dev,test}_sent_emo.csv`` (the official header, quoted times, an utterance-id gap) and
+    clips ``dia{D}_utt{U}.mp4`` (64x48 at 24 fps with a 44.1 kHz soundtrack) in ``train_splits/``,
+    ``dev_splits_complete/`` and ``output_repeated_splits_test/``; one train clip is missing. Invented lines
+    (never MELD's text); joy/anger are loud and bright, sadness quiet and dark."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    emotions = list(MELD_LINES)
+    folders = {"train": "train_splits", "dev": "dev_splits_complete", "test": "output_repeated_splits_test"}
+    level = {"joy": 0.9, "anger": 0.8, "surprise": 0.6, "fear": 0.4, "neutral": 0.3, "disgust": 0.3, "sadness": 0.1}
+    serial = 1
+    for (split, folder), count in zip(folders.items(), dialogues):
+        rows = [MELD_HEADER]
+        for d in range(count):
+            for k, u in enumerate(u for u in range(utterances + 1) if u != 2):  # utterance ids 0, 1, 3, 4: a gap
+                if k >= utterances:
+                    break
+                emotion = emotions[int(rng.integers(0, len(emotions)))]
+                speaker = ("Ross", "Rachel", "Monica")[k % 3]
+                text = MELD_LINES[emotion].replace('"', '""')
+                rows.append(f'{serial},"{text}",{speaker},{emotion},{MELD_SENTIMENT[emotion]},{d},{u},1,1,'
+                            f'"00:00:{k:02d},000","00:00:{k + 1:02d},500"')
+                serial += 1
+                if split == "train" and d == 0 and u == 1:
+                    continue  # a missing clip
+                n = 36
+                frames = np.full((n, 48, 64, 3), 40 + 180 * level[emotion])
+                frames = np.clip(frames + rng.normal(0, 5, frames.shape), 0, 255).astype(np.uint8)
+                t = np.arange(int(1.5 * AUDIO_RATE)) / AUDIO_RATE
+                wave = (level[emotion] * 0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+                write_video(root / folder / f"dia{d}_utt{u}.mp4", frames, wave, fps=24)
+        (root / f"{split}_sent_emo.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root
+
+
+FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture, "iemocap": make_iemocap_fixture,
+            "meld": make_meld_fixture}
