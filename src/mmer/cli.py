@@ -8,7 +8,7 @@
     mmer ablation [key=value ...]                                          fusion vs single-modality table
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
-    mmer make-fixture affwild2 DIR                                         a tiny dataset in the real layout
+    mmer make-fixture affwild2|biovid|meld|iemocap DIR                     a tiny dataset in the real layout
 """
 
 from __future__ import annotations
