@@ -45,7 +45,8 @@ def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monke
     monkeypatch.setattr(MultimodalModule, "training_step", fail)
     again = run_cv(compose_tiny("cv.folds=2"))
     assert again.run_dir == run and [f.status for f in again.folds] == ["cached", "cached"]
-    assert again.summary == pytest.approx(result.summary)
+    scores = lambda summary: {k: v for k, v in summary.items() if not k.startswith("time/")}  # noqa: E731
+    assert scores(again.summary) == pytest.approx(scores(result.summary))
     assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("fold*/*") if p.is_file()}
 
 
