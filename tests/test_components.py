@@ -17,6 +17,8 @@ def sample_input(name, node, in_dim=16):
     target = node["_target_"]
     if target.endswith("FrameCNNTCN"):
         return torch.randn(B, T, 1, 16, 16), {"in_dim": 1}
+    if target.endswith("UtteranceMelCNN"):  # (B, T utterances, R rows, n_mels)
+        return torch.randn(B, T, 40, 16), {"in_dim": 16}
     if target.endswith("MelCNN"):
         return torch.randn(B, T * 160) * 0.1, {"in_dim": 1}
     if target.endswith("VideoClipEncoder"):  # 24 frames, every 2nd, clips of 2 -> 6 tokens
@@ -27,6 +29,8 @@ def sample_input(name, node, in_dim=16):
         ids = torch.randint(1000, 2000, (B, T, 12))
         ids[:, :, 9:] = 0
         return ids, {"in_dim": 12}
+    if target.endswith("UtteranceFrames"):  # (B, T utterances, K frames, C, H, W)
+        return torch.rand(B, T, 3, 3, 16, 16), {"in_dim": 3}
     if target.endswith("BiosignalCNN"):
         return torch.randn(B, 2816), {"in_dim": 1}
     return torch.randn(B, T, in_dim), {"in_dim": in_dim}
