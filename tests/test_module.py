@@ -105,3 +105,18 @@ def test_frames_from_tokens_repeats_each_token_over_its_frames():
 def test_head_validation():
     with pytest.raises(ValueError, match="unknown task"):
         Head(8, "x", task="ranking", out_dim=1)
+
+
+def test_a_backbone_with_its_own_learning_rate_gets_its_own_param_group():
+    import functools
+
+    module = make_module(heads=("va",))
+    module.backbones["audio"].lr = 3e-5  # e.g. a pretrained text encoder fine-tuned gently
+    module.optimizer_factory = functools.partial(torch.optim.AdamW, lr=1e-3)
+    optimizer = module.configure_optimizers()
+    rates = sorted(g["lr"] for g in optimizer.param_groups)
+    assert rates == [3e-5, 1e-3]
+    audio = {id(p) for p in module.backbones["audio"].parameters()}
+    slow = next(g for g in optimizer.param_groups if g["lr"] == 3e-5)
+    assert {id(p) for p in slow["params"]} == audio
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(module.parameters()))
