@@ -232,9 +232,8 @@ def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int
     for (split, folder), count in zip(folders.items(), dialogues):
         rows = [MELD_HEADER]
         for d in range(count):
-            for k, u in enumerate(u for u in range(utterances + 1) if u != 2):  # utterance ids 0, 1, 3, 4: a gap
-                if k >= utterances:
-                    break
+            ids = [u for u in range(utterances + 1) if u != 2][:utterances]  # utterance ids 0, 1, 3, 4: a gap
+            for k, u in enumerate(ids):
                 emotion = emotions[int(rng.integers(0, len(emotions)))]
                 speaker = ("Ross", "Rachel", "Monica")[k % 3]
                 text = MELD_LINES[emotion].replace('"', '""')
