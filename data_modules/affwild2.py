@@ -39,8 +39,8 @@ from data_modules.affwild2_files import (
     read_va_file,
 )
 from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
-from data_modules.cache import FeatureCache, cache_key
-from data_modules.extraction import Extraction
+from data_modules.cache import cache_key
+from data_modules.extraction import ExtractedDataset, Extraction
 from data_modules.media import (
     decode_audio,
     egemaps_per_frame,
@@ -77,7 +77,7 @@ TRACKS = {
 }
 
 
-class AffWild2DataModule(WindowedDataModule):
+class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     """Args (besides :class:`~data_modules.base.WindowedDataModule`'s):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
     face_size: side of the cached face crops. sample_rate, n_mels: audio features. mel_rate: log-mel rows per
@@ -156,20 +156,6 @@ class AffWild2DataModule(WindowedDataModule):
 
     def target_spec(self) -> dict[str, list[str]]:
         return {t: TRACKS[t].names for t in self.tracks}
-
-    @property
-    def cache(self) -> FeatureCache:
-        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
-
-    def index(self) -> list[Recording]:
-        """Discover and parse the release once per data module (prepare_data and setup both ask)."""
-        if not self._recordings:
-            self._recordings = self._discover()
-        return [r for r in self._recordings if r.id not in self.skipped]
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return self.extraction.skipped
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "affwild2"))
@@ -266,8 +252,7 @@ class AffWild2DataModule(WindowedDataModule):
             atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")
 
     def prepare_data(self) -> None:
-        """Extract every recording's cache now, with a progress bar (``setup`` would otherwise do it on first use)."""
-        self.extraction.run(self.index(), self._load)
+        super().prepare_data()
         if self._unreadable_crops:
             log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
 
@@ -284,11 +269,6 @@ class AffWild2DataModule(WindowedDataModule):
                             f"{int(count)} frames; the annotation must have one line per frame (or raise "
                             f"data.frame_count_tolerance)")
         return float(fps), int(count)
-
-    def load(self, rec: Recording) -> Item:
-        """The recording's arrays (memory-mapped), extracting them on first use. Called for every window, so the
-        cache lookup (file listing, hashing) happens once per recording and process."""
-        return self.extraction.load(rec, self._load)
 
     def _load(self, rec: Recording) -> Item:
         files = self._files[rec.id]

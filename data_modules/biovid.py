@@ -36,8 +36,8 @@ from data_modules.biovid_files import (
     read_samples_csv,
     video_path,
 )
-from data_modules.cache import FeatureCache, cache_key
-from data_modules.extraction import Extraction
+from data_modules.cache import cache_key
+from data_modules.extraction import ExtractedDataset, Extraction
 from data_modules.media import decode_frames
 from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
@@ -47,7 +47,7 @@ EXTRACTION_VERSION = 1
 TASKS = {"multiclass": list(CLASSES), "binary": ["BL1", "PA4"]}
 
 
-class BioVidDataModule(SampleDataModule):
+class BioVidDataModule(ExtractedDataset, SampleDataModule):
     """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
     root: the BioVid Part A copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
     task: ``multiclass`` or ``binary``. modalities: which of visual, gsr, ecg, emg to load.
@@ -88,20 +88,6 @@ class BioVidDataModule(SampleDataModule):
     def target_spec(self) -> dict[str, list[str]]:
         return {"pain": self.classes}
 
-    @property
-    def cache(self) -> FeatureCache:
-        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
-
-    # ------------------------------------------------------------------ discovery
-    def index(self) -> list[Recording]:
-        if not self._recordings:
-            self._recordings = self._discover()
-        return [r for r in self._recordings if r.id not in self.skipped]
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return self.extraction.skipped
-
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "biovid"))
         table = root / "samples.csv"
@@ -117,17 +103,9 @@ class BioVidDataModule(SampleDataModule):
             raise DataError(f"{table}: sample names are not unique")
         return [Recording(s.name, s.subject, 1) for s in kept]
 
-    # ------------------------------------------------------------------ extraction and loading
-    def prepare_data(self) -> None:
-        """Extract every sample's cache now, with a progress bar (``data.on_bad_input`` decides about bad ones)."""
-        self.extraction.run(self.index(), self._load)
-
-    def load(self, rec: Recording) -> Item:
-        return self.extraction.load(rec, self._load)
-
     def _load(self, rec: Recording) -> Item:
         root, sample = Path(self.root), self._samples[rec.id]
-        inputs, masks = {}, {}
+        inputs = {}
         if "visual" in self.modalities:
             video = video_path(root, sample)
             if not video.is_file():
@@ -149,5 +127,4 @@ class BioVidDataModule(SampleDataModule):
                     x = (x - x.mean()) / (x.std() + 1e-6)
                 inputs[m] = x
         label = self.classes.index(sample.class_name)
-        return Item(inputs=inputs, targets={"pain": np.int64(label)}, target_masks={"pain": np.bool_(True)},
-                    input_masks=masks)
+        return Item(inputs=inputs, targets={"pain": np.int64(label)}, target_masks={"pain": np.bool_(True)})

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 from data_modules.base import Item, Recording
+from data_modules.cache import FeatureCache
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -47,3 +49,45 @@ class Extraction:
             first = next(iter(self.skipped.items()))
             log.warning("%s: skipped %d of %d %ss (data.on_bad_input=skip); first: %s: %s", self.dataset,
                         len(self.skipped), len(recordings), self.unit, *first)
+
+
+class ExtractedDataset:
+    """Mixin for data modules read from media files (put it before the data-module base): the feature cache under
+    ``cache_dir`` or ``<root>/.mmer_cache``, discovery parsed once, skipped recordings left out of the index, and
+    loading / ``prepare_data`` through :class:`Extraction`. A subclass sets ``root``, ``cache_dir``,
+    ``extraction`` and ``_recordings = []`` and provides ``_discover()`` and ``_load(rec)``."""
+
+    root: str | None
+    cache_dir: str | None
+    extraction: Extraction
+    _recordings: list[Recording]
+
+    def _discover(self) -> list[Recording]:
+        raise NotImplementedError
+
+    def _load(self, rec: Recording) -> Item:
+        raise NotImplementedError
+
+    @property
+    def cache(self) -> FeatureCache:
+        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
+
+    def index(self) -> list[Recording]:
+        """Discover and parse the release once per data module (prepare_data and setup both ask)."""
+        if not self._recordings:
+            self._recordings = self._discover()
+        return [r for r in self._recordings if r.id not in self.skipped]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.extraction.skipped
+
+    def prepare_data(self) -> None:
+        """Extract every recording's cache now, with a progress bar (``data.on_bad_input`` decides about bad ones;
+        ``setup`` would otherwise extract on first use)."""
+        self.extraction.run(self.index(), self._load)
+
+    def load(self, rec: Recording) -> Item:
+        """The recording's arrays (memory-mapped), extracted on first use and memoised: called for every window, so
+        the cache lookup (file listing, hashing) happens once per recording and process."""
+        return self.extraction.load(rec, self._load)
