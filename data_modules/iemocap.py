@@ -13,7 +13,12 @@ is outside the protocol's classes (xxx, oth, sur, ...) stay in the dialogue as c
 Protocols: ``six_class`` (happy, sad, neutral, angry, excited, frustrated; the usual ERC split: Sessions 1-4 for
 training with ``val_fraction`` of their dialogues for checkpoint selection, Session 5 held out as test) and
 ``four_class`` (angry, happy = happy + excited, sad, neutral; leave one session out: ``cv.folds=5``).
-Sentence wavs and dialogue videos are not read yet (text only).
+
+Audio and video (``clips=true``): per utterance the sentence wav ``Session*/sentences/wav/<dialogue>/<utterance>.wav``
+and the utterance's span (its label line's start-end) of the dialogue video ``Session*/dialog/avi/DivX/<dialogue>.avi``
+(whole frames: the release's split-screen side of each actor is not documented in our sources, so no half is
+guessed). A missing wav or video masks that input and is counted (``DialogueDataModule``). Face crops (``faces_dir``,
+from any face detector): ``<faces_dir>/<dialogue>/<utterance>/*.jpg|png``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from data_modules.base import Recording, require_dir
-from data_modules.dialogue import Dialogue, DialogueDataModule
+from data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 from mmer.errors import ConfigError, DataError
 
 CODES = {"neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx"}
@@ -38,8 +43,8 @@ _LABEL = re.compile(r"^\[(\d+\.?\d*) - (\d+\.?\d*)\]\t(\S+)\t(\S+)\t\[")
 _TEXT = re.compile(r"^(\S+) \[[\d.]+-[\d.]+\]: ?(.*)$")
 
 
-def read_evaluation(path: Path) -> list[tuple[float, str, str]]:
-    """(start time, utterance id, emotion code) of every label line, in file order."""
+def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
+    """(start, end in seconds, utterance id, emotion code) of every label line, in file order."""
     out = []
     for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         if not line.startswith("["):
@@ -50,7 +55,7 @@ def read_evaluation(path: Path) -> list[tuple[float, str, str]]:
                             f"[V, A, D]', found '{line.strip()}'")
         if m.group(4) not in CODES:
             raise DataError(f"{path}:{lineno}: unknown emotion code '{m.group(4)}'; IEMOCAP's are {sorted(CODES)}")
-        out.append((float(m.group(1)), m.group(3), m.group(4)))
+        out.append((float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)))
     if not out:
         raise DataError(f"{path}: no label lines ('[start - end]<TAB>utterance<TAB>code<TAB>[V, A, D]')")
     return out
@@ -92,26 +97,42 @@ class IemocapDataModule(DialogueDataModule):
         if not sessions:
             raise DataError(f"iemocap: no Session1..Session5/dialog/EmoEvaluation folders under {root}; DATA_DIR "
                             f"must be the IEMOCAP_full_release folder")
-        out = []
+        out, found_media = [], False
         for session in sessions:
             files = sorted((session / "dialog" / "EmoEvaluation").glob("*.txt"))[: self.max_dialogues]
             for path in files:
                 labels = sorted(read_evaluation(path))
                 texts = read_transcription(session / "dialog" / "transcriptions" / path.name)
-                missing = [u for _, u, _ in labels if u not in texts]
+                missing = [u for *_, u, _ in labels if u not in texts]
                 if missing:
                     raise DataError(f"{session / 'dialog' / 'transcriptions' / path.name}: no text for {missing[:3]} "
                                     f"({len(missing)} utterances labelled in {path.name})")
-                classes = np.asarray([self.mapping.get(code, -1) for _, _, code in labels], np.int64)
+                classes = np.asarray([self.mapping.get(code, -1) for *_, code in labels], np.int64)
                 test = self.protocol == "six_class" and session.name == "Session5"
+                media = self._media_of(session, path.stem, labels, self.faces_dir) if self.clips else None
+                found_media |= bool(media) and any(m.audio or m.video for m in media)
                 out.append(Dialogue(
                     Recording(path.stem, session.name if self.protocol == "four_class" else path.stem, len(labels),
                               "test" if test else "trainval"),
-                    texts=[texts[u] for _, u, _ in labels], speakers=[u.rsplit("_", 1)[1][0] for _, u, _ in labels],
-                    targets={"emotion": np.maximum(classes, 0)}, target_masks={"emotion": classes >= 0}))
+                    texts=[texts[u] for *_, u, _ in labels], speakers=[u.rsplit("_", 1)[1][0] for *_, u, _ in labels],
+                    targets={"emotion": np.maximum(classes, 0)}, target_masks={"emotion": classes >= 0},
+                    media=media, utterance_ids=[u for *_, u, _ in labels]))
+        if self.clips and not found_media:
+            raise DataError(f"iemocap: data.clips=true but no Session*/sentences/wav/<dialogue>/<utterance>.wav or "
+                            f"Session*/dialog/avi/DivX/<dialogue>.avi under {root}; set data.clips=false (text only)")
         if self.protocol == "six_class":
             out = self._mark_validation(out)
         return out
+
+    @staticmethod
+    def _media_of(session: Path, dialogue: str, labels: list[tuple[float, float, str, str]],
+                  faces_dir: str | None) -> list[UtteranceMedia]:
+        video = session / "dialog" / "avi" / "DivX" / f"{dialogue}.avi"
+        wavs = session / "sentences" / "wav" / dialogue
+        return [UtteranceMedia(wav if (wav := wavs / f"{u}.wav").is_file() else None,
+                               video if video.is_file() else None, start, end,
+                               faces=Path(faces_dir) / dialogue / u if faces_dir else None)
+                for start, end, u, _ in labels]
 
     def _mark_validation(self, dialogues: list[Dialogue]) -> list[Dialogue]:
         """A deterministic ``val_fraction`` of the Session 1-4 dialogues (seeded, from sorted ids) selects checkpoints."""

@@ -43,6 +43,34 @@ def read_face_crops(folder: Path | None, num_frames: int, size: int) -> tuple[np
     return frames, present, unreadable
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_face_set(folder: Path | None, count: int, size: int) -> tuple[np.ndarray, int]:
+    """Up to ``count`` face crops of one utterance: the image files of ``folder`` in name order, evenly picked when
+    there are more -> ((count, 3, size, size) uint8 with all-zero unused slots, unreadable files). A missing folder
+    (no face found) gives all zeros."""
+    from PIL import Image, UnidentifiedImageError
+
+    faces = np.zeros((count, 3, size, size), np.uint8)
+    if folder is None or not folder.is_dir():
+        return faces, 0
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) > count:
+        files = [files[i] for i in np.linspace(0, len(files) - 1, count).round().astype(int)]
+    slot = unreadable = 0
+    for f in files:
+        try:
+            with Image.open(f) as img:
+                faces[slot] = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+            slot += 1
+        except (OSError, UnidentifiedImageError):
+            unreadable += 1
+    black = faces[:slot].reshape(slot, -1).max(1) == 0
+    faces[:slot][black] = 1  # an all-black crop stays distinct from an empty slot (all zeros = no face)
+    return faces, unreadable
+
+
 def _open(path: Path):
     import av
 

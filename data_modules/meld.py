@@ -12,10 +12,9 @@ Text: see :class:`~data_modules.dialogue.DialogueDataModule` (the modality ``tex
 tokenised by the encoder's own tokenizer).
 Clips (``clips=true``): ``dia{D}_utt{U}.mp4`` found by name under the root, the split told by the folder name
 (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``: any folder whose name contains train,
-dev or test). Per utterance the cache holds ``audio``: the first ``clip_seconds`` of 64-mel log spectrogram (10 ms
-hop, 16 kHz mono from PyAV; zero-padded), and ``visual``: ``frames_per_clip`` evenly spaced frames, centre square
-at ``frame_size``. A missing or corrupt clip masks that utterance's audio and visual input and is counted in one
-warning; the text still trains.
+dev or test); each clip gives its utterance's audio and frames (``DialogueDataModule``). Face crops (``faces_dir``,
+from any face detector): ``<faces_dir>/<split>/dia{D}_utt{U}/*.jpg|png``. A missing or corrupt clip
+masks that utterance's audio and visual input and is counted in one warning; the text still trains.
 
 Bad input: a missing column, an unknown emotion or sentiment label or a duplicate (dialogue, utterance) stops with
 the file and row; empty utterances and one-utterance dialogues are kept and counted in one warning.
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.base import Item, ModalitySpec, Recording, require_dir
-from data_modules.dialogue import Dialogue, DialogueDataModule
+from data_modules.base import Recording, require_dir
+from data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -94,115 +93,24 @@ def find_clips(root: Path) -> dict[tuple[str, int, int], Path]:
     return clips
 
 
-def clip_features(path: Path, rows: int, n_mels: int, k: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(log-mel (rows, n_mels) of the first rows x 10 ms, zero-padded; k evenly spaced frames (k, 3, size, size))."""
-    import torch
-    import torchaudio
-
-    from data_modules.media import decode_audio, decode_frames
-
-    wave = decode_audio(path, 16000)
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=n_mels)
-    spec = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()[:rows]
-    audio = np.zeros((rows, n_mels), np.float32)
-    audio[: len(spec)] = spec
-    frames = decode_frames(path, size)
-    return audio, frames[np.linspace(0, len(frames) - 1, k).round().astype(int)]
-
-
 class MeldDataModule(DialogueDataModule):
-    """Args: root: folder with the CSVs (``DATA_DIR``). clips: also read the utterance clips (modalities ``audio`` and
-    ``visual``). clip_seconds, n_mels: the log-mel per utterance. frames_per_clip, frame_size: the frames per
-    utterance. cache_dir: default ``<root>/.mmer_cache``. The rest as
-    :class:`~data_modules.dialogue.DialogueDataModule`. The official split is fixed: ``num_folds=1`` with
-    ``fold0_official=true`` (dev = fold 0's validation)."""
+    """Args: root: folder with the CSVs (``DATA_DIR``). The rest as :class:`~data_modules.dialogue.DialogueDataModule`
+    (``clips=true``: the utterance clips give the modalities ``audio`` and ``visual``). The official split is fixed:
+    ``num_folds=1`` with ``fold0_official=true`` (dev = fold 0's validation)."""
 
     split_names = {"train": "train", "val": "dev", "test": "test"}
 
-    def __init__(self, root: str | None = None, clips: bool = False, clip_seconds: float = 3.0,
-                 frames_per_clip: int = 4, frame_size: int = 64, n_mels: int = 64, cache_dir: str | None = None,
-                 **dialogue) -> None:
+    def __init__(self, root: str | None = None, **dialogue) -> None:
         dialogue.setdefault("num_folds", 1)
         dialogue.setdefault("fold0_official", True)
         if dialogue["num_folds"] != 1 or not dialogue["fold0_official"]:
             raise ConfigError("MELD uses its official splits: data.num_folds=1 (cv.folds=1) and fold0_official=true")
         super().__init__(**dialogue)
-        self.root, self.clips, self.cache_dir = root, clips, cache_dir
-        self.clip_rows, self.frames_per_clip = int(round(clip_seconds * 100)), frames_per_clip
-        self.frame_size, self.n_mels = frame_size, n_mels
-        self._utterances: dict[str, list[int]] = {}
-        self._clip_files: dict[tuple[str, int, int], Path] = {}
-        self.bad_clips: dict[str, str] = {}
-        self._av: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.root = root
 
-    def input_spec(self) -> dict[str, ModalitySpec]:
-        spec = super().input_spec()
-        if self.clips:
-            spec["audio"] = ModalitySpec("features", self.n_mels)
-            spec["visual"] = ModalitySpec("frames", 3, scale=1 / 255)
-        return spec
-
-    def prepare_data(self) -> None:
-        """Extract every dialogue's clips now (progress bar) and report missing or unreadable clips once."""
-        from tqdm.auto import tqdm
-
-        if not self.clips:
-            return
-        todo = [r for r in self.index() if r.id not in self._av]
-        for rec in tqdm(todo, desc="meld: extracting clips", unit="dialogue", disable=not todo):
-            self.load(rec)
-        if todo and self.bad_clips:
-            first = next(iter(self.bad_clips.items()))
-            log.warning("meld: %d utterances have no usable clip (audio and visual masked, text kept); first: %s: %s",
-                        len(self.bad_clips), *first)
-
-    def load(self, rec: Recording) -> Item:
-        item = super().load(rec)
-        if not self.clips:
-            return item
-        if rec.id not in self._av:
-            self._av[rec.id] = self._extract_clips(rec)
-        audio, frames, ok = self._av[rec.id]
-        return Item(inputs={**item.inputs, "audio": audio, "visual": frames}, targets=item.targets,
-                    target_masks=item.target_masks, input_masks={"audio": ok, "visual": ok})
-
-    def _extract_clips(self, rec: Recording) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from data_modules.cache import FeatureCache, cache_key
-
-        if not self._clip_files:
-            self._clip_files = find_clips(Path(self.root))
-            if not self._clip_files:
-                raise DataError(f"meld: data.clips=true but there is no dia<D>_utt<U>.mp4 under {self.root}; unpack "
-                                f"MELD.Raw there or set data.clips=false (text only)")
-        split, dialogue = rec.id.split("/dia")
-        paths = [self._clip_files.get((split, int(dialogue), u)) for u in self._utterances[rec.id]]
-        settings = {"rows": self.clip_rows, "k": self.frames_per_clip, "size": self.frame_size, "mels": self.n_mels,
-                    "v": 1}
-        cache = FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
-        key = cache_key(settings, [p for p in paths if p is not None])
-        n, k, s = len(paths), self.frames_per_clip, self.frame_size
-
-        def build() -> np.ndarray:
-            audio = np.zeros((n, self.clip_rows, self.n_mels), np.float32)
-            frames = np.zeros((n, k, 3, s, s), np.uint8)
-            ok = np.zeros(n, bool)
-            for i, path in enumerate(paths):
-                if path is None:
-                    self.bad_clips[f"{rec.id}/utt{self._utterances[rec.id][i]}"] = "no clip file"
-                    continue
-                try:
-                    audio[i], frames[i] = clip_features(path, self.clip_rows, self.n_mels, k, s)
-                    ok[i] = True
-                except DataError as exc:
-                    self.bad_clips[f"{rec.id}/utt{self._utterances[rec.id][i]}"] = str(exc)
-            # one file per dialogue: [audio | frames | ok] as float32 bytes would waste space, so a structured array
-            packed = np.zeros(n, dtype=[("audio", np.float32, audio.shape[1:]), ("frames", np.uint8, frames.shape[1:]),
-                                        ("ok", bool)])
-            packed["audio"], packed["frames"], packed["ok"] = audio, frames, ok
-            return packed
-
-        packed = cache.get_or_build(rec.id.replace("/", "_"), "clips", key, build)
-        return packed["audio"], packed["frames"], packed["ok"]
+    def _faces(self, split: str, dialogue: int, utterance: int) -> Path | None:
+        """``<faces_dir>/<split>/dia{D}_utt{U}/``: that utterance's face crops (train, dev, test as in the CSVs)."""
+        return Path(self.faces_dir) / split / f"dia{dialogue}_utt{utterance}" if self.faces_dir else None
 
     def target_spec(self) -> dict[str, list[str]]:
         return {"emotion": EMOTIONS, "sentiment": SENTIMENTS}
@@ -216,16 +124,23 @@ class MeldDataModule(DialogueDataModule):
             elif split != "test":
                 raise DataError(f"meld: {root / name} is missing; DATA_DIR must hold train_sent_emo.csv and "
                                 f"dev_sent_emo.csv (test_sent_emo.csv is optional)")
+        clip_files = find_clips(root) if self.clips else {}
+        if self.clips and not clip_files:
+            raise DataError(f"meld: data.clips=true but there is no dia<D>_utt<U>.mp4 under {root}; unpack MELD.Raw "
+                            f"there or set data.clips=false (text only)")
         out = []
         for split, df in frames.items():
             for dialogue, rows in list(df.groupby("Dialogue_ID", sort=True))[: self.max_dialogues]:
                 rec_id, n = f"{split}/dia{dialogue}", len(rows)
-                self._utterances[rec_id] = rows["Utterance_ID"].astype(int).tolist()
+                utterances = rows["Utterance_ID"].astype(int).tolist()
+                clips = [clip_files.get((split, int(dialogue), u)) for u in utterances]
                 labels = {"emotion": rows["Emotion"].str.strip().str.lower().map(EMOTIONS.index),
                           "sentiment": rows["Sentiment"].str.strip().str.lower().map(SENTIMENTS.index)}
                 out.append(Dialogue(
                     Recording(rec_id, rec_id, n, "test" if split == "test" else "trainval", official_val=split == "dev"),
                     texts=[str(u).strip() for u in rows["Utterance"]], speakers=[str(s).strip() for s in rows["Speaker"]],
                     targets={k: v.to_numpy(np.int64) for k, v in labels.items()},
-                    target_masks={k: np.ones(n, bool) for k in labels}))
+                    target_masks={k: np.ones(n, bool) for k in labels},
+                    media=[UtteranceMedia(c, c, faces=self._faces(split, dialogue, u)) for c, u in zip(clips, utterances)],
+                    utterance_ids=[f"utt{u}" for u in utterances]))
         return out

@@ -53,8 +53,8 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
     common = ["data.batch_size=4", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv"]
     if dataset == "synthetic":
         return TINY
-    if dataset == "meld_clips":  # experiments that read MELD clips: the generated MELD layout with clips
-        return [f"data.root={fixture_root('meld', tmp_path_factory)}", *common]
+    if dataset in ("meld_clips", "iemocap_clips"):  # experiments that read clips: the generated layout has them
+        return [f"data.root={fixture_root(dataset.removesuffix('_clips'), tmp_path_factory)}", *common]
     if dataset == "meld":  # the real CSVs, read in place; a few dialogues keep the fine-tuned encoder quick
         if not SHARED.is_dir():
             if os.environ.get("CI"):

@@ -29,6 +29,11 @@ def sample_input(name, node, in_dim=16):
         ids = torch.randint(1000, 2000, (B, T, 12))
         ids[:, :, 9:] = 0
         return ids, {"in_dim": 12}
+    if target.endswith("UtteranceFacesScene"):  # (B, T utterances, K scene frames + F face slots, C, H, W)
+        node.scene_frames = 4  # in an experiment: ${data.frames_per_clip}
+        x = torch.rand(B, T, 4 + 2, 3, 16, 16)
+        x[:, ::2, 5] = 0  # every other utterance has one face slot empty
+        return x, {"in_dim": 3}
     if target.endswith("UtteranceFrames"):  # (B, T utterances, K frames, C, H, W)
         return torch.rand(B, T, 3, 3, 16, 16), {"in_dim": 3}
     if target.endswith("BiosignalCNN"):
@@ -192,3 +197,25 @@ def test_pretrained_trunk_freeze_switch_and_local_weights(name, tmp_path):
     tuned(x, mask).pow(2).mean().backward()
     assert all(p.grad is not None for p in tuned.trunk.parameters())
 
+
+
+def test_faces_scene_backbone_averages_only_present_faces():
+    import torch
+
+    from mmer.backbones.utterance import UtteranceFacesScene
+
+    torch.manual_seed(0)
+    net = UtteranceFacesScene(3, scene_frames=2, channels=(4,), out_dim=8, dropout=0.0).eval()
+    x = torch.rand(1, 2, 2 + 3, 3, 16, 16)
+    x[0, 0, 3:] = 0  # utterance 0: one face; utterance 1: three
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    out = net(x, mask)
+    assert out.shape == (1, 2, 8)
+    one_face = net._encode(x[0, :1])
+    # the empty slots count for nothing: the same as a clip with just that one face slot
+    torch.testing.assert_close(net._encode(x[0, :1, :3]), one_face)
+    swap = x[0, :1].clone()
+    swap[:, 2] = x[0, 1, 2]  # another face in the one present slot changes the output
+    assert not torch.allclose(net._encode(swap), one_face)
+    no_faces = UtteranceFacesScene(3, scene_frames=2, channels=(4,), out_dim=8, dropout=0.0).eval()
+    assert torch.isfinite(no_faces(x[:, :, :2], mask)).all()  # F = 0: the scene half alone

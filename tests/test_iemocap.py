@@ -19,11 +19,11 @@ def test_label_lines_order_and_masked_context(iemocap):
     path = next((iemocap / "Session1" / "dialog" / "EmoEvaluation").glob("*.txt"))
     labels = read_evaluation(path)
     assert len(labels) == 8 and all(code in {"hap", "exc", "sad", "neu", "ang", "fru", "xxx", "sur"}
-                                    for _, _, code in labels)
+                                    for *_, code in labels)
     dm = IemocapDataModule(root=str(iemocap))
     dm.setup("fit")
     item = dm.load(next(r for r in dm.recordings if r.id == path.stem))
-    masked = [code not in {"hap", "sad", "neu", "ang", "exc", "fru"} for _, _, code in sorted(labels)]
+    masked = [code not in {"hap", "sad", "neu", "ang", "exc", "fru"} for *_, code in sorted(labels)]
     assert item.target_masks["emotion"].tolist() == [not m for m in masked]  # xxx/sur stay as unscored context
     assert item.inputs["text"].shape == (8, 64)
 
@@ -71,3 +71,28 @@ def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
     result = run_cv(cfg)
     assert [f.fold for f in result.folds] == [0, 1, 2, 3, 4]
     assert 0.0 <= result.summary["cv/oof_f1_weighted"] <= 1.0 and np.isfinite(result.summary["cv/val_std_accuracy"])
+
+
+def test_sentence_wavs_and_video_spans_per_utterance(iemocap, tmp_path, caplog):
+    from mmer.fixtures import IEMOCAP_LEVEL
+
+    dm = IemocapDataModule(root=str(iemocap), clips=True, cache_dir=str(tmp_path / "cache"))
+    dm.prepare_data()
+    dm.setup("fit")
+    path = iemocap / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    labels = sorted(read_evaluation(path))
+    item = dm.load(next(r for r in dm.recordings if r.id == "Ses01F_impro01"))
+    assert item.inputs["audio"].shape == (8, 300, 64) and item.inputs["visual"].shape == (8, 4, 3, 64, 64)
+    assert item.input_masks["audio"].tolist() == [u != 3 for u in range(8)]  # the fixture lacks that one wav
+    assert item.input_masks["visual"].all()
+    # the frames come from each utterance's own span: their brightness follows that utterance's emotion
+    level = np.array([IEMOCAP_LEVEL.get(code, 0.3) for *_, code in labels])
+    brightness = item.inputs["visual"].reshape(8, -1).mean(1)
+    np.testing.assert_allclose(brightness, 40 + 180 * level, atol=8)
+    peak = item.inputs["audio"][item.input_masks["audio"]].max((1, 2))  # log power of the tone: 2 log(amplitude) + c
+    assert np.corrcoef(peak, np.log(level[item.input_masks["audio"]]))[0, 1] > 0.9
+    # a dialogue without its video: visual masked, audio kept, counted once
+    other = dm.load(next(r for r in dm.recordings if r.id == "Ses02M_script02"))
+    assert not other.input_masks["visual"].any() and other.input_masks["audio"].all()
+    assert "9 utterances have no usable clip" in caplog.text
+    assert dm.bad_clips["Ses01F_impro01/Ses01F_impro01_M001"] == "audio: no audio file"

@@ -116,3 +116,18 @@ def test_corrupt_clip_is_counted_and_masked_not_fatal(meld_clips, tmp_path, capl
     assert item.input_masks["visual"].tolist() == [True, True, False, True]
     assert "2 utterances have no usable clip" in caplog.text
     assert sorted(dm.bad_clips) == ["dev/dia1/utt3", "train/dia0/utt1"] and "dia1_utt3.mp4" in dm.bad_clips["dev/dia1/utt3"]
+
+
+def test_face_crops_follow_the_scene_frames_in_the_visual_input(meld_clips, tmp_path):
+    dm = MeldDataModule(root=str(meld_clips), clips=True, faces_dir=str(meld_clips / "faces"), faces_per_clip=3,
+                        cache_dir=str(tmp_path / "cache"))
+    dm.prepare_data()
+    dm.setup("fit")
+    item = dm.load(next(r for r in dm.recordings if r.id == "train/dia0"))
+    visual = item.inputs["visual"]
+    assert visual.shape == (4, 4 + 3, 3, 64, 64)
+    has_face = visual[:, 4:].reshape(4, 3, -1).max(-1) > 0
+    assert has_face.tolist() == [[False] * 3, [True, True, False], [True, True, False], [True, True, False]]
+    # utt1 has no clip but has its faces: visual stays usable from the faces alone, its scene frames are blank
+    assert item.input_masks["visual"].tolist() == [True, True, True, True]
+    assert visual[1, :4].max() == 0 and not item.input_masks["audio"][1]

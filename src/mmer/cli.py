@@ -4,6 +4,7 @@
     mmer cv [key=value ...]                                                a CV job from explicit overrides
     mmer check [key=value ...]                                             fast_dev_run of one fold (smoke test)
     mmer extract [key=value ...]                                           build the dataset's feature cache
+    mmer pretrain experiment=m2fnet_meld_av pretrain.modality=audio        triplet pre-training of one extractor
     mmer merge fold0.csv fold1.csv ... -o merged.csv                       CCC-centering merge of prediction CSVs
     mmer ablation [key=value ...]                                          fusion vs single-modality table
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*")
     for name, text in (("cv", "run a CV job from Hydra overrides"), ("check", "fast_dev_run smoke test"),
                        ("extract", "build a dataset's feature cache (what training would do on first use)"),
+                       ("pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
                        ("ablation", "fusion vs single-modality ablation"), ("config", "print the resolved config")):
         sub.add_parser(name, help=text).add_argument("overrides", nargs="*")
     p = sub.add_parser("merge", help="CCC-centering merge of per-fold prediction CSVs")
@@ -110,6 +112,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print({k: round(v, 4) for k, v in metrics.items()})
     elif args.cmd == "extract":
         print(f"cache ready: {extract(args.overrides)} recordings")
+    elif args.cmd == "pretrain":
+        from mmer.pretrain import run_pretrain
+
+        run_pretrain(config.compose(args.overrides))
     elif args.cmd == "ablation":
         from mmer.ablation import run_ablation
 

@@ -57,9 +57,11 @@ def run_dir_for(cfg: Any) -> Path:
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
 
 
-def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evaluator) -> tuple[dict[str, Table], str]:
+def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any,
+                ev: Evaluator) -> tuple[dict[str, Table], str, dict[str, float]]:
     """Train fold k and predict its validation split, the held-out partition and (for official-split datasets
-    that name a train split, e.g. MELD) the training split, with the best checkpoint."""
+    that name a train split, e.g. MELD) the training split, with the best checkpoint. Also returns where the time
+    went: ``fit_s`` (training and per-epoch validation) and ``predict_s``."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -76,7 +78,9 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evalua
                         default_root_dir=str(fold_dir))
     last = ckpt_dir / "last.ckpt"
     status = "resumed" if last.exists() else "trained"
+    started = time.perf_counter()
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    timing = {"fit_s": time.perf_counter() - started}
     if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
         raise KeyboardInterrupt(f"fold {k} was interrupted; rerun the same command to resume it from {last}")
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
@@ -90,7 +94,8 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any, ev: Evalua
             continue
         outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best))
         tables[split] = ev.table(outputs, dm, recordings)
-    return tables, status
+    timing["predict_s"] = time.perf_counter() - started - timing["fit_s"]
+    return tables, status, timing
 
 
 def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
@@ -111,9 +116,10 @@ def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
     if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
         atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
                                                                     "fold": k}, indent=2))
-    tables, status = _train_fold(cfg, dm, k, fold_dir, sink, ev)
+    tables, status, timing = _train_fold(cfg, dm, k, fold_dir, sink, ev)
     oof, test = tables["val"], tables["test"]
     scores = {f"fold{k}/val/{key}": v for key, v in ev.score(oof, *ev.targets(dm, dm.split("val"))).items()}
+    scores.update({f"fold{k}/time/{key}": round(v, 1) for key, v in timing.items()})
     if tables.get("train"):
         scores.update({f"fold{k}/train/{key}": v
                        for key, v in ev.score(tables["train"], *ev.targets(dm, dm.split("train"))).items()})
@@ -162,6 +168,7 @@ def run_cv(cfg: Any) -> CVResult:
 
     started = time.perf_counter()
     dm, run_dir = prepare(cfg)
+    prepared = time.perf_counter() - started
     ev = evaluator_for(cfg, dm.target_spec())
     folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +192,10 @@ def run_cv(cfg: Any) -> CVResult:
         aliases = _split_aliases(summary, dm, ev, folds)
         summary.update(aliases)
         summary["time/wall_s"] = round(time.perf_counter() - started, 1)
+        summary["time/prepare_s"] = round(prepared, 1)
+        for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
+            summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
+                                               if r.status != "cached"), 1)
         skipped = getattr(dm, "skipped", {})
         if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
             summary["data/skipped"] = float(len(skipped))
@@ -196,7 +207,9 @@ def run_cv(cfg: Any) -> CVResult:
                 dm.export_predictions(run_dir / "submission", merged, ev.target)
         text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
         headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
-        footer = ("  ".join(headline) + "\n" if headline else "") + f"wall time {summary['time/wall_s']:.0f} s\n"
+        footer = ("  ".join(headline) + "\n" if headline else "") + (
+            f"wall time {summary['time/wall_s']:.0f} s (data preparation {summary['time/prepare_s']:.0f} s, training "
+            f"{summary['time/fit_s']:.0f} s, predicting {summary['time/predict_s']:.0f} s)\n")
         print(footer, end="")
         text += footer
         atomic_write_text(run_dir / "table.txt", text)

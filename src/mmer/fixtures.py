@@ -179,11 +179,29 @@ IEMOCAP_LINES = {  # code -> utterances that say it (so a text model can learn t
 }
 
 
+IEMOCAP_LEVEL = {"ang": 0.9, "hap": 0.8, "exc": 0.8, "sur": 0.6, "fru": 0.5, "neu": 0.3, "sad": 0.1}
+
+
+def write_wav(path: Path, wave: np.ndarray, rate: int) -> None:
+    """Mono 16-bit PCM wav (the stdlib writer)."""
+    import wave as wavfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wavfile.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes())
+
+
 def make_iemocap_fixture(root: str | Path, seed: int = 0, dialogues_per_session: int = 2,
-                         utterances: int = 8) -> Path:
+                         utterances: int = 8, media: bool = True) -> Path:
     """``IEMOCAP_full_release`` layout: Session1..5/dialog/{EmoEvaluation,transcriptions}/<dialogue>.txt with the
     real line formats (headers, annotator lines, tab-separated label lines, times), utterances alternating F/M and
-    labelled from all six ERC classes plus some xxx/sur (context, masked). Sentence wavs and videos are not written."""
+    labelled from all six ERC classes plus some xxx/sur (context, masked). With ``media``: 16 kHz sentence wavs
+    ``sentences/wav/<dialogue>/<utterance>.wav`` (louder for angry/happy) and a dialogue video
+    ``dialog/avi/DivX/<dialogue>.avi`` (64x48, 10 fps, brighter during angry/happy utterances); Session1's first
+    dialogue lacks one wav and Session2's second dialogue has no video."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     codes = list(IEMOCAP_LINES)
@@ -192,7 +210,7 @@ def make_iemocap_fixture(root: str | Path, seed: int = 0, dialogues_per_session:
         for d in range(dialogues_per_session):
             name = f"Ses0{k}{'FM'[d % 2]}_{'impro' if d % 2 == 0 else 'script'}0{d + 1}"
             evaluation = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
-            transcript, t = [], 2.0
+            transcript, t, spans = [], 2.0, []
             for u in range(utterances):
                 speaker = "FM"[u % 2]
                 code = codes[int(rng.integers(0, len(codes)))]
@@ -203,9 +221,22 @@ def make_iemocap_fixture(root: str | Path, seed: int = 0, dialogues_per_session:
                                f"C-E1:\t{code.title()};\t()", "A-E1:\tval 3; act 3; dom  3;\t()", ""]
                 text = IEMOCAP_LINES[code][int(rng.integers(0, 3))]
                 transcript.append(f"{utt} [{start:08.4f}-{end:08.4f}]: {text}")
+                spans.append((start, end, IEMOCAP_LEVEL.get(code, 0.3)))
+                if media and not (k == 1 and d == 0 and u == 3):  # one missing sentence wav
+                    tone = np.sin(2 * np.pi * 200 * np.arange(int((end - start) * 16000)) / 16000)
+                    write_wav(root / f"Session{k}" / "sentences" / "wav" / name / f"{utt}.wav",
+                              (0.5 * IEMOCAP_LEVEL.get(code, 0.3) * tone).astype(np.float32), 16000)
             for folder, lines in (("EmoEvaluation", evaluation), ("transcriptions", transcript[::-1])):
                 (dialog / folder).mkdir(parents=True, exist_ok=True)
                 (dialog / folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+            if media and not (k == 2 and d == 1):  # one dialogue without its video
+                fps = 10
+                level = np.full(int((t + 1.0) * fps), 0.2)
+                for start, end, lv in spans:
+                    level[int(start * fps):int(end * fps)] = lv
+                frames = np.clip(40 + 180 * level[:, None, None, None] + rng.normal(0, 5, (len(level), 48, 64, 3)),
+                                 0, 255).astype(np.uint8)
+                write_video(dialog / "avi" / "DivX" / f"{name}.avi", frames, None, fps=fps)
     return root
 
 
@@ -217,12 +248,24 @@ MELD_SENTIMENT = {"neutral": "neutral", "joy": "positive", "surprise": "positive
                   "anger": "negative", "fear": "negative", "disgust": "negative"}
 
 
+def write_faces(folder: Path, count: int, brightness: float, rng: np.random.Generator) -> None:
+    """``count`` 32x32 PNG face crops of the given mean brightness in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        img = np.clip(brightness + rng.normal(0, 5, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"face_{i}.png")
+
+
 def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int, int] = (6, 3, 3),
                       utterances: int = 4) -> Path:
     """MELD layout: ``{train,dev,test}_sent_emo.csv`` (the official header, quoted times, an utterance-id gap) and
     clips ``dia{D}_utt{U}.mp4`` (64x48 at 24 fps with a 44.1 kHz soundtrack) in ``train_splits/``,
-    ``dev_splits_complete/`` and ``output_repeated_splits_test/``; one train clip is missing. Invented lines
-    (never MELD's text); joy/anger are loud and bright, sadness quiet and dark."""
+    ``dev_splits_complete/`` and ``output_repeated_splits_test/``; one train clip is missing. Face crops as a
+    detector would leave them, ``faces/<split>/dia{D}_utt{U}/face_0.png, face_1.png`` (32x32), for every utterance
+    but train dia0_utt0 (no face found). Invented lines (never MELD's text); joy/anger are loud and bright, sadness
+    quiet and dark."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     emotions = list(MELD_LINES)
@@ -240,6 +283,8 @@ def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int
                 rows.append(f'{serial},"{text}",{speaker},{emotion},{MELD_SENTIMENT[emotion]},{d},{u},1,1,'
                             f'"00:00:{k:02d},000","00:00:{k + 1:02d},500"')
                 serial += 1
+                if not (split == "train" and d == 0 and u == 0):  # that utterance: no face found
+                    write_faces(root / "faces" / split / f"dia{d}_utt{u}", 2, 40 + 180 * level[emotion], rng)
                 if split == "train" and d == 0 and u == 1:
                     continue  # a missing clip
                 n = 36

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -46,3 +47,29 @@ def masked_smooth_l1(preds: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         return preds.sum() * 0.0
     return F.smooth_l1_loss(preds[mask], target[mask].to(preds.dtype))
 
+
+
+def adaptive_margin_triplet(emb: Tensor, labels: Tensor, base_margin: float = 0.2, scale: float = 0.3,
+                            temperature: float = 0.1) -> Tensor:
+    """Adaptive-margin triplet loss, batch-hard (**our variant**: M2FNet's exact margin formula is not in our sources).
+
+    emb (N, D) L2-normalised embeddings, labels (N,). Distances are cosine, d = 1 - cos. For every anchor a that has
+    a positive (same label) and a negative in the batch, take its hardest positive p and hardest negative n:
+
+        h = sigmoid((d_ap - d_an) / temperature)          hardness in (0, 1), no gradient (0.5 when d_ap = d_an)
+        m = base_margin + scale * h                       the margin grows with how hard the triplet is
+        loss = mean_a max(0, d_ap - d_an + m)
+
+    Returns 0 (with a gradient path) when no anchor has both a positive and a negative.
+    """
+    dist = 1.0 - emb @ emb.T
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=emb.device)
+    pos, neg = same & ~eye, ~same
+    valid = pos.any(1) & neg.any(1)
+    if not valid.any():
+        return emb.sum() * 0.0
+    d_ap = dist.masked_fill(~pos, float("-inf")).amax(1)[valid]
+    d_an = dist.masked_fill(~neg, float("inf")).amin(1)[valid]
+    margin = base_margin + scale * torch.sigmoid((d_ap - d_an).detach() / temperature)
+    return F.relu(d_ap - d_an + margin).mean()

@@ -12,6 +12,7 @@ Metrics accumulate over the whole epoch and are logged as ``{stage}/{prefix}{nam
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -35,7 +36,8 @@ class MultimodalModule(L.LightningModule):
     fusion: a fusion module, or a factory called as ``fusion(in_dims={m: backbone.out_dim})``.
     heads: heads, or factories called as ``head(in_dim=fusion.out_dim)``.
     optimizer: factory ``optimizer(params)`` (e.g. ``functools.partial(torch.optim.AdamW, lr=1e-3)``).
-    scheduler: optional factory ``scheduler(optimizer)``, stepped every epoch.
+    scheduler: optional factory ``scheduler(optimizer)``, stepped every epoch, or every step if the scheduler says
+        ``interval = "step"`` (``mmer.schedules``); a factory taking ``total_steps`` gets the run's optimizer steps.
     token_stride: label frames per fused token (1 = one token per frame).
     compile: ``torch.compile`` backbones and fusion in place (state-dict keys are unchanged).
     """
@@ -156,6 +158,14 @@ class MultimodalModule(L.LightningModule):
         self._log_epoch_metrics("test")
 
     # ----------------------------------------------------------------------------------------------- optim
+    def _fused_choice(self) -> dict[str, bool]:
+        """An optimizer config with ``fused: null`` gets the fused kernel when training in full precision (on CPU
+        about 6x faster than the per-tensor loop for a MiniLM); Lightning refuses gradient clipping with a fused
+        optimizer under mixed precision, so there it stays unfused."""
+        if getattr(self.optimizer_factory, "keywords", {}).get("fused", False) is not None or self._trainer is None:
+            return {}
+        return {"fused": str(self.trainer.precision) in ("32-true", "32", "64-true", "64")}
+
     def param_groups(self) -> list[dict]:
         """Trainable parameters; a backbone with an ``lr`` attribute (e.g. a pretrained text encoder fine-tuned at
         2e-5 beside a fusion at 1e-3) gets its own group at that learning rate, the rest use the optimizer's."""
@@ -170,8 +180,11 @@ class MultimodalModule(L.LightningModule):
         return [{"params": rest}, *groups]
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.param_groups())
+        optimizer = self.optimizer_factory(self.param_groups(), **self._fused_choice())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
-                                                         "interval": "epoch"}}
+        takes_total = "total_steps" in inspect.signature(self.scheduler_factory).parameters
+        extra = {"total_steps": int(self.trainer.estimated_stepping_batches)} if takes_total else {}
+        scheduler = self.scheduler_factory(optimizer, **extra)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": getattr(scheduler, "interval", "epoch")}}

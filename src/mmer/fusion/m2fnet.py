@@ -4,13 +4,15 @@ multi-head attention fusion with text as query and value and each other modality
 For a dialogue of T utterances and modalities {text, audio, visual} (any subset; absent ones are masked):
 
     h_m = x_m + Enc_m(x_m),   x_m = Linear(D_m -> d)(feats_m) + sinusoidal position of the utterance   (B, T, d)
-    repeat ``fusion_layers`` times, for each m != text:
-        t = LN(t + softmax(Q(t) K(h_m)^T / sqrt(d_head)) V(t))      attention over the dialogue's utterances
+    t = h_text; repeat ``fusion_layers`` times (each block's output is the next block's query and value):
+        a_m = LN(t + softmax(Q(t) K(h_m)^T / sqrt(d_head)) V(t))    for each m != text: attention over utterances
+        t = Linear(M_other d -> d)(concat[a_m ...])
     fused = Linear((1 + M_other) d -> d)(concat[t, h_other...])                                          (B, T, d)
 
 Enc_m is ``depth`` pre-norm self-attention blocks over the utterances (masked: padding and absent utterances never
 attend or are attended to). With text alone the fusion layers have no keys and ``fused`` is the text stream after
-its dialogue transformer: text-only MELD runs through the same module, by masks.
+its dialogue transformer: text-only MELD runs through the same module, by masks. A dialogue where modality m is
+absent altogether (no clip at all) gets a_m = t.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class M2FNetFusion(nn.Module):
         self.encoders = nn.ModuleDict({m: nn.ModuleList(AttentionBlock(d_model, heads, 2, dropout)
                                                         for _ in range(depth)) for m in in_dims})
         self.fusion = nn.ModuleList(nn.ModuleDict({m: KeyedAttention(d_model, heads, dropout) for m in self.others})
-                                    for _ in range(fusion_layers))
+                                    for _ in range(fusion_layers if self.others else 0))
+        self.merge = nn.ModuleList(nn.Linear(len(self.others) * d_model, d_model) for _ in self.fusion)
         self.out = nn.Linear((1 + len(self.others)) * d_model, d_model)
 
     def _stream(self, m: str, x: Tensor, mask: Tensor) -> Tensor:
@@ -76,10 +79,9 @@ class M2FNetFusion(nn.Module):
         streams = {m: self._stream(m, feats[m], masks[m]) for m in [self.query, *self.others] if m in feats}
         qmask = masks.get(self.query, absent)
         text = streams.get(self.query, ref.new_zeros(b, t, self.out_dim))
-        for layer in self.fusion:
-            for m in self.others:
-                if m in streams:
-                    text = layer[m](text, qmask, streams[m], masks[m])
+        for layer, merge in zip(self.fusion, self.merge):
+            keyed = [layer[m](text, qmask, streams[m], masks[m]) if m in streams else text for m in self.others]
+            text = zeros_where(merge(torch.cat(keyed, -1)), qmask)
         parts = [text] + [streams.get(m, ref.new_zeros(b, t, self.out_dim)) for m in self.others]
         any_mask = torch.stack([qmask] + [masks.get(m, absent) for m in self.others]).any(0)
         fused = zeros_where(self.out(torch.cat(parts, -1)), any_mask)
