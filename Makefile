@@ -15,7 +15,7 @@ export DATA_DIR   # only when given: an empty value would change the config hash
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train extract test test-slow lint ablation sweep agent sweep-local clean
+.PHONY: help install train extract test test-slow bench bench-train lint ablation sweep agent sweep-local clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ test: install ## fast test tier (pytest -m "not slow")
 
 test-slow: install ## slow tier (CI runs it after the fast tier)
 	$(BIN)/python -m pytest -m slow -q $(ARGS)
+
+bench: install ## benchmarks: ours beside the reference, one JSON line per workload (ARGS="--only 1,3 --size small")
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
+bench-train: install ## wall time and peak memory of the default `make train` job, as JSON
+	$(BIN)/python -m benchmarks.train_job
 
 lint: install ## ruff
 	$(BIN)/ruff check src data_modules tests

@@ -35,7 +35,8 @@ class ModalitySpec:
     """kind: what the input is (``tokens``: integer token ids, kept int64); dim: feature size (features), channels
     (frames), 1 (waveform) or tokens per step (tokens);
     rate: steps per label frame (integer), e.g. 2 for 50 Hz features on 25 fps labels, 640 for 16 kHz audio.
-    scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk).
+    scale: multiplier applied to each window after slicing (1/255 keeps uint8 frame caches uint8 on disk). uint8
+    frames with scale 1/255 stay uint8 in the batch and are scaled on the device (``mmer.batch.model_input``).
     length: fixed number of steps per item of a sample-level dataset (padded with mask False, or cut).
     span: label frames per ``rate`` steps (1, or e.g. 32 for cached tokens of 32-frame sub-clips: rate 1, span 32);
     a window must then start on a multiple of ``span`` (``WindowedDataModule.align``)."""
@@ -99,9 +100,7 @@ class WindowDataset(Dataset):
             if m not in item.inputs:
                 continue
             lo, hi = start * spec.rate // spec.span, -(-(start + n_valid) * spec.rate // spec.span)
-            x = np.asarray(item.inputs[m][lo:hi], dtype=np.int64 if spec.kind == "tokens" else np.float32)
-            if spec.scale != 1.0:
-                x *= spec.scale
+            x = window_input(item.inputs[m][lo:hi], spec)
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask[lo:hi], bool)
             steps = -(-w * spec.rate // spec.span)
@@ -111,6 +110,19 @@ class WindowDataset(Dataset):
             out["targets"][name] = _pad(np.asarray(item.targets[name][start:start + n_valid], np.float32), w)
             out["target_masks"][name] = _pad(np.asarray(item.target_masks[name][start:start + n_valid], bool), w)
         return out
+
+
+def window_input(x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
+    """One item's slice of a modality as the batch carries it: token ids int64; uint8 pixel frames as they are
+    (scaled to [0, 1] on the device); everything else float32 times ``spec.scale``."""
+    if spec.kind == "tokens":
+        return np.asarray(x, np.int64)
+    if spec.kind == "frames" and x.dtype == np.uint8 and abs(spec.scale - 1 / 255) < 1e-12:
+        return np.array(x, copy=True)
+    x = np.array(x, dtype=np.float32)
+    if spec.scale != 1.0:
+        x *= np.float32(spec.scale)
+    return x
 
 
 def _pad(x: np.ndarray, length: int) -> np.ndarray:

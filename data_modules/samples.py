@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.base import FoldedDataModule, Recording, _pad
+from data_modules.base import FoldedDataModule, Recording, _pad, window_input
 from mmer.batch import Batch
 from mmer.errors import ConfigError
 
@@ -34,9 +34,7 @@ class SampleDataset(Dataset):
         for m, spec in self.dm.input_spec().items():
             if m not in item.inputs:
                 continue
-            x = np.asarray(item.inputs[m], dtype=np.float32)
-            if spec.scale != 1.0:
-                x = x * np.float32(spec.scale)
+            x = window_input(item.inputs[m], spec)
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask, bool)
             out["inputs"][m] = _pad(x, spec.length)

@@ -4,9 +4,11 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from data_modules.biovid import BioVidDataModule
 from data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
+from mmer.batch import model_input
 from mmer.errors import DataError
 from tests.conftest import fixture_root
 
@@ -68,7 +70,8 @@ def test_batches_folds_and_tasks(biovid, tmp_path):
     dm = _dm(biovid, cache_dir=str(tmp_path / "cache"))
     assert dm.target_spec() == {"pain": ["BL1", "PA1", "PA2", "PA3", "PA4"]}
     batch = next(iter(dm.train_dataloader()))
-    assert batch.inputs["visual"].shape == (4, 138, 3, 32, 32) and float(batch.inputs["visual"].max()) <= 1.0
+    assert batch.inputs["visual"].shape == (4, 138, 3, 32, 32) and batch.inputs["visual"].dtype == torch.uint8
+    assert float(model_input(batch.inputs["visual"]).max()) <= 1.0  # pixels travel as uint8, scaled on the device
     gsr = batch.inputs["gsr"]
     assert gsr.shape == (4, 2816) and abs(float(gsr.mean())) < 1e-3 and abs(float(gsr.std()) - 1) < 1e-2
     assert batch.targets["pain"].shape == (4,) and batch.target_masks["pain"].all()

@@ -219,3 +219,20 @@ def test_faces_scene_backbone_averages_only_present_faces():
     assert not torch.allclose(net._encode(swap), one_face)
     no_faces = UtteranceFacesScene(3, scene_frames=2, channels=(4,), out_dim=8, dropout=0.0).eval()
     assert torch.isfinite(no_faces(x[:, :, :2], mask)).all()  # F = 0: the scene half alone
+
+
+def test_uint8_frames_are_scaled_on_the_device_exactly_as_before():
+    """Frames travel as uint8 and become float / 255 in the module: the same numbers the loader used to send."""
+    import numpy as np
+
+    from data_modules.base import ModalitySpec, window_input
+    from mmer.batch import model_input
+
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4)).astype(np.uint8)
+    spec = ModalitySpec("frames", 3, scale=1 / 255)
+    carried = window_input(pixels, spec)
+    assert carried.dtype == np.uint8
+    expected = pixels.astype(np.float32) * np.float32(1 / 255)
+    np.testing.assert_allclose(model_input(torch.from_numpy(carried)).numpy(), expected, rtol=1e-6, atol=1e-7)
+    features = window_input(pixels.astype(np.float32), ModalitySpec("features", 4, scale=0.5))
+    assert features.dtype == np.float32 and features.max() <= 127.5

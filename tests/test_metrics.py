@@ -138,3 +138,17 @@ def test_au_table_scores_match_the_epoch_metric():
     expected = multilabel_metrics(4)["f1"](torch.from_numpy(probs[mask]), torch.from_numpy(true[mask]).long())
     assert [ours[f"f1_{c}"] for c in ev.columns] == pytest.approx(expected.tolist(), abs=1e-6)
     assert ours["f1_mean"] == pytest.approx(float(expected.mean()), abs=1e-6)
+
+
+def test_per_class_f1_is_reported_by_name():
+    from mmer.evaluation import classification_scores
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 3, 40)
+    pred = np.where(rng.random(40) < 0.5, true, rng.integers(0, 3, 40))
+    ours = classification_scores(pred, true, 3, names=["neutral", "joy", "anger"])
+    expected = []
+    for c in range(3):
+        tp = np.sum((pred == c) & (true == c))
+        expected.append(2 * tp / (np.sum(pred == c) + np.sum(true == c)))
+    assert [ours[f"f1_{n}"] for n in ("neutral", "joy", "anger")] == pytest.approx(list(expected))

@@ -2,7 +2,9 @@
 
 Shapes (B = batch, T_m = steps of modality m, T = label frames of a window):
 
-- ``inputs[m]``: (B, T_m, ...) raw frames (B, T, C, H, W), waveform (B, S) or features (B, T_m, D).
+- ``inputs[m]``: (B, T_m, ...) raw frames (B, T, C, H, W), waveform (B, S) or features (B, T_m, D). Frames
+  may travel as uint8 pixel values (4x less to copy between loader processes and to the GPU);
+  :func:`model_input` turns them into floats in [0, 1] on the device, so backbones always see floats.
 - ``masks[m]``: (B, T_m) bool, True where modality m is present at that step. A modality missing from a
   sample is all False (never a crash).
 - ``targets[name]``: per head: per-frame regression (B, T, D), class indices (B,) or (B, T), multi-label (B, K).
@@ -61,3 +63,8 @@ class Batch:
         inputs[modality] = torch.zeros_like(inputs[modality])
         masks[modality] = torch.zeros_like(masks[modality])
         return Batch(inputs, masks, self.targets, self.target_masks, self.meta)
+
+
+def model_input(x: Tensor) -> Tensor:
+    """A batch input as backbones take it: uint8 pixel values -> float32 / 255 (on x's device); others unchanged."""
+    return x.float().mul_(1 / 255) if x.dtype == torch.uint8 else x

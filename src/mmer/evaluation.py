@@ -95,7 +95,7 @@ class ClassEvaluator:
 
     def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
         p, t = self.labelled_rows(preds, targets, masks)
-        return classification_scores(p.argmax(1), t[:, 0].astype(int), len(self.columns))
+        return classification_scores(p.argmax(1), t[:, 0].astype(int), len(self.columns), names=self.columns)
 
     def merge(self, tables: Sequence[Table]) -> Table:
         return {r: np.mean([t[r] for t in tables], axis=0) for r in sorted(tables[0])}
@@ -124,10 +124,12 @@ class MultiLabelEvaluator(ClassEvaluator):
 Evaluator = FrameEvaluator | ClassEvaluator
 
 
-def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int) -> dict[str, float]:
+def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int,
+                          names: Sequence[str] | None = None) -> dict[str, float]:
     """Whole-set scores of integer predictions: accuracy, weighted F1 (per-class F1 weighted by true support),
     macro F1 and UAR (macro recall). Macro means skip a class that is neither present nor predicted, as
-    torchmetrics' ``MulticlassF1Score`` / ``MulticlassRecall`` do, so epoch logs and CV tables agree."""
+    torchmetrics' ``MulticlassF1Score`` / ``MulticlassRecall`` do, so epoch logs and CV tables agree. With class
+    ``names``, also each class's F1 as ``f1_<name>``."""
     if len(true) == 0:
         raise ValueError("classification_scores: no labelled samples to score")
     cm = confusion_matrix(pred, true, num_classes)
@@ -137,8 +139,9 @@ def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int) 
         f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
         recall = np.where(support > 0, tp / support, 0.0)
     seen = (support + predicted) > 0
-    return {"f1_weighted": float((f1 * support).sum() / support.sum()), "accuracy": float(tp.sum() / support.sum()),
-            "uar": float(recall[seen].mean()), "f1_macro": float(f1[seen].mean())}
+    scores = {"f1_weighted": float((f1 * support).sum() / support.sum()), "accuracy": float(tp.sum() / support.sum()),
+              "uar": float(recall[seen].mean()), "f1_macro": float(f1[seen].mean())}
+    return scores | ({f"f1_{n}": float(v) for n, v in zip(names, f1)} if names is not None else {})
 
 
 def confusion_matrix(pred: np.ndarray, true: np.ndarray, num_classes: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from mmer.batch import Batch
+from mmer.batch import Batch, model_input
 from mmer.heads import Head, frames_from_tokens
 from mmer.timeaxis import align_time, resample_mask
 
@@ -79,7 +79,7 @@ class MultimodalModule(L.LightningModule):
         for m, backbone in self.backbones.items():
             if m not in batch.inputs:
                 continue
-            f = backbone(batch.inputs[m], batch.masks[m])
+            f = backbone(model_input(batch.inputs[m]), batch.masks[m])
             feats[m], masks[m] = f, resample_mask(batch.masks[m], f.shape[1])
         if not feats:
             raise ValueError(f"batch has none of the model's modalities {list(self.backbones)}; "

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmer.batch import Batch
+from mmer.batch import Batch, model_input
 from mmer.errors import ConfigError
 from mmer.losses import adaptive_margin_triplet
 
@@ -45,7 +45,7 @@ class TripletPretrainer(L.LightningModule):
     def _loss(self, batch: Batch) -> torch.Tensor:
         present = batch.masks[self.modality]
         use = present & batch.target_masks[self.target]
-        feats = self.backbone(batch.inputs[self.modality], present)
+        feats = self.backbone(model_input(batch.inputs[self.modality]), present)
         emb = F.normalize(self.proj(feats[use]), dim=-1)
         return adaptive_margin_triplet(emb, batch.targets[self.target][use], **self.margin)
 
