@@ -173,21 +173,22 @@ class DialogueDataModule(WindowedDataModule):
             return
         name = self.dataset_name
         todo = [r for r in self.index() if r.id not in self._av]
-        for rec in tqdm(todo, desc=f"{name}: extracting clips", unit="dialogue", disable=not todo):
+        for rec in tqdm(todo, desc=f"{name}: reading clips", unit="dialogue", disable=not todo):
             self.load(rec)
-        if todo and self.bad_clips:
+        if todo and self.bad_clips:  # once per process, whether the clips were read now or come from the cache
             first = next(iter(self.bad_clips.items()))
             log.warning("%s: %d utterances have no usable clip (audio and/or visual masked, text kept); first: %s: %s",
                         name, len(self.bad_clips), *first)
 
     def _extract_clips(self, rec: Recording) -> np.ndarray:
-        """One structured array per dialogue (cached): audio (R, n_mels), frames (K, 3, S, S) uint8, two ok flags."""
+        """One structured array per dialogue (cached): audio (R, n_mels), frames (K + F, 3, S, S) uint8, two ok
+        flags and why an input is missing (also reported when the array comes from the cache)."""
         from data_modules.cache import FeatureCache, cache_key
         from data_modules.media import IMAGE_SUFFIXES, read_face_set
 
         utterances, media = self._media[rec.id]
         n, k, s, nf = len(media), self.frames_per_clip, self.frame_size, self.faces_per_clip
-        settings = {"rows": self.clip_rows, "k": k, "size": s, "mels": self.n_mels, "faces": nf, "v": 2,
+        settings = {"rows": self.clip_rows, "k": k, "size": s, "mels": self.n_mels, "faces": nf, "v": 3,
                     "spans": [(m.start, m.end) for m in media]}
         files = sorted({str(f) for m in media for f in (m.audio, m.video) if f is not None and Path(f).is_file()})
         if nf:
@@ -198,17 +199,17 @@ class DialogueDataModule(WindowedDataModule):
         def build() -> np.ndarray:
             packed = np.zeros(n, dtype=[("audio", np.float32, (self.clip_rows, self.n_mels)),
                                         ("frames", np.uint8, (k + nf, 3, s, s)), ("audio_ok", bool),
-                                        ("visual_ok", bool)])
+                                        ("visual_ok", bool), ("why", "U200")])
             videos: dict[Path, tuple[np.ndarray, float] | DataError] = {}
             for i, m in enumerate(media):
-                where = f"{rec.id}/{utterances[i]}"
+                why = []
                 try:
                     packed["audio"][i] = utterance_logmel(m.audio, m.start if m.audio == m.video else None,
                                                           m.end if m.audio == m.video else None,
                                                           self.clip_rows, self.n_mels)
                     packed["audio_ok"][i] = True
                 except DataError as exc:
-                    self.bad_clips[where] = f"audio: {exc}"
+                    why.append(f"audio: {exc}")
                 if m.video is not None and m.video not in videos:
                     videos[m.video] = _decode_video(m.video, s)
                 try:
@@ -218,16 +219,20 @@ class DialogueDataModule(WindowedDataModule):
                     packed["frames"][i, :k] = span_frames(*decoded, m.start, m.end, k)
                     packed["visual_ok"][i] = True
                 except DataError as exc:
-                    self.bad_clips[where] = "; ".join(filter(None, [self.bad_clips.get(where), f"visual: {exc}"]))
+                    why.append(f"visual: {exc}")
                 if nf:
                     packed["frames"][i, k:], unreadable = read_face_set(m.faces, nf, s)
                     packed["visual_ok"][i] |= bool(packed["frames"][i, k:].any())  # faces without the video
                     if unreadable:
-                        self.bad_clips[where] = "; ".join(filter(None, [self.bad_clips.get(where),
-                                                                        f"{unreadable} unreadable face crops"]))
+                        why.append(f"{unreadable} unreadable face crops")
+                packed["why"][i] = "; ".join(why)[:200]
             return packed
 
-        return cache.get_or_build(rec.id.replace("/", "_"), "clips", cache_key(settings, files), build)
+        packed = cache.get_or_build(rec.id.replace("/", "_"), "clips", cache_key(settings, files), build)
+        for i, why in enumerate(packed["why"]):  # from the cache too: a rerun reports the same bad media
+            if why:
+                self.bad_clips[f"{rec.id}/{utterances[i]}"] = str(why)
+        return packed
 
 
 def _decode_video(path: Path, size: int) -> tuple[np.ndarray, float] | DataError:

@@ -116,6 +116,10 @@ def test_corrupt_clip_is_counted_and_masked_not_fatal(meld_clips, tmp_path, capl
     assert item.input_masks["visual"].tolist() == [True, True, False, True]
     assert "2 utterances have no usable clip" in caplog.text
     assert sorted(dm.bad_clips) == ["dev/dia1/utt3", "train/dia0/utt1"] and "dia1_utt3.mp4" in dm.bad_clips["dev/dia1/utt3"]
+    caplog.clear()
+    again = MeldDataModule(root=str(root), clips=True)  # the next run reads the cache: the same report
+    again.prepare_data()
+    assert again.bad_clips == dm.bad_clips and "2 utterances have no usable clip" in caplog.text
 
 
 def test_face_crops_follow_the_scene_frames_in_the_visual_input(meld_clips, tmp_path):
