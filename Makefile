@@ -47,7 +47,7 @@ bench-train: install ## wall time and peak memory of the default `make train` jo
 	$(BIN)/python -m benchmarks.train_job
 
 lint: install ## ruff
-	$(BIN)/ruff check src data_modules tests
+	$(BIN)/ruff check src data_modules tests benchmarks
 
 ablation: install ## fusion vs single-modality table on DATASET's default experiment
 	$(BIN)/mmer ablation experiment=$(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))")) $(ARGS)
