@@ -204,9 +204,8 @@ class DialogueDataModule(WindowedDataModule):
             for i, m in enumerate(media):
                 why = []
                 try:
-                    packed["audio"][i] = utterance_logmel(m.audio, m.start if m.audio == m.video else None,
-                                                          m.end if m.audio == m.video else None,
-                                                          self.clip_rows, self.n_mels)
+                    span = (m.start, m.end) if m.audio == m.video else (None, None)  # a sentence wav is whole
+                    packed["audio"][i] = utterance_logmel(m.audio, *span, self.clip_rows, self.n_mels)
                     packed["audio_ok"][i] = True
                 except DataError as exc:
                     why.append(f"audio: {exc}")

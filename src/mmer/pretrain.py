@@ -15,7 +15,6 @@ as the paper does).
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,6 @@ from torch import nn
 from mmer.batch import Batch, model_input
 from mmer.errors import ConfigError
 from mmer.losses import adaptive_margin_triplet
-
-log = logging.getLogger(__name__)
 
 
 class TripletPretrainer(L.LightningModule):
@@ -66,8 +63,8 @@ def run_pretrain(cfg: Any) -> Path:
     from mmer.config import _build, build_datamodule
     from mmer.cv import run_dir_for
 
-    p = cfg.get("pretrain") or {}
-    modality, target = p.get("modality"), p.get("target", "emotion")
+    p = cfg.pretrain  # defaults in experiments/config.yaml
+    modality, target = p.modality, p.target
     if modality not in cfg.model.modalities or modality not in cfg.model.backbones:
         raise ConfigError(f"pretrain.modality={modality!r}: give one of the experiment's modalities "
                           f"{list(cfg.model.modalities)} (e.g. pretrain.modality=audio)")
@@ -79,8 +76,7 @@ def run_pretrain(cfg: Any) -> Path:
         raise ConfigError(f"pretrain.target={target!r}: the data module's targets are {sorted(dm.target_spec())}")
     backbone = _build(cfg.model.backbones[modality], f"backbone model.backbones.{modality}",
                       in_dim=dm.input_spec()[modality].dim)
-    model = TripletPretrainer(backbone, modality, target, dim=p.get("dim", 128), lr=p.get("lr", 1e-3),
-                              base_margin=p.get("base_margin", 0.2), scale=p.get("scale", 0.3))
+    model = TripletPretrainer(backbone, modality, target, dim=p.dim, lr=p.lr, base_margin=p.base_margin, scale=p.scale)
     out = run_dir_for(cfg)
     best: dict[str, Any] = {}
 
@@ -91,7 +87,7 @@ def run_pretrain(cfg: Any) -> Path:
                 best.update(loss=loss, epoch=trainer.current_epoch, state=copy.deepcopy(module.backbone.state_dict()))
 
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k not in ("max_epochs", "enable_checkpointing")}
-    trainer = L.Trainer(**trainer_cfg, max_epochs=p.get("epochs", 10), logger=False, enable_checkpointing=False,
+    trainer = L.Trainer(**trainer_cfg, max_epochs=p.epochs, logger=False, enable_checkpointing=False,
                         callbacks=[KeepBest()], default_root_dir=str(out))
     trainer.fit(model, datamodule=dm)
     if "state" not in best:

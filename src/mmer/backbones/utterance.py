@@ -39,6 +39,21 @@ class _Pretrainable(nn.Module):
         return super().train(mode and not getattr(self, "frozen", False))
 
 
+def _weighted_average(cnn: nn.Module, score: nn.Linear, images: Tensor, present: Tensor | None = None) -> Tensor:
+    """(N, K, C, H, W) -> (N, c): ``sum_k softmax_k(score(g_k)) g_k`` with g_k = cnn(image_k), over the present
+    images only when ``present`` (N, K) is given (a row with none gives 0; absent images are never computed)."""
+    n, k = images.shape[:2]
+    if present is None:
+        f = cnn(images.flatten(0, 1)).view(n, k, -1)
+        return (score(f).softmax(1) * f).sum(1)
+    f = images.new_zeros(n, k, score.in_features)
+    if present.any():
+        f[present] = cnn(images[present]).to(f.dtype)
+    logits = score(f).squeeze(-1).masked_fill(~present, float("-inf"))
+    w = torch.nan_to_num(logits.softmax(1)) * present  # a row with no image: all weights 0
+    return (w.unsqueeze(-1) * f).sum(1)
+
+
 def _per_present(x: Tensor, mask: Tensor, fn, out_dim: int) -> Tensor:
     """Apply ``fn`` to the present utterances x[mask] (N, ...) -> (N, out_dim), scattered back to (B, T, out_dim)."""
     out = x.new_zeros(*mask.shape, out_dim, dtype=x.dtype if x.is_floating_point() else None)
@@ -80,10 +95,7 @@ class UtteranceFrames(_Pretrainable):
         self._init_weights(weights, freeze)
 
     def _encode(self, frames: Tensor) -> Tensor:  # (N, K, C, H, W) -> (N, out_dim)
-        n, k = frames.shape[:2]
-        f = self.cnn(frames.flatten(0, 1)).view(n, k, -1)
-        w = self.score(f).softmax(1)
-        return self.proj((w * f).sum(1))
+        return self.proj(_weighted_average(self.cnn, self.score, frames))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         return _per_present(x, mask, self._encode, self.out_dim)
@@ -114,22 +126,11 @@ class UtteranceFacesScene(_Pretrainable):
         self.out_dim = out_dim
         self._init_weights(weights, freeze)
 
-    @staticmethod
-    def _weighted(cnn: nn.Module, score: nn.Module, images: Tensor, present: Tensor) -> Tensor:
-        """(N, K, C, H, W), present (N, K) -> (N, c): learned weighted average over the present images."""
-        n, k = images.shape[:2]
-        f = images.new_zeros(n, k, score.in_features)
-        if present.any():
-            f[present] = cnn(images[present]).to(f.dtype)
-        logits = score(f).squeeze(-1).masked_fill(~present, float("-inf"))
-        w = torch.nan_to_num(logits.softmax(1)) * present  # a row with no image: all weights 0
-        return (w.unsqueeze(-1) * f).sum(1)
-
     def _encode(self, x: Tensor) -> Tensor:  # (N, K + F, C, H, W) -> (N, out_dim)
         scene, faces = x[:, :self.k], x[:, self.k:]
-        parts = [self._weighted(self.scene, self.scene_score, scene, scene.flatten(2).abs().amax(-1) > 0)]
+        parts = [_weighted_average(self.scene, self.scene_score, scene, scene.flatten(2).abs().amax(-1) > 0)]
         present = faces.flatten(2).abs().amax(-1) > 0 if faces.shape[1] else faces.new_zeros(len(x), 0, dtype=bool)
-        parts.append(self._weighted(self.face, self.face_score, faces, present))
+        parts.append(_weighted_average(self.face, self.face_score, faces, present))
         return self.proj(torch.cat(parts, -1))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
