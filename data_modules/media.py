@@ -130,6 +130,24 @@ def decode_frames(path: Path, size: int, crop: str = "center") -> np.ndarray:
     return np.stack(frames)
 
 
+def iter_frames(path: Path):
+    """Yield (index, (H, W, 3) uint8 RGB frame) of a video's first stream at its own resolution, one at a time (a
+    long full-HD video never sits in memory). A file that fails part-way is an error naming it."""
+    import av
+
+    with _open(path) as container:
+        if not container.streams.video:
+            raise DataError(f"{path}: no video stream")
+        index = 0
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                yield index, frame.to_ndarray(format="rgb24")
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise DataError(f"{path}: video is unreadable or truncated after {index} frames ({exc}); re-encode or "
+                            f"re-download it") from None
+
+
 def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     """Mono float32 waveform at ``sample_rate`` from the first audio stream of a video (FFmpeg's resampler)."""
     import av

@@ -1,12 +1,18 @@
-"""Fusion ablation: the same experiment with both modalities (JMT and concat) and each modality alone.
+"""Ablations, each variant one config switch on the same experiment.
 
-Every variant is one config switch on the same experiment, scored on the held-out partition after the
-CCC-centering merge (``cv/ccc_*``).
+- :func:`run_ablation` (``mmer ablation``): JMT vs concat fusion and each modality alone, scored on the held-out
+  partition after the CCC-centering merge (``cv/ccc_*``).
+- :func:`run_subsets` (``mmer ablate``): every non-empty subset of the experiment's modalities (EMERSK's claim:
+  each module works alone, and together they do better), scored on the held-out partition when the dataset has one
+  (``cv/*``), else pooled out of fold (``cv/oof_*``).
+
+Every variant is its own CV job with its own run folder, so a rerun reuses the finished ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import combinations
 
 VARIANTS: dict[str, list[str]] = {
     "JMT fusion (visual + audio)": [],
@@ -14,6 +20,8 @@ VARIANTS: dict[str, list[str]] = {
     "visual only": ["model.modalities=[visual]"],
     "audio only": ["model.modalities=[audio]"],
 }
+SUBSET_KEYS = {"classification": ["map", "accuracy", "f1_weighted", "uar"],
+               "regression": ["ccc_mean"]}
 
 
 def run_ablation(overrides: Sequence[str] = (), variants: dict[str, list[str]] | None = None) -> dict[str, dict]:
@@ -28,3 +36,29 @@ def run_ablation(overrides: Sequence[str] = (), variants: dict[str, list[str]] |
     rows = [(name, [s[f"cv/{k}"] for k in keys]) for name, s in summaries.items()]
     print_table("Ablation: held-out CCC after CCC-centering merge", rows, keys)
     return summaries
+
+
+def subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset, singletons first, each in the experiment's modality order."""
+    return [c for n in range(1, len(modalities) + 1) for c in combinations(modalities, n)]
+
+
+def run_subsets(overrides: Sequence[str] = ()) -> tuple[dict[tuple[str, ...], dict], str]:
+    """Train and score the experiment with every subset of its ``model.modalities``; returns ({subset: summary},
+    the printed table)."""
+    from mmer.config import compose
+    from mmer.cv import run_cv
+    from mmer.report import print_table
+
+    base = compose(overrides)
+    summaries = {}
+    for subset in subsets(list(base.model.modalities)):
+        summaries[subset] = run_cv(compose([*overrides, f"model.modalities=[{','.join(subset)}]"])).summary
+    first = next(iter(summaries.values()))
+    scope = "cv/" if any(k.startswith("cv/fold_mean_") for k in first) else "cv/oof_"
+    kind = "classification" if f"{scope}map" in first else "regression"
+    keys = SUBSET_KEYS[kind]
+    rows = [(" + ".join(s), [summ.get(f"{scope}{k}", float("nan")) for k in keys]) for s, summ in summaries.items()]
+    where = "held-out partition, folds merged" if scope == "cv/" else "pooled out-of-fold predictions"
+    text = print_table(f"{base.name}: every subset of {list(base.model.modalities)} ({where})", rows, keys)
+    return summaries, text

@@ -7,9 +7,11 @@
     mmer pretrain experiment=m2fnet_meld_av pretrain.modality=audio        triplet pre-training of one extractor
     mmer merge fold0.csv fold1.csv ... -o merged.csv                       CCC-centering merge of prediction CSVs
     mmer ablation [key=value ...]                                          fusion vs single-modality table
+    mmer ablate experiment=emersk_groupwalk [key=value ...]                every subset of the modalities
+    mmer explain RUN_DIR [--split val|test] [--scene-model M.pt ...]       explanations of a run's predictions
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
-    mmer make-fixture affwild2|biovid|meld|iemocap DIR                     a tiny dataset in the real layout
+    mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk DIR           a tiny dataset in the real layout
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (("cv", "run a CV job from Hydra overrides"), ("check", "fast_dev_run smoke test"),
                        ("extract", "build a dataset's feature cache (what training would do on first use)"),
                        ("pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
-                       ("ablation", "fusion vs single-modality ablation"), ("config", "print the resolved config")):
+                       ("ablation", "fusion vs single-modality ablation"),
+                       ("ablate", "train and score every subset of the experiment's modalities"),
+                       ("config", "print the resolved config")):
         sub.add_parser(name, help=text).add_argument("overrides", nargs="*")
     p = sub.add_parser("merge", help="CCC-centering merge of per-fold prediction CSVs")
     p.add_argument("files", nargs="+")
@@ -120,6 +124,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mmer.ablation import run_ablation
 
         run_ablation(args.overrides)
+    elif args.cmd == "ablate":
+        from mmer.ablation import run_subsets
+
+        run_subsets(args.overrides)
     elif args.cmd == "config":
         from omegaconf import OmegaConf
 

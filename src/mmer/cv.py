@@ -196,6 +196,8 @@ def run_cv(cfg: Any) -> CVResult:
         for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
             summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
                                                if r.status != "cached"), 1)
+        if hasattr(dm, "data_report"):  # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
+            summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
         skipped = getattr(dm, "skipped", {})
         if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
             summary["data/skipped"] = float(len(skipped))

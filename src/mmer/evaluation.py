@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mmer.errors import ConfigError
+from mmer.metrics import class_average_precision
 from mmer.predictions import Table, merge_tables, score_table, stitch_predict_outputs
 
 MERGEABLE_TASKS = ("frame_regression", "classification", "frame_classification", "frame_multilabel")
@@ -65,7 +66,7 @@ class ClassEvaluator:
     columns: list[str]  # class (or label) names; a table row holds their probabilities
     frame: bool = False
     merge_name = "mean of fold probabilities"
-    score_keys = ["f1_weighted", "accuracy", "uar", "f1_macro"]
+    score_keys = ["f1_weighted", "accuracy", "uar", "f1_macro", "map"]
 
     def table(self, outputs: Sequence[dict], dm: Any, recordings: Sequence[Any]) -> Table:
         if self.frame:
@@ -95,7 +96,9 @@ class ClassEvaluator:
 
     def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
         p, t = self.labelled_rows(preds, targets, masks)
-        return classification_scores(p.argmax(1), t[:, 0].astype(int), len(self.columns), names=self.columns)
+        true = t[:, 0].astype(int)
+        return (classification_scores(p.argmax(1), true, len(self.columns), names=self.columns)
+                | class_average_precision(p, true, self.columns))
 
     def merge(self, tables: Sequence[Table]) -> Table:
         return {r: np.mean([t[r] for t in tables], axis=0) for r in sorted(tables[0])}

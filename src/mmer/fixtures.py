@@ -297,5 +297,7 @@ def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int
     return root
 
 
+from mmer.fixtures_groupwalk import make_groupwalk_fixture  # noqa: E402  (it uses write_video above)
+
 FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture, "iemocap": make_iemocap_fixture,
-            "meld": make_meld_fixture}
+            "meld": make_meld_fixture, "groupwalk": make_groupwalk_fixture}

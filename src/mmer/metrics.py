@@ -13,7 +13,8 @@ Conventions (see ``../shared/METRICS.md``):
   biased covariance with unbiased variances (identical series then score (n-1)/n). We use n for all three.
 
 Classification metrics use torchmetrics over the whole epoch: weighted F1 (support-weighted mean of per-class F1),
-accuracy, UAR (macro recall) and macro F1.
+accuracy, UAR (macro recall) and macro F1. The CV tables add per-class average precision and mAP
+(:func:`average_precision`), computed from the class probabilities of a whole fold.
 """
 
 from __future__ import annotations
@@ -106,3 +107,30 @@ def multilabel_metrics(num_labels: int) -> dict[str, Metric]:
     from torchmetrics.classification import MultilabelF1Score
 
     return {"f1": MultilabelF1Score(num_labels, average="none")}
+
+
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision of one class (one-vs-rest), the area under its precision-recall steps::
+
+        AP = sum_k (R_k - R_{k-1}) P_k
+
+    over the distinct score thresholds k in decreasing order (tied scores enter together; no interpolation, as
+    scikit-learn's ``average_precision_score``). NaN when the class has no positive sample."""
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    positive = np.asarray(positive, bool).reshape(-1)
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    s, p = scores[order], positive[order]
+    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each run of equal scores
+    tp = np.cumsum(p)[ends]
+    precision, recall = tp / (ends + 1), tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def class_average_precision(probs: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, float]:
+    """``ap_<name>`` per class and ``map``, their mean over the classes that occur (probs (N, C), true (N,))."""
+    aps = {f"ap_{n}": average_precision(probs[:, c], np.asarray(true) == c) for c, n in enumerate(names)}
+    seen = [v for v in aps.values() if not np.isnan(v)]
+    return aps | {"map": float(np.mean(seen)) if seen else float("nan")}

@@ -41,6 +41,7 @@ def load_local_weights(module: nn.Module, path: str | None, what: str) -> None:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}
     own = module.state_dict()
+    state = _backbone_part(state, set(own))
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     if "conv1.weight" in state and "conv1.weight" in own and state["conv1.weight"].shape != own["conv1.weight"].shape:
         state["conv1.weight"] = state["conv1.weight"].sum(1, keepdim=True)  # RGB stem -> one-channel spectrogram
@@ -51,6 +52,19 @@ def load_local_weights(module: nn.Module, path: str | None, what: str) -> None:
                           f"{unexpected[:5]} ({len(missing)} / {len(unexpected)} keys)")
     module.load_state_dict(state, strict=False)
     log.info("%s: loaded pretrained weights from %s", what, file)
+
+
+def _backbone_part(state: dict, own: set[str]) -> dict:
+    """A whole mmer checkpoint (``backbones.<modality>.*``, ``fusion.*``, ...): the backbone whose keys are exactly
+    this module's; any other state dict is returned as it is."""
+    if own <= set(state):
+        return state
+    prefixes = sorted({".".join(k.split(".")[:2]) + "." for k in state if k.startswith("backbones.")})
+    for prefix in prefixes:
+        part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if set(part) == own:
+            return part
+    return state
 
 
 class FreezableTrunk(nn.Module):

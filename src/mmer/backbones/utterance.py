@@ -12,15 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mmer.backbones.layers import conv_stack, weighted_average
 from mmer.backbones.pretrained import load_local_weights
-
-
-def _conv_stack(c_in: int, channels: Sequence[int]) -> tuple[nn.Sequential, int]:
-    layers = []
-    for c in channels:
-        layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GroupNorm(1, c), nn.ReLU(), nn.MaxPool2d(2)]
-        c_in = c
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c_in
 
 
 class _Pretrainable(nn.Module):
@@ -39,21 +32,6 @@ class _Pretrainable(nn.Module):
         return super().train(mode and not getattr(self, "frozen", False))
 
 
-def _weighted_average(cnn: nn.Module, score: nn.Linear, images: Tensor, present: Tensor | None = None) -> Tensor:
-    """(N, K, C, H, W) -> (N, c): ``sum_k softmax_k(score(g_k)) g_k`` with g_k = cnn(image_k), over the present
-    images only when ``present`` (N, K) is given (a row with none gives 0; absent images are never computed)."""
-    n, k = images.shape[:2]
-    if present is None:
-        f = cnn(images.flatten(0, 1)).view(n, k, -1)
-        return (score(f).softmax(1) * f).sum(1)
-    f = images.new_zeros(n, k, score.in_features)
-    if present.any():
-        f[present] = cnn(images[present]).to(f.dtype)
-    logits = score(f).squeeze(-1).masked_fill(~present, float("-inf"))
-    w = torch.nan_to_num(logits.softmax(1)) * present  # a row with no image: all weights 0
-    return (w.unsqueeze(-1) * f).sum(1)
-
-
 def _per_present(x: Tensor, mask: Tensor, fn, out_dim: int) -> Tensor:
     """Apply ``fn`` to the present utterances x[mask] (N, ...) -> (N, out_dim), scattered back to (B, T, out_dim)."""
     out = x.new_zeros(*mask.shape, out_dim, dtype=x.dtype if x.is_floating_point() else None)
@@ -70,7 +48,7 @@ class UtteranceMelCNN(_Pretrainable):
     def __init__(self, in_dim: int, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
                  dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
         super().__init__()
-        self.cnn, c = _conv_stack(1, channels)
+        self.cnn, c = conv_stack(1, channels)
         self.proj = nn.Sequential(nn.Linear(c, out_dim), nn.ReLU(), nn.Dropout(dropout))
         self.norm = nn.InstanceNorm2d(1)  # per-utterance level normalisation of the spectrogram
         self.out_dim = out_dim
@@ -88,14 +66,14 @@ class UtteranceFrames(_Pretrainable):
     def __init__(self, in_dim: int = 3, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
                  dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
         super().__init__()
-        self.cnn, c = _conv_stack(in_dim, channels)
+        self.cnn, c = conv_stack(in_dim, channels)
         self.score = nn.Linear(c, 1)
         self.proj = nn.Sequential(nn.Linear(c, out_dim), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = out_dim
         self._init_weights(weights, freeze)
 
     def _encode(self, frames: Tensor) -> Tensor:  # (N, K, C, H, W) -> (N, out_dim)
-        return self.proj(_weighted_average(self.cnn, self.score, frames))
+        return self.proj(weighted_average(self.cnn, self.score, frames))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         return _per_present(x, mask, self._encode, self.out_dim)
@@ -119,8 +97,8 @@ class UtteranceFacesScene(_Pretrainable):
                  out_dim: int = 128, dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
         super().__init__()
         self.k = scene_frames
-        self.scene, c = _conv_stack(in_dim, channels)
-        self.face, _ = _conv_stack(in_dim, channels)
+        self.scene, c = conv_stack(in_dim, channels)
+        self.face, _ = conv_stack(in_dim, channels)
         self.scene_score, self.face_score = nn.Linear(c, 1), nn.Linear(c, 1)
         self.proj = nn.Sequential(nn.Linear(2 * c, out_dim), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = out_dim
@@ -128,9 +106,9 @@ class UtteranceFacesScene(_Pretrainable):
 
     def _encode(self, x: Tensor) -> Tensor:  # (N, K + F, C, H, W) -> (N, out_dim)
         scene, faces = x[:, :self.k], x[:, self.k:]
-        parts = [_weighted_average(self.scene, self.scene_score, scene, scene.flatten(2).abs().amax(-1) > 0)]
+        parts = [weighted_average(self.scene, self.scene_score, scene, scene.flatten(2).abs().amax(-1) > 0)]
         present = faces.flatten(2).abs().amax(-1) > 0 if faces.shape[1] else faces.new_zeros(len(x), 0, dtype=bool)
-        parts.append(_weighted_average(self.face, self.face_score, faces, present))
+        parts.append(weighted_average(self.face, self.face_score, faces, present))
         return self.proj(torch.cat(parts, -1))
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
