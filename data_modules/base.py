@@ -256,6 +256,10 @@ class FoldedDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.split("test"), "eval")
 
+    def eval_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
+        """Every item of a split exactly once, in order (windowed data: tiled windows), e.g. for ``mmer explain``."""
+        return self._loader(self.split(which), "eval")
+
     def predict_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
         """Every item of a split, in order, for the CV runner's prediction tables."""
         return self._loader(self.split(which), "predict")

@@ -62,6 +62,8 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
             pytest.skip(f"{SHARED} not present (MELD's real CSVs)")
         return [f"data.root={SHARED / 'data' / 'meld'}", "data.max_dialogues=4", *common]
     root = f"data.root={fixture_root(dataset, tmp_path_factory)}"
+    if dataset in ("groupwalk", "egait"):  # 16-frame segments: 3 samples per fixture agent
+        return [root, "data.segment_frames=16", "cv.folds=3", *common]
     if dataset == "iemocap":
         return [root, *common]
     if dataset == "biovid":  # sample-level: no windows; small frames keep the 3D CNN quick

@@ -36,6 +36,10 @@ def sample_input(name, node, in_dim=16):
         return x, {"in_dim": 3}
     if target.endswith("UtteranceFrames"):  # (B, T utterances, K frames, C, H, W)
         return torch.rand(B, T, 3, 3, 16, 16), {"in_dim": 3}
+    if target.endswith(("TwoStreamFace", "ContextCNN")):  # (B, K crops, C, H, W)
+        return torch.rand(B, T, 3, 16, 16), {"in_dim": 3}
+    if target.endswith("PoseSequence"):  # (B, T frames, 18 joints x (x, y, confidence))
+        return torch.randn(B, T, 54), {"in_dim": 54}
     if target.endswith("BiosignalCNN"):
         return torch.randn(B, 2816), {"in_dim": 1}
     return torch.randn(B, T, in_dim), {"in_dim": in_dim}

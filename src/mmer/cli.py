@@ -86,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("make-fixture", help="write a tiny dataset in an owner's on-disk layout")
     p.add_argument("dataset")
     p.add_argument("dir")
+    p = sub.add_parser("explain", help="a record and a sentence for every prediction of a finished run")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", choices=["val", "test"])
+    p.add_argument("--fold", type=int, default=None)
+    p.add_argument("--time-window", type=int, default=250, help="frames per time window of the average distribution")
+    p.add_argument("--scene-model", help="TorchScript scene classifier (Places365 style); needs --scene-labels")
+    p.add_argument("--scene-labels")
+    p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")
+    p.add_argument("--anp-vocab")
+    p.add_argument("overrides", nargs="*", help="changes to the run's config, e.g. data.root=/new/place")
     p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -128,6 +138,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mmer.ablation import run_subsets
 
         run_subsets(args.overrides)
+    elif args.cmd == "explain":
+        from mmer.explain import explain_run
+        from mmer.scene_scorers import SceneScorer
+
+        scene = SceneScorer.load(args.scene_model, args.scene_labels) if args.scene_model else None
+        anp = SceneScorer.load(args.anp_model, args.anp_vocab) if args.anp_model else None
+        explain_run(args.run_dir, args.split, args.fold, scene, anp, args.time_window, args.overrides)
     elif args.cmd == "config":
         from omegaconf import OmegaConf
 

@@ -114,3 +114,28 @@ def make_groupwalk_fixture(root: str | Path, seed: int = 0) -> Path:
         write_video(root / "videos" / f"{video}.mp4", frames, None, fps=FPS)
     (root / "annotations.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+def make_egait_fixture(root: str | Path, seed: int = 0, gaits: int = 20, frames: int = 40) -> Path:
+    """``mmer make-fixture egait DIR``: ``features.h5`` ((frames, 48) per gait, 16 joints x 3D, E-Gait order) and
+    ``labels.h5`` (0 angry, 1 neutral, 2 happy, 3 sad); the stride and pace follow the label."""
+    import h5py
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = ("angry", "neutral", "happy", "sad")
+    base = np.array([[0, 0, 0], [0, .3, 0], [0, .55, 0], [0, .7, 0], [-.2, .5, 0], [-.25, .25, 0], [-.25, 0, 0],
+                     [.2, .5, 0], [.25, .25, 0], [.25, 0, 0], [-.1, 0, 0], [-.1, -.45, 0], [-.1, -.9, 0],
+                     [.1, 0, 0], [.1, -.45, 0], [.1, -.9, 0]])
+    with h5py.File(root / "features.h5", "w") as fx, h5py.File(root / "labels.h5", "w") as fy:
+        for g in range(gaits):
+            label = g % 4
+            t = np.arange(frames)[:, None]
+            swing = SWING[names[label]] * 2 * np.sin(2 * np.pi * t * (0.05 + 0.03 * SPEED[names[label]]))
+            seq = np.repeat(base[None], frames, 0) + rng.normal(0, 0.01, (frames, 16, 3))
+            seq[:, [11, 12], 0] += swing  # left leg
+            seq[:, [14, 15], 0] -= swing  # right leg
+            fx.create_dataset(f"{g:03d}", data=seq.reshape(frames, 48))
+            fy.create_dataset(f"{g:03d}", data=np.array([label]))
+    return root

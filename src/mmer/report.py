@@ -43,7 +43,7 @@ def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequen
     return "\n".join(lines) + "\n"
 
 
-def _save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     out = atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=90))
@@ -76,7 +76,7 @@ def plot_confusion(path: str | Path, pred: Sequence[int], true: Sequence[int], c
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, np.ndarray],
@@ -106,4 +106,47 @@ def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, 
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
+
+
+def plot_explanations(path: str | Path, video: str, records: Sequence[dict], columns: Sequence[str],
+                      classes: bool) -> Path:
+    """One video's explanations: the predictions over time (classes: each prediction's probabilities as stacked
+    bars; values: each dimension) above each prediction's modality attribution shares (stacked bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = sorted(records, key=lambda r: (str(r.get("agent", "")), r["start_frame"]))
+    x = np.arange(len(records))
+    ticks = [(f"{r['agent']} " if r.get("agent") is not None else "") + f"{r['start_frame']}-{r['end_frame']}"
+             + (f" ({r['target']})" if isinstance(r.get("target"), str) else "") for r in records]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.45 * len(records) + 2), 5.5), sharex=True)
+    if classes:
+        base = np.zeros(len(records))
+        for c in columns:
+            p = np.array([r["prediction"]["probabilities"][c] for r in records])
+            top.bar(x, p, bottom=base, label=c)
+            base += p
+        top.set_ylabel("predicted probability")
+    else:
+        for c in columns:
+            top.plot(x, [r["prediction"]["values"][c] for r in records], marker="o", label=c)
+        top.axhline(0, color="grey", lw=0.5)
+        top.set_ylabel("predicted value")
+    top.legend(fontsize=7, loc="upper right", ncol=len(columns))
+    top.set_title(f"{video}: predictions and what each modality contributed")
+    modalities = sorted({m for r in records for m in r["attribution"]})
+    base = np.zeros(len(records))
+    palette = plt.get_cmap("Set2")  # not the class colours above
+    for j, m in enumerate(modalities):
+        share = np.array([r["attribution"].get(m, {}).get("share", 0.0) for r in records])
+        bottom.bar(x, share, bottom=base, label=m, color=palette(j % 8))
+        base += share
+    bottom.set_ylabel("attribution share")
+    bottom.set_ylim(0, 1.05)
+    bottom.legend(fontsize=7, loc="upper right", ncol=len(modalities))
+    bottom.set_xticks(x, ticks, rotation=60, fontsize=7, ha="right")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -63,6 +63,11 @@ class JointTransformerFusion(nn.Module):
         self.token_layers = nn.ModuleList([AttentionBlock(d_model, heads, dropout=dropout) for _ in range(fusion_depth)])
         self.norm = nn.LayerNorm(d_model)
 
+    @property
+    def attention_labels(self) -> dict[str, list[str]]:
+        """Names of the keys of ``weights["tokens"]``: what the fusion token attends to (``mmer explain``)."""
+        return {"tokens": ["fusion token", *(f"{q}<-{k}" for q, k in self.pairs)]}
+
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
         """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> fused (B, T, d) [, weights dict].
 

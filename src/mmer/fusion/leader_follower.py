@@ -37,6 +37,11 @@ class LeaderFollowerFusion(nn.Module):
         self.out_dim = in_dims[leader] + len(in_dims) * attention_dim
         self.leader_dim = in_dims[leader]
 
+    @property
+    def attention_labels(self) -> dict[str, list[str]]:
+        """The keys of ``weights["modalities"]`` (``mmer explain``)."""
+        return {"modalities": list(self.modalities)}
+
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
         """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> (B, T, D_leader + M a) [, {"modalities": (B, T, M, M)}]."""
         ref = next(iter(feats.values()))

@@ -1,0 +1,311 @@
+"""``mmer explain RUN_DIR``: a structured record and one plain sentence for every prediction of a finished run, for
+every model in mmer (EMERSK's explanations from situational knowledge, generalised).
+
+A prediction is one item of the evaluation loader: a sample (GroupWalk agent segment, BioVid trial) or a tiled
+window of a video (Aff-Wild2, synthetic; values averaged over the window's frames). With ``split="val"`` (default)
+every fold's model explains its own validation items, so each trainval item is explained once, out of fold; with
+``split="test"`` one fold's model explains the held-out partition. Each record holds (:data:`FIELDS`):
+
+- ``location``: the dataset's scene tag when it has one (GroupWalk's ``location`` column), else the top label of a
+  user-given scene classifier (:mod:`mmer.scene_scorers`; nothing is downloaded), else null with ``location_note``
+  saying why;
+- ``adjective_noun_pairs``: from a user-given ANP scorer, else null with ``anp_note``;
+- ``distribution``: mmer's own average prediction over every explained item at the same location and in the same
+  time window (``time_window`` frames of the video), and whether this prediction agrees with each
+  (classes: same top class; values: same sign in every dimension);
+- ``attribution``: per modality, ``delta`` = how much the prediction falls when that modality is masked out (zero
+  input, mask False) and the model re-run: the predicted class's probability drop, or for values the mean absolute
+  change; ``share`` = max(delta, 0) / sum over modalities of max(delta, 0) (0 for all when no removal hurts). Works
+  for every fusion;
+- ``attention``: the fusion's own attention weights where it has them (JMT: the fusion token over its streams;
+  leader-follower: attention over modalities), averaged over time and heads; null otherwise.
+
+Written to ``RUN_DIR/explain/<split>/``: ``explanations.jsonl`` (one record per line), ``distribution.json`` and one
+PNG per video (predictions over time above the attribution bars).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmer.errors import ConfigError
+from mmer.provenance import atomic_write_text
+
+log = logging.getLogger(__name__)
+FIELDS = ("id", "fold", "split", "video", "start_frame", "end_frame", "prediction", "target", "location",
+          "location_note", "adjective_noun_pairs", "anp_note", "distribution", "attribution", "attention", "sentence")
+CLASS_TASKS = ("classification", "frame_classification")
+
+
+# ------------------------------------------------------------------------------------------------ attribution
+def attribution(full: torch.Tensor, dropped: dict[str, torch.Tensor], present: dict[str, bool],
+                classes: bool) -> dict[str, dict[str, float]]:
+    """One prediction's modality attribution by masking. full: (D,) class probabilities or (T, D) values; dropped:
+    the same with each modality masked out. Classes: delta = p_full[c] - p_dropped[c] for the predicted class c;
+    values: delta = mean |full - dropped|. share = max(delta, 0) / sum of max(delta, 0) (all 0 if that sum is 0)."""
+    if classes:
+        c = int(full.argmax())
+        deltas = {m: float(full[c] - d[c]) for m, d in dropped.items()}
+    else:
+        deltas = {m: float((full - d).abs().mean()) for m, d in dropped.items()}
+    total = sum(max(v, 0.0) for v in deltas.values())
+    return {m: {"delta": v, "share": max(v, 0.0) / total if total > 0 else 0.0, "present": present[m]}
+            for m, v in deltas.items()}
+
+
+def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str, list[str]]) -> dict | None:
+    """Item i's attention weights: each tensor (B, ..., K) with at most 16 keys averaged over all but its last axis,
+    keyed by the fusion's labels for it. Attention over time steps (K > 16) is left out."""
+    out = {}
+    for name, w in weights.items():
+        if w.shape[-1] > 16:
+            continue
+        mean = w[i].float().reshape(-1, w.shape[-1]).mean(0)
+        names = labels.get(name) or [str(k) for k in range(len(mean))]
+        out[name] = {n: round(float(v), 4) for n, v in zip(names, mean)}
+    return out or None
+
+
+# ------------------------------------------------------------------------------------------------ running models
+def _fold_model(cfg: Any, dm: Any, fold_dir: Path) -> Any:
+    from mmer.config import build_module
+
+    ckpt = fold_dir / "checkpoints" / "best.ckpt"
+    if not ckpt.is_file():
+        ckpt = fold_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise ConfigError(f"{fold_dir}: no checkpoint (checkpoints/best.ckpt); finish the run first")
+    model = build_module(cfg, dm.input_spec(), dm.target_spec())
+    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    return model.eval()
+
+
+@torch.no_grad()
+def _explain_batch(model: Any, head: Any, batch: Any) -> list[dict]:
+    """Per item: summary prediction, per-frame prediction (frame heads), attribution and attention."""
+    outputs, weights = model(batch, need_weights=True)
+    full = head.task.predict(outputs[head.name]).float()
+    mods = [m for m in model.backbones if m in batch.inputs]
+    dropped = {m: head.task.predict(model(batch.without(m))[head.name]).float() for m in mods}
+    classes = head.task.name in CLASS_TASKS
+    labels = getattr(model.fusion, "attention_labels", {})
+    items = []
+    for i in range(full.shape[0]):
+        present = {m: bool(batch.masks[m][i].any()) for m in mods}
+        if full.dim() == 3:  # frame head: the window's valid frames
+            valid = int(batch.meta["valid"][i])
+            f, d = full[i, :valid], {m: v[i, :valid] for m, v in dropped.items()}
+            summary = f.mean(0)
+            attr = attribution(summary, {m: v.mean(0) for m, v in d.items()}, present, True) if classes \
+                else attribution(f, d, present, False)
+        else:
+            summary = full[i]
+            attr = attribution(summary, {m: v[i] for m, v in dropped.items()}, present, classes)
+        items.append({"summary": summary.numpy().astype(np.float64), "attribution": attr,
+                      "attention": attention_summary(weights, i, labels)})
+    return items
+
+
+def _describe(dm: Any, batch: Any, i: int) -> dict:
+    rec_id = batch.meta["video"][i]
+    if hasattr(dm, "describe"):
+        return dm.describe(rec_id)
+    start = int(batch.meta["start"][i]) if "start" in batch.meta else 0
+    valid = int(batch.meta["valid"][i]) if "valid" in batch.meta else 1
+    return {"video": rec_id, "start_frame": start, "end_frame": start + valid - 1, "location": None}
+
+
+def _target(batch: Any, head: Any, i: int, columns: list[str], classes: bool) -> Any:
+    t, m = batch.targets[head.target][i], batch.target_masks[head.target][i]
+    if not bool(m.any()):
+        return None
+    if classes and t.dim() == 0:
+        return columns[int(t)]
+    if classes:
+        return columns[int(torch.mode(t[m].long()).values)]
+    return {c: round(float(v), 4) for c, v in zip(columns, t[m].float().mean(0))}
+
+
+# ------------------------------------------------------------------------------------------------ the records
+def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None, scene: Any = None, anp: Any = None,
+                time_window: int = 250, overrides: Sequence[str] = (), max_plots: int = 20) -> Path:
+    """Explain every prediction of a finished run; returns the output folder. ``scene`` / ``anp``:
+    :class:`mmer.scene_scorers.SceneScorer` or None; ``overrides``: dotted keys changed in the run's config (e.g.
+    ``data.root=/new/place``)."""
+    from omegaconf import OmegaConf
+
+    from mmer.config import build_datamodule
+    from mmer.evaluation import evaluator_for
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml); give the folder `mmer train` printed")
+    if split not in ("val", "test"):
+        raise ConfigError(f"--split {split}: choose val (every fold's own validation items) or test")
+    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), OmegaConf.from_dotlist(list(overrides)))
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    ev = evaluator_for(cfg, dm.target_spec())
+    folds = sorted(int(p.name[4:]) for p in run_dir.glob("fold*") if (p / "done.json").is_file())
+    if not folds:
+        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json) to explain")
+    if split == "test":
+        folds = [fold if fold is not None else folds[0]]
+    elif fold is not None:
+        folds = [fold]
+    records = []
+    for k in folds:
+        dm.set_fold(k)
+        model = _fold_model(cfg, dm, run_dir / f"fold{k}")
+        head = next(h for h in model.heads if h.name == ev.head)
+        classes = head.task.name in CLASS_TASKS
+        loader = dm.eval_loader(split)
+        for batch in loader:
+            for i, item in enumerate(_explain_batch(model, head, batch)):
+                info = _describe(dm, batch, i)
+                records.append(_record(k, split, batch.meta["video"][i], info, item, ev.columns, classes,
+                                       _target(batch, head, i, ev.columns, classes), dm, scene, anp))
+    if not records:
+        raise ConfigError(f"{run_dir}: the {split} split has no items to explain")
+    priors = add_distributions(records, time_window, ev.columns, bool(classes))
+    for r in records:
+        r["sentence"] = sentence(r)
+    out = run_dir / "explain" / split
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "explanations.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    atomic_write_text(out / "distribution.json", json.dumps(priors, indent=2))
+    from mmer.report import plot_explanations
+
+    by_video = defaultdict(list)
+    for r in records:
+        by_video[r["video"]].append(r)
+    for video in sorted(by_video)[:max_plots]:
+        plot_explanations(out / f"{_safe(video)}.png", video, by_video[video], ev.columns, classes)
+    log.info("explained %d predictions: %s", len(records), out)
+    for r in records[:3]:
+        print(r["sentence"])
+    print(f"{len(records)} explanations in {out / 'explanations.jsonl'}, plots for {min(len(by_video), max_plots)} "
+          f"videos in {out}")
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+
+
+def _record(fold: int, split: str, rec_id: str, info: dict, item: dict, columns: list[str], classes: bool,
+            target: Any, dm: Any, scene: Any, anp: Any) -> dict:
+    summary = item["summary"]
+    if classes:
+        prediction = {"label": columns[int(summary.argmax())], "confidence": round(float(summary.max()), 4),
+                      "probabilities": {c: round(float(v), 4) for c, v in zip(columns, summary)}}
+    else:
+        prediction = {"values": {c: round(float(v), 4) for c, v in zip(columns, summary)}}
+    image = dm.scene_image(rec_id) if hasattr(dm, "scene_image") else None
+    location, location_note = None, None
+    if info.get("location"):
+        location = {"label": info["location"], "source": "dataset scene tag", "confidence": None}
+    elif scene is not None and image is not None:
+        label, p = scene.location(image)
+        location = {"label": label, "source": "scene classifier", "confidence": round(p, 4)}
+    else:
+        location_note = ("no location: the data has no scene tag and no scene classifier was given (--scene-model)"
+                         if image is not None or scene is None else
+                         "no location: this dataset has no scene images for the scene classifier")
+    pairs, anp_note = None, None
+    if anp is not None and image is not None:
+        pairs = [{"pair": p, "score": round(s, 4)} for p, s in anp.pairs(image)]
+    else:
+        anp_note = ("no adjective-noun pairs: no ANP scorer was given (--anp-model)" if anp is None else
+                    "no adjective-noun pairs: this dataset has no scene images")
+    extra = {k: v for k, v in info.items() if k not in ("video", "start_frame", "end_frame", "location")}
+    return {"id": rec_id, "fold": fold, "split": split, "video": info["video"], "start_frame": info["start_frame"],
+            "end_frame": info["end_frame"], **extra, "prediction": prediction, "target": target,
+            "location": location, "location_note": location_note, "adjective_noun_pairs": pairs,
+            "anp_note": anp_note, "distribution": None, "attribution": item["attribution"],
+            "attention": item["attention"], "sentence": "", "_summary": summary.tolist()}
+
+
+def add_distributions(records: list[dict], time_window: int, columns: list[str], classes: bool) -> dict:
+    """The spatio-temporal average of mmer's own predictions: per location and per time window (start frame //
+    ``time_window``), and each record's agreement with both. Returns the averages (also written to disk)."""
+    if time_window < 1:
+        raise ConfigError(f"time_window={time_window} must be >= 1 frame")
+    groups: dict[str, dict[str, list]] = {"location": defaultdict(list), "time_window": defaultdict(list)}
+    keys = []
+    for r in records:
+        loc = r["location"]["label"] if r["location"] else "unknown"
+        win = int(r["start_frame"]) // time_window
+        keys.append((loc, win))
+        groups["location"][loc].append(r["_summary"])
+        groups["time_window"][win].append(r["_summary"])
+    means = {kind: {g: np.mean(v, axis=0) for g, v in by.items()} for kind, by in groups.items()}
+    for r, (loc, win) in zip(records, keys):
+        own = np.asarray(r.pop("_summary"))
+        r["distribution"] = {
+            "location": _prior(loc, means["location"][loc], len(groups["location"][loc]), own, columns, classes),
+            "time_window": {**_prior(win, means["time_window"][win], len(groups["time_window"][win]), own, columns,
+                                     classes), "frames": [win * time_window, (win + 1) * time_window - 1]}}
+    return {kind: {str(g): {c: round(float(v), 4) for c, v in zip(columns, m)} for g, m in by.items()}
+            for kind, by in means.items()}
+
+
+def _prior(group: Any, mean: np.ndarray, count: int, own: np.ndarray, columns: list[str], classes: bool) -> dict:
+    agrees = bool(mean.argmax() == own.argmax()) if classes else bool(np.all(np.sign(mean) == np.sign(own)))
+    return {"group": group, "count": count, "average": {c: round(float(v), 4) for c, v in zip(columns, mean)},
+            "agrees": agrees}
+
+
+# ------------------------------------------------------------------------------------------------ the sentence
+def sentence(r: dict) -> str:
+    """One plain sentence (a few clauses) from a record's fields."""
+    who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else f"{r['video']}"
+    span = f"frames {r['start_frame']}-{r['end_frame']}"
+    pred = r["prediction"]
+    if "label" in pred:
+        annotated = f", annotated {r['target']}" if isinstance(r.get("target"), str) else ""
+        parts = [f"In {span}, {who} is predicted {pred['label']} (p = {pred['confidence']:.2f}{annotated})"]
+    else:
+        values = ", ".join(f"{k} {v:+.2f}" for k, v in pred["values"].items())
+        parts = [f"In {span}, {who} is predicted {values} on average"]
+    if r["location"]:
+        src = r["location"]["source"]
+        parts.append(f"the place is {r['location']['label']} ({src})")
+    if r["adjective_noun_pairs"]:
+        parts.append("the scene shows " + ", ".join(f"'{p['pair']}'" for p in r["adjective_noun_pairs"]))
+    dist = r["distribution"]
+    for kind, where in (("location", f"at {dist['location']['group']}"),
+                        ("time_window", f"in frames {dist['time_window']['frames'][0]}-"
+                                        f"{dist['time_window']['frames'][1]} of all videos")):
+        d = dist[kind]
+        if kind == "location" and not r["location"]:
+            continue
+        top = max(d["average"], key=d["average"].get) if "label" in pred else None
+        what = (f"mostly {top} ({d['average'][top]:.0%})" if top else
+                ", ".join(f"{k} {v:+.2f}" for k, v in d["average"].items()))
+        parts.append(f"{where} mmer predicts {what} on average over {d['count']}, which this prediction "
+                     f"{'agrees with' if d['agrees'] else 'departs from'}")
+    shares = sorted(r["attribution"].items(), key=lambda kv: -kv[1]["share"])
+    if shares and shares[0][1]["share"] > 0:
+        parts.append("masking each modality in turn, the evidence came from " +
+                     ", ".join(f"{m} {a['share']:.0%}" for m, a in shares if a["present"]))
+    else:
+        parts.append("masking any single modality did not lower this prediction")
+    absent = [m for m, a in r["attribution"].items() if not a["present"]]
+    if absent:
+        parts.append(f"{', '.join(absent)} {'was' if len(absent) == 1 else 'were'} not available")
+    if r["attention"]:
+        name, weights = next(iter(r["attention"].items()))
+        top = max(weights, key=weights.get)
+        parts.append(f"the fusion's attention ({name}) weighed {top} most ({weights[top]:.2f})")
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
