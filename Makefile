@@ -14,8 +14,12 @@ ifneq ($(DATA_DIR),)
 export DATA_DIR   # only when given: an empty value would change the config hash
 endif
 
+# EXPERIMENT, or DATASET's default experiment (experiments/datasets.yaml); evaluated only by the targets using it
+THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))"))
+RUN ?=
+
 .DEFAULT_GOAL := help
-.PHONY: help install train extract test test-slow bench bench-train lint ablation sweep agent sweep-local clean
+.PHONY: help install train extract test test-slow bench bench-train lint ablation ablate explain sweep agent sweep-local clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,7 +54,13 @@ lint: install ## ruff
 	$(BIN)/ruff check src data_modules tests benchmarks
 
 ablation: install ## fusion vs single-modality table on DATASET's default experiment
-	$(BIN)/mmer ablation experiment=$(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))")) $(ARGS)
+	$(BIN)/mmer ablation experiment=$(THE_EXPERIMENT) $(ARGS)
+
+ablate: install ## train and score every subset of the modalities of DATASET's default experiment (EMERSK's table)
+	$(BIN)/mmer ablate experiment=$(THE_EXPERIMENT) $(ARGS)
+
+explain: install ## a JSON record, a sentence and a PNG per video for a finished run: RUN=runs/<name>/<hash>
+	$(BIN)/mmer explain $(RUN) $(ARGS)
 
 sweep: install ## create a W&B sweep from SWEEP=<file> (needs `wandb login`)
 	$(BIN)/wandb sweep $(SWEEP)

@@ -178,9 +178,9 @@ def test_bad_input_is_masked_counted_or_left_out(tmp_path_factory):
 
 
 def test_every_module_subset_runs_through_the_same_model(groupwalk):
+    from data_modules.samples import SampleDataset, collate_samples
     from mmer.ablation import subsets
     from mmer.config import build_module, compose
-    from data_modules.samples import collate_samples, SampleDataset
 
     cfg = compose(["experiment=emersk_groupwalk", "data.segment_frames=16"])
     dm = groupwalk

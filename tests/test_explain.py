@@ -1,0 +1,121 @@
+"""``mmer explain``: attribution by masking, the records' fields, pluggable scene scorers, EMERSK and JMT runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mmer.explain import FIELDS, attribution, explain_run
+from mmer.scene_scorers import SceneScorer
+from tests.conftest import fixture_root
+
+
+def test_attribution_shares_sum_to_one_and_follow_the_drop():
+    full = torch.tensor([0.1, 0.7, 0.2])
+    dropped = {"face": torch.tensor([0.3, 0.4, 0.3]), "gait": torch.tensor([0.2, 0.6, 0.2]),
+               "context": torch.tensor([0.05, 0.8, 0.15])}
+    a = attribution(full, dropped, {"face": True, "gait": True, "context": True}, classes=True)
+    assert a["face"]["delta"] == pytest.approx(0.3) and a["gait"]["delta"] == pytest.approx(0.1)
+    assert a["context"]["delta"] == pytest.approx(-0.1) and a["context"]["share"] == 0.0
+    assert sum(v["share"] for v in a.values()) == pytest.approx(1.0)
+    assert a["face"]["share"] == pytest.approx(0.75)
+    none = attribution(full, {"face": full.clone()}, {"face": True}, classes=True)
+    assert none["face"] == {"delta": 0.0, "share": 0.0, "present": True}
+    values = attribution(torch.ones(5, 2), {"audio": torch.zeros(5, 2)}, {"audio": True}, classes=False)
+    assert values["audio"]["delta"] == pytest.approx(1.0)
+
+
+class _Fixed(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return torch.arange(self.n, dtype=torch.float32).expand(x.shape[0], self.n) * x.mean()
+
+
+def _scripted(tmp_path, name, labels):
+    path = tmp_path / f"{name}.pt"
+    torch.jit.save(torch.jit.script(_Fixed(len(labels))), str(path))
+    (tmp_path / f"{name}.txt").write_text("\n".join(labels) + "\n")
+    return SceneScorer.load(path, tmp_path / f"{name}.txt", size=32)
+
+
+def test_scene_scorers_are_torchscript_files_with_a_label_list(tmp_path):
+    scene = _scripted(tmp_path, "places", ["beach", "street", "park"])
+    image = np.full((3, 40, 40), 255, np.uint8)
+    assert scene.location(image)[0] == "park"
+    anp = _scripted(tmp_path, "anp", ["calm lake", "busy street", "sunny park", "old house"])
+    assert [p for p, _ in anp.pairs(image, threshold=0.6, top=2)] == ["old house", "sunny park"]
+    (tmp_path / "short.txt").write_text("one\n")
+    with pytest.raises(Exception, match="does not belong"):
+        SceneScorer.load(tmp_path / "places.pt", tmp_path / "short.txt").location(image)
+
+
+@pytest.fixture(scope="module")
+def emersk_run(tmp_path_factory):
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    root = fixture_root("groupwalk", tmp_path_factory)
+    out = tmp_path_factory.mktemp("emersk_runs")
+    cfg = compose(["experiment=emersk_groupwalk", f"data.root={root}", "data.segment_frames=16", "cv.folds=2",
+                   "trainer.max_epochs=2", "logger=csv", "trainer.enable_progress_bar=false",
+                   f"paths.output_root={out}"])
+    return run_cv(cfg).run_dir
+
+
+def test_explain_emersk_records_have_the_documented_fields(emersk_run, tmp_path):
+    anp = _scripted(tmp_path, "anp", ["calm lake", "busy street", "sunny park"])
+    out = explain_run(emersk_run, anp=anp)
+    records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    assert len(records) == 36  # every sample once, explained by the fold that did not train on it
+    folds = {r["fold"] for r in records}
+    assert folds == {0, 1}
+    for r in records:
+        assert set(FIELDS) <= set(r)
+        assert r["location"]["source"] == "dataset scene tag" and r["location"]["label"] in ("street", "park")
+        assert [p["pair"] for p in r["adjective_noun_pairs"]] == ["sunny park", "busy street", "calm lake"]
+        assert sorted(r["attribution"]) == ["context", "face", "gait", "posture"]
+        shares = [a["share"] for a in r["attribution"].values()]
+        assert sum(shares) == pytest.approx(1.0) or sum(shares) == 0.0
+        probs = r["prediction"]["probabilities"]
+        assert r["prediction"]["label"] == max(probs, key=probs.get) and sum(probs.values()) == pytest.approx(1, abs=1e-3)
+        for kind in ("location", "time_window"):
+            d = r["distribution"][kind]
+            assert d["agrees"] == (max(d["average"], key=d["average"].get) == r["prediction"]["label"])
+        assert r["sentence"].startswith("In frames") and r["prediction"]["label"] in r["sentence"]
+    away = [r for r in records if r["video"] == "v02" and r["agent"] == "a2"]
+    assert away and all(not r["attribution"]["face"]["present"] and r["attribution"]["face"]["delta"] == 0.0
+                        for r in away)  # masking an absent module changes nothing
+    assert all("face was not available" in r["sentence"] for r in away)
+    dist = json.loads((out / "distribution.json").read_text())
+    assert set(dist["location"]) == {"street", "park"}
+    street = [r for r in records if r["location"]["label"] == "street"]
+    mean_happy = np.mean([r["prediction"]["probabilities"]["happy"] for r in street])
+    assert dist["location"]["street"]["happy"] == pytest.approx(mean_happy, abs=1e-3)
+    assert sorted(p.name for p in out.glob("*.png")) == ["v01.png", "v02.png", "v03.png", "v04.png"]
+
+
+def test_explain_says_what_is_missing_without_tags_or_scorers(emersk_run):
+    out = explain_run(emersk_run, split="val", fold=1)
+    r = json.loads((out / "explanations.jsonl").read_text().splitlines()[0])
+    assert r["fold"] == 1 and r["adjective_noun_pairs"] is None and "--anp-model" in r["anp_note"]
+
+
+def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
+    from mmer.cv import run_cv
+
+    run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
+    out = explain_run(run, split="test", time_window=100)
+    records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    assert records and all(set(FIELDS) <= set(r) for r in records)
+    r = records[0]
+    assert set(r["prediction"]["values"]) == {"valence", "arousal"}
+    assert r["location"] is None and "no scene tag" in r["location_note"]
+    tokens = r["attention"]["tokens"]  # the JMT fusion token's attention over its streams
+    assert "fusion token" in tokens and "visual<-audio" in tokens
+    assert sum(tokens.values()) == pytest.approx(1.0, abs=1e-3)
+    assert r["end_frame"] - r["start_frame"] + 1 <= 100 and r["distribution"]["time_window"]["frames"][1] % 100 == 99
+    assert list(out.glob("*.png"))
