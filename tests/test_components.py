@@ -36,6 +36,8 @@ def sample_input(name, node, in_dim=16):
         return x, {"in_dim": 3}
     if target.endswith("UtteranceFrames"):  # (B, T utterances, K frames, C, H, W)
         return torch.rand(B, T, 3, 3, 16, 16), {"in_dim": 3}
+    if target.endswith("FrameResNet"):  # (B, K frames, C, H, W)
+        return torch.rand(B, 4, 3, 32, 32), {"in_dim": 3}
     if target.endswith(("TwoStreamFace", "ContextCNN")):  # (B, K crops, C, H, W)
         return torch.rand(B, T, 3, 16, 16), {"in_dim": 3}
     if target.endswith("PoseSequence"):  # (B, T frames, 18 joints x (x, y, confidence))
@@ -64,8 +66,8 @@ def test_backbone(name):
     if any(p.requires_grad for p in backbone.parameters()):  # frozen trunks: see the freeze-switch test below
         gradient_everywhere(backbone, out.pow(2).mean())
     # no mixing across batch samples (train mode, so dropout is active: fix its randomness). The text encoder packs
-    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch: compare in eval
-    if node["_target_"].endswith("TextEncoder"):
+    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch; a ResNet's BatchNorm uses batch statistics in training. Both compare in eval mode
+    if node["_target_"].endswith(("TextEncoder", "FrameResNet")):
         backbone.eval()
     x2 = x.clone()
     x2[2] = x2[2] + 5.0
@@ -91,6 +93,8 @@ def test_fusion(name):
     dims, feats, masks = fusion_inputs()
     query = {"query": "visual"} if "query" in node else {}  # M2FNet's query modality (text on MELD)
     fusion = instantiate(node)(in_dims=dims, **query)
+    if getattr(fusion, "own_time_axes", False):
+        return check_pooled_fusion(fusion, feats, masks)
     out = fusion(feats, masks)
     assert out.shape == (B, T, fusion.out_dim)
     assert torch.isfinite(out).all()
@@ -125,6 +129,32 @@ def test_fusion(name):
         # attention weights on request
         fused, weights = fusion(feats, masks, need_weights=True)
         torch.testing.assert_close(fused, fusion(feats, masks))
+        assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def check_pooled_fusion(fusion, feats, masks):
+    """A fusion that takes every modality's tokens on their own time axes (``own_time_axes``) and pools them to
+    (B, 1, d): lengths may differ per modality; absent = dropped; a sample with nothing present gives 0."""
+    feats = dict(feats, eye=torch.randn(B, 7, 5))  # another length than the others
+    masks = dict(masks, eye=torch.ones(B, 7, dtype=torch.bool))
+    out = fusion(feats, masks)
+    assert out.shape == (B, 1, fusion.out_dim) and torch.isfinite(out).all()
+    aux = sum(getattr(fusion, "aux_losses", {}).values())
+    gradient_everywhere(fusion, out.pow(2).mean() + aux)
+    fusion.eval()
+    with torch.no_grad():
+        dropped = fusion(dict(feats, audio=torch.zeros(B, T, 8)), dict(masks, audio=torch.zeros(B, T, dtype=torch.bool)))
+        absent = fusion({m: v for m, v in feats.items() if m != "audio"}, {m: v for m, v in masks.items() if m != "audio"})
+        torch.testing.assert_close(dropped, absent)
+        empty = {m: v.clone() for m, v in masks.items()}
+        for v in empty.values():
+            v[2] = False
+        assert fusion(feats, empty)[2].abs().max() == 0
+        moved = {m: v.clone() for m, v in feats.items()}
+        moved["audio"][2] += 3.0
+        torch.testing.assert_close(fusion(feats, masks)[:2], fusion(moved, masks)[:2])
+        assert not torch.allclose(fusion(feats, masks)[2], fusion(moved, masks)[2])
+        fused, weights = fusion(feats, masks, need_weights=True)
         assert all(torch.isfinite(w).all() for w in weights.values())
 
 

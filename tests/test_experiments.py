@@ -15,7 +15,7 @@ def test_fast_dev_run(experiment, tmp_path_factory):
     dataset = cfg.data._target_.split(".")[1] + ("_clips" if cfg.data.get("clips") else "")
     metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
     headline = {"frame_regression": "ccc_mean", "classification": "f1_weighted",
-                "frame_classification": "f1_weighted", "frame_multilabel": "f1_mean"}
+                "frame_classification": "f1_weighted", "frame_multilabel": "f1_mean", "regression": "ccc_mean"}
     assert "train/loss" in metrics
     for name, head in cfg.model.heads.items():
         assert f"val/{head.get('metric_prefix', '')}{headline[head.task]}" in metrics, (name, sorted(metrics))

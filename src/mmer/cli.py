@@ -11,7 +11,7 @@
     mmer explain RUN_DIR [--split val|test] [--scene-model M.pt ...]       explanations of a run's predictions
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
-    mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk DIR           a tiny dataset in the real layout
+    mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer DIR   a tiny dataset in the real layout
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ table, score and merge are is the head's :mod:`mmer.evaluation` evaluator.
 
 Run folder: ``<paths.output_root>/<name>/<config hash>/`` holding config.yaml, provenance.json, metrics.csv,
 fold{k}/ (checkpoints/, oof_predictions.csv, test_predictions.csv, done.json), merged_test_predictions.csv,
-summary.json, table.txt and predictions.png (sample tasks: confusion_oof.png). A fold with done.json is never recomputed; a fold killed mid-training
+summary.json, table.txt and predictions.png (sample classes: confusion_oof.png; sample values: values_oof.png). A fold with done.json is never recomputed; a fold killed mid-training
 resumes from checkpoints/last.ckpt; a changed config hashes to a new folder.
 """
 
@@ -26,7 +26,14 @@ from typing import Any
 import numpy as np
 
 from mmer.errors import ConfigError
-from mmer.evaluation import ClassEvaluator, Evaluator, FrameEvaluator, MultiLabelEvaluator, evaluator_for
+from mmer.evaluation import (
+    ClassEvaluator,
+    Evaluator,
+    FrameEvaluator,
+    MultiLabelEvaluator,
+    ValueEvaluator,
+    evaluator_for,
+)
 from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import atomic_write_text, config_hash, provenance
 
@@ -242,7 +249,7 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
             results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any) -> str:
     """Print and save the score table, and draw the plot people look at (frame: predictions over time; sample:
     the pooled out-of-fold confusion matrix)."""
-    from mmer.report import plot_confusion, plot_predictions, print_table, score_rows
+    from mmer.report import plot_confusion, plot_predictions, plot_values, print_table, score_rows
 
     title = f"{cfg.name}: {len(results)}-fold CV ({run_dir})"
     text = print_table(title, score_rows(summary, folds, ev.score_keys, ev.merge_name, bool(merged)), ev.score_keys)
@@ -251,6 +258,10 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
         shown = sorted(merged)[: int(cfg.cv.plot_videos)]
         plot_predictions(run_dir / "predictions.png", shown, merged, *test_targets, [r.test for r in results],
                          ev.columns)
+    elif isinstance(ev, ValueEvaluator):
+        oof = {v: a for r in results for v, a in r.oof.items()}
+        p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
+        plot_values(run_dir / "values_oof.png", p, t, ev.columns, f"{cfg.name}: pooled out-of-fold")
     elif isinstance(ev, ClassEvaluator) and not isinstance(ev, MultiLabelEvaluator):
         oof = {v: a for r in results for v, a in r.oof.items()}
         p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))

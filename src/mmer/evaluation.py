@@ -7,7 +7,9 @@ Picked by the head's task (:func:`evaluator_for`):
 - :class:`ClassEvaluator` (``classification``: one row of class probabilities per sample, frame 0;
   ``frame_classification``: one per frame): accuracy, weighted F1, macro F1 and UAR over all labelled rows, folds
   merged by averaging their probabilities (soft voting);
-- :class:`MultiLabelEvaluator` (``frame_multilabel``, action units): F1 per label at 0.5 and their mean.
+- :class:`MultiLabelEvaluator` (``frame_multilabel``, action units): F1 per label at 0.5 and their mean;
+- :class:`ValueEvaluator` (``regression``: values per sample, EMER's valence/arousal and intensity): MAE, RMSE and
+  CCC per dimension and their means over all labelled samples, folds merged by averaging their predictions.
 
 A table maps recording id -> (rows, columns) array; :mod:`mmer.predictions` writes and reads it as CSV.
 """
@@ -24,7 +26,7 @@ from mmer.errors import ConfigError
 from mmer.metrics import class_average_precision
 from mmer.predictions import Table, merge_tables, score_table, stitch_predict_outputs
 
-MERGEABLE_TASKS = ("frame_regression", "classification", "frame_classification", "frame_multilabel")
+MERGEABLE_TASKS = ("frame_regression", "classification", "frame_classification", "frame_multilabel", "regression")
 
 
 @dataclass
@@ -124,6 +126,31 @@ class MultiLabelEvaluator(ClassEvaluator):
         return scores
 
 
+@dataclass
+class ValueEvaluator(ClassEvaluator):
+    """Values per sample: one row per sample (frame 0); MAE, RMSE, CCC per dimension and their means."""
+
+    merge_name = "mean of fold predictions"
+
+    @property
+    def score_keys(self) -> list[str]:
+        return [f"ccc_{c}" for c in self.columns] + ["ccc_mean", "mae_mean", "rmse_mean"]
+
+    def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
+        from mmer.metrics import ccc
+
+        p, t = self.labelled_rows(preds, targets, masks)
+        err = p - t
+        scores = {}
+        for i, c in enumerate(self.columns):
+            scores[f"mae_{c}"] = float(np.abs(err[:, i]).mean())
+            scores[f"rmse_{c}"] = float(np.sqrt((err[:, i] ** 2).mean()))
+            scores[f"ccc_{c}"] = ccc(p[:, i], t[:, i])
+        for k in ("mae", "rmse", "ccc"):
+            scores[f"{k}_mean"] = float(np.mean([scores[f"{k}_{c}"] for c in self.columns]))
+        return scores
+
+
 Evaluator = FrameEvaluator | ClassEvaluator
 
 
@@ -176,4 +203,6 @@ def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
         return FrameEvaluator(name, target, columns)
     if task == "frame_multilabel":
         return MultiLabelEvaluator(name, target, columns)
+    if task == "regression":
+        return ValueEvaluator(name, target, columns)
     return ClassEvaluator(name, target, columns, frame=task == "frame_classification")

@@ -297,8 +297,9 @@ def make_meld_fixture(root: str | Path, seed: int = 0, dialogues: tuple[int, int
     return root
 
 
+from mmer.fixtures_emer import make_emer_fixture  # noqa: E402
 from mmer.fixtures_groupwalk import make_egait_fixture, make_groupwalk_fixture  # noqa: E402  (uses write_video)
 
 FIXTURES = {"affwild2": make_affwild2_fixture, "biovid": make_biovid_fixture, "iemocap": make_iemocap_fixture,
             "meld": make_meld_fixture, "groupwalk": make_groupwalk_fixture,
-            "egait": make_egait_fixture}
+            "egait": make_egait_fixture, "emer": make_emer_fixture}

@@ -92,14 +92,22 @@ class MultiLabel(Task):
 
 
 class SampleRegression(Task):
+    """Values per sample (EMER valence/arousal, intensity): SmoothL1; CCC per dimension and their mean, MAE and
+    RMSE over all dimensions, over the whole epoch."""
+
     def loss(self, out, target, mask):
         return masked_smooth_l1(out, target, mask)
 
     def metrics(self, head):
-        return {"ccc": ConcordanceCC(head.out_dim)}
+        from torchmetrics import MeanAbsoluteError, MeanSquaredError
+
+        return {"ccc": ConcordanceCC(head.out_dim), "mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False)}
 
     def metric_values(self, head, name, value):
-        return {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value.reshape(-1))}
+        if name != "ccc":
+            return {name: float(value)}
+        vals = {f"ccc_{d}": float(v) for d, v in zip(head.dim_names, value.reshape(-1))}
+        return vals | {"ccc_mean": float(value.mean())}
 
 
 TASKS: dict[str, Task] = {

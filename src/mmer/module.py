@@ -6,7 +6,9 @@ Data flow for a batch (see :mod:`mmer.batch`)::
         --align_time--> (B, T_tok, D_m), T_tok = ceil(num_frames / token_stride)
         --fusion--> (B, T_tok, d) --head--> (B, T_tok, out) --frames_from_tokens--> (B, num_frames, out)
 
-Sample-level heads pool the fused sequence over valid tokens. Loss = sum_h weight_h * loss_h over valid targets.
+Sample-level heads pool the fused sequence over valid tokens. Loss = sum_h weight_h * loss_h over valid targets, plus
+the fusion's own weighted losses if it has any (``fusion.aux_losses``, e.g. EMERT's adversarial decoupling). A fusion
+with ``own_time_axes`` gets each modality's tokens on their own time axes (no alignment) and returns (B, 1, d).
 Metrics accumulate over the whole epoch and are logged as ``{stage}/{prefix}{name}`` (``val/ccc_mean``).
 """
 
@@ -85,15 +87,19 @@ class MultimodalModule(L.LightningModule):
             raise ValueError(f"batch has none of the model's modalities {list(self.backbones)}; "
                              f"it has {list(batch.inputs)}")
         num_frames = batch.meta.get("num_frames") or next(iter(feats.values())).shape[1]
-        steps = math.ceil(num_frames / self.token_stride)
-        aligned = {m: align_time(feats[m], masks[m], steps) for m in feats}
-        a_feats = {m: v[0] for m, v in aligned.items()}
-        a_masks = {m: v[1] for m, v in aligned.items()}
+        if getattr(self.fusion, "own_time_axes", False):  # e.g. EMERT: every modality's tokens as they are
+            a_feats, a_masks = feats, masks
+        else:
+            steps = math.ceil(num_frames / self.token_stride)
+            aligned = {m: align_time(feats[m], masks[m], steps) for m in feats}
+            a_feats = {m: v[0] for m, v in aligned.items()}
+            a_masks = {m: v[1] for m, v in aligned.items()}
         fused = self.fusion(a_feats, a_masks, need_weights=need_weights)
         weights = None
         if need_weights:
             fused, weights = fused
-        fused_mask = torch.stack(list(a_masks.values())).any(0)
+        fused_mask = torch.stack([m.any(1) for m in a_masks.values()]).any(0).unsqueeze(1) \
+            if fused.shape[1] == 1 else torch.stack(list(a_masks.values())).any(0)
         outputs = {}
         for head in self.heads:
             out = head(fused, fused_mask)
@@ -113,6 +119,9 @@ class MultimodalModule(L.LightningModule):
             pred = head.task.predict(outputs[head.name].detach())
             for metric in self.metrics[f"{stage}_metrics"][head.name].values():
                 metric.update(pred[mask], target[mask])
+        for name, loss in getattr(self.fusion, "aux_losses", {}).items():  # already weighted by the fusion
+            self.log(f"{stage}/loss_{name}", loss, on_step=False, on_epoch=True, batch_size=batch.size)
+            total = total + loss
         if not torch.isfinite(total):
             videos = batch.meta.get("video", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "

@@ -109,6 +109,25 @@ def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, 
     return save_figure(fig, path)
 
 
+def plot_values(path: str | Path, pred: np.ndarray, true: np.ndarray, columns: Sequence[str], title: str) -> Path:
+    """Predicted against true value per dimension (one panel each), with the identity line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 3.4), squeeze=False)
+    for i, (ax, c) in enumerate(zip(axes[0], columns)):
+        ax.scatter(true[:, i], pred[:, i], s=10, alpha=0.7)
+        lo, hi = float(min(true[:, i].min(), pred[:, i].min())), float(max(true[:, i].max(), pred[:, i].max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax.set_xlabel(f"true {c}")
+        ax.set_ylabel(f"predicted {c}")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_explanations(path: str | Path, video: str, records: Sequence[dict], columns: Sequence[str],
                       classes: bool) -> Path:
     """One video's explanations: the predictions over time (classes: each prediction's probabilities as stacked

@@ -22,6 +22,7 @@ from mmer.errors import ConfigError
 
 log = logging.getLogger(__name__)
 VIDEO_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
 
 
@@ -184,3 +185,41 @@ class SpectrogramResNet(FreezableTrunk):
             x = torch.cat([x, x.new_zeros(b, n * self.rows_per_token - r, x.shape[2])], 1)
         chunks = rearrange(x, "b (n r) m -> (b n) 1 r m", r=self.rows_per_token)
         return rearrange(self.trunk(chunks), "(b n) d -> b n d", b=b)
+
+
+class FrameResNet(FreezableTrunk):
+    """Per-frame tokens from a torchvision ResNet-18 (EMERT's face encoder).
+
+    x (B, K, C, H, W) frames in [0, 1], mask (B, K) -> ImageNet normalisation -> ResNet-18 trunk -> global average
+    pool (512) -> Linear(512 -> out_dim) -> (B, K, out_dim); frames with mask False are not computed and give 0.
+    One-channel frames are repeated to RGB. ``weights``: a local torchvision ResNet-18 state dict (random
+    initialisation otherwise, with a warning); ``freeze`` keeps the trunk fixed.
+    """
+
+    trunk_names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+
+    def __init__(self, in_dim: int = 3, out_dim: int = 128, weights: str | None = None, freeze: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import resnet18
+
+        if in_dim not in (1, 3):
+            raise ConfigError(f"FrameResNet needs 1- or 3-channel frames, got in_dim={in_dim}")
+        net = resnet18(weights=None)
+        load_local_weights(net, weights, "resnet18")
+        self.trunk = nn.Sequential(*(getattr(net, n) for n in self.trunk_names))
+        self.proj = nn.Linear(512, out_dim)
+        self.out_dim = out_dim
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self._set_frozen(freeze)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        out = x.new_zeros(*mask.shape, self.out_dim)
+        if mask.any():
+            frames = x[mask]
+            if frames.shape[1] == 1:
+                frames = frames.expand(-1, 3, -1, -1)
+            f = self.trunk((frames - self.mean) / self.std).flatten(1)
+            out = out.to(f.dtype)
+            out[mask] = self.proj(f)
+        return out
