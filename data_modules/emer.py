@@ -133,15 +133,15 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         samples, self._views, problems = read_labels(root / self.label_file, self.label_columns, self.classes,
                                                      self.integer_labels)
         if problems and self.extraction.on_bad_input == "error":
-            raise DataError(f"{len(problems)} label problem(s); first: {problems[0]} (data.on_bad_input=skip leaves "
-                            f"such samples out)")
+            raise DataError(f"{len(problems)} label problem(s); first: {next(iter(problems.values()))} "
+                            f"(data.on_bad_input=skip leaves such samples out)")
         self.counts["label rows with a problem"] = len(problems)
-        for p in problems[:5]:
+        for p in list(problems.values())[:5]:
             log.warning("emer: left out: %s", p)
         on_disk = {p.stem for p in (root / "eye").glob("*") if p.suffix in EYE_SUFFIXES} if (root / "eye").is_dir() \
             else set()
         on_disk |= {p.name for p in (root / "faces").iterdir() if p.is_dir()} if (root / "faces").is_dir() else set()
-        labelled = {s.name for s in samples}
+        labelled = {s.name for s in samples} | set(problems)
         self.counts["samples without a label row"] = len(on_disk - labelled)
         kept = [s for s in samples if s.name in on_disk]
         self.counts["label rows without data"] = len(samples) - len(kept)

@@ -27,8 +27,8 @@ class EmerSample:
 
 
 def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str]],
-                integer_labels: str | None) -> tuple[list[EmerSample], dict[str, str], list[str]]:
-    """``EMER_label.xlsx`` (or .csv) -> (samples, {view: column} of the views the sheet has, problems).
+                integer_labels: str | None) -> tuple[list[EmerSample], dict[str, str], dict[str, str]]:
+    """``EMER_label.xlsx`` (or .csv) -> (samples, {view: column} of the views the sheet has, {sample: problem}).
 
     ``columns`` maps our names (sample, subject, er, er3, fer, fer3, valence, arousal, intensity) to the sheet's.
     Class cells are class names (any case) unless ``integer_labels`` is ``zero_based`` / ``one_based``: then numbers
@@ -46,7 +46,7 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
             raise DataError(f"{path}: no column '{columns[key]}' (data.label_columns.{key}); the sheet has "
                             f"{list(df.columns)}: set data.label_columns.{key} to the right one")
     views = {v: columns[v] for v in (*CLASS_VIEWS, *VALUE_VIEWS) if columns.get(v) in df.columns}
-    samples, problems = [], []
+    samples, problems = [], {}
     for row, rec in enumerate(df.to_dict("records"), start=2):
         name = str(rec[columns["sample"]]).strip()
         if not name or name == "nan":
@@ -66,7 +66,7 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
                     except ValueError:
                         raise DataError(f"{path} row {row}, column '{col}': '{cell}' is not a number") from None
         except DataError as exc:
-            problems.append(str(exc))
+            problems[name] = str(exc)
             continue
         samples.append(sample)
     return samples, views, problems
