@@ -36,7 +36,7 @@ train: install ## run DATASET's default experiment (k-fold CV + merge); EXPERIME
 	$(BIN)/mmer train --dataset $(DATASET) $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) $(ARGS)
 
 extract: install ## build DATASET's feature cache (DATA_DIR=...), as training would on first use
-	$(BIN)/mmer extract data=$(DATASET) $(ARGS)
+	$(BIN)/mmer extract experiment=$(THE_EXPERIMENT) $(ARGS)
 
 test: install ## fast test tier (pytest -m "not slow")
 	$(BIN)/python -m pytest -m "not slow" -q $(ARGS)

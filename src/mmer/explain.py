@@ -268,24 +268,26 @@ def _prior(group: Any, mean: np.ndarray, count: int, own: np.ndarray, columns: l
 # ------------------------------------------------------------------------------------------------ the sentence
 def sentence(r: dict) -> str:
     """One plain sentence (a few clauses) from a record's fields."""
+    dist = r["distribution"]
     who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else f"{r['video']}"
-    span = f"frames {r['start_frame']}-{r['end_frame']}"
+    # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
+    where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}" if r["end_frame"] > r["start_frame"] \
+        else f"Sample {who}"
     pred = r["prediction"]
     if "label" in pred:
         annotated = f", annotated {r['target']}" if isinstance(r.get("target"), str) else ""
-        parts = [f"In {span}, {who} is predicted {pred['label']} (p = {pred['confidence']:.2f}{annotated})"]
+        parts = [f"{where} is predicted {pred['label']} (p = {pred['confidence']:.2f}{annotated})"]
     else:
         values = ", ".join(f"{k} {v:+.2f}" for k, v in pred["values"].items())
-        parts = [f"In {span}, {who} is predicted {values} on average"]
+        parts = [f"{where} is predicted {values} on average"]
     if r["location"]:
         src = r["location"]["source"]
         parts.append(f"the place is {r['location']['label']} ({src})")
     if r["adjective_noun_pairs"]:
         parts.append("the scene shows " + ", ".join(f"'{p['pair']}'" for p in r["adjective_noun_pairs"]))
-    dist = r["distribution"]
-    for kind, where in (("location", f"at {dist['location']['group']}"),
-                        ("time_window", f"in frames {dist['time_window']['frames'][0]}-"
-                                        f"{dist['time_window']['frames'][1]} of all videos")):
+    window = (f"in frames {dist['time_window']['frames'][0]}-{dist['time_window']['frames'][1]} of all videos"
+              if r["end_frame"] > r["start_frame"] else "over all samples")
+    for kind, where in (("location", f"at {dist['location']['group']}"), ("time_window", window)):
         d = dist[kind]
         if kind == "location" and not r["location"]:
             continue
