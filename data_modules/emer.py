@@ -106,7 +106,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         self._views: dict[str, str] = {}
         self._given_folds: dict[str, int] = {}
         self.counts: Counter = Counter()
-        self._reported = False
+        self._eye_missing: dict[str, int] = {}  # sample -> optional eye columns its table lacks
 
     # ------------------------------------------------------------------------------------------ spec
     def input_spec(self) -> dict[str, ModalitySpec]:
@@ -245,6 +245,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
 
         packed = self.cache.get_or_build(name, "eye", key, build)
         d = len(EYE_FEATURES)
+        self._eye_missing[name] = int(packed[0, -1])
         return np.asarray(packed[:, :d]), np.asarray(packed[:, d:d + 2]), np.asarray(packed[:, d + 2] > 0.5)
 
     def _eye_key(self, path: Path) -> str:
@@ -265,28 +266,13 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         return grey[None, None].copy(), np.ones(1, bool)
 
     # ------------------------------------------------------------------------------------------ report
-    def prepare_data(self) -> None:
-        super().prepare_data()
-        report = self.data_report()
-        if any(report.values()) and not self._reported:
-            self._reported = True
-            log.warning("emer input report: %s", ", ".join(f"{v} {k}" for k, v in report.items() if v))
-
     def data_report(self) -> dict[str, int]:
         """Left-out labels and samples (from discovery) and, over the loaded samples, masked modalities."""
         counts = Counter(self.counts)
-        for rec_id, item in self.extraction.loaded.items():
+        for item in self.extraction.loaded.values():
             for m, mask in item.input_masks.items():
                 if not np.any(mask):
                     counts[f"samples without {m} data"] += 1
-            if "eye" in item.inputs or "gaze" in item.inputs:
-                counts["eye tables missing an optional column"] += int(self._missing_columns(rec_id) > 0)
+        counts["eye tables missing an optional column"] = sum(n > 0 for n in self._eye_missing.values())
         counts["samples skipped"] = len(self.skipped)
         return dict(sorted(counts.items()))
-
-    def _missing_columns(self, name: str) -> int:
-        path = _first(Path(self.root) / "eye", name, EYE_SUFFIXES)
-        if path is None:
-            return 0
-        key = self._eye_key(path)
-        return int(self.cache.load(name, "eye", key)[0, -1]) if self.cache.has(name, "eye", key) else 0

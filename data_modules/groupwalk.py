@@ -103,7 +103,6 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         self._failed: dict[str, DataError] = {}  # a bad video fails once, not once per sample
         self.left_out: dict[str, list[str]] = {}
         self.no_pose: list[str] = []
-        self._reported: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------ spec and index
     def input_spec(self) -> dict[str, ModalitySpec]:
@@ -168,14 +167,6 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
                     targets={"emotion": np.int64(CLASSES.index(seg.track.label))},
                     target_masks={"emotion": np.bool_(True)})
 
-    def prepare_data(self) -> None:
-        super().prepare_data()
-        report = self.data_report()
-        if any(report.values()) and report != self._reported:  # Lightning calls prepare_data once per fold
-            self._reported = report
-            log.warning("groupwalk input report: %s%s", ", ".join(f"{v} {k}" for k, v in report.items() if v),
-                        f"; no pose at all: {', '.join(self.no_pose[:10])}" if self.no_pose else "")
-
     def data_report(self) -> dict[str, int]:
         """Counts of masked or left-out input over the videos extracted so far (:data:`COUNTERS`, plus agents left
         out for an unknown label)."""
@@ -202,7 +193,10 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
             except DataError as exc:
                 self._failed[video] = exc
                 raise
-            self.no_pose += [f"{video}/{a}" for a in self._agents_without_pose(video)]
+            missing = [f"{video}/{a}" for a in self._agents_without_pose(video)]
+            if missing:
+                log.warning("groupwalk: no pose at all for %s (their posture and gait are masked)", ", ".join(missing))
+            self.no_pose += missing
         return self._arrays[video]
 
     def _build_video(self, video: str) -> dict[str, np.ndarray]:

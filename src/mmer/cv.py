@@ -258,15 +258,14 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
         shown = sorted(merged)[: int(cfg.cv.plot_videos)]
         plot_predictions(run_dir / "predictions.png", shown, merged, *test_targets, [r.test for r in results],
                          ev.columns)
-    elif isinstance(ev, ValueEvaluator):
-        oof = {v: a for r in results for v, a in r.oof.items()}
-        p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
-        plot_values(run_dir / "values_oof.png", p, t, ev.columns, f"{cfg.name}: pooled out-of-fold")
     elif isinstance(ev, ClassEvaluator) and not isinstance(ev, MultiLabelEvaluator):
         oof = {v: a for r in results for v, a in r.oof.items()}
         p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
-        plot_confusion(run_dir / "confusion_oof.png", p.argmax(1), t[:, 0].astype(int), ev.columns,
-                       f"{cfg.name}: pooled out-of-fold")
+        if isinstance(ev, ValueEvaluator):
+            plot_values(run_dir / "values_oof.png", p, t, ev.columns, f"{cfg.name}: pooled out-of-fold")
+        else:
+            plot_confusion(run_dir / "confusion_oof.png", p.argmax(1), t[:, 0].astype(int), ev.columns,
+                           f"{cfg.name}: pooled out-of-fold")
     return text
 
 

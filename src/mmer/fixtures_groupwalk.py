@@ -59,9 +59,9 @@ def _body25(pose: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw(img: np.ndarray, box: np.ndarray, colour, fill=None) -> None:
+def _draw(img: np.ndarray, box: np.ndarray, colour) -> None:
     x1, y1, x2, y2 = (int(round(v)) for v in box)
-    img[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = colour if fill is None else fill
+    img[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = colour
 
 
 def make_groupwalk_fixture(root: str | Path, seed: int = 0) -> Path:

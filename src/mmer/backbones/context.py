@@ -6,23 +6,15 @@ g_k = CNN(frame_k); out = Linear(sum_k softmax_k(w . g_k) g_k) over the present 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from torch import Tensor
 
-from torch import Tensor, nn
-
-from mmer.backbones.layers import conv_stack, weighted_average
-from mmer.backbones.utterance import _Pretrainable
+from mmer.backbones.layers import weighted_average
+from mmer.backbones.utterance import UtteranceFrames
 
 
-class ContextCNN(_Pretrainable):
-    def __init__(self, in_dim: int = 3, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
-                 dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
-        super().__init__()
-        self.cnn, c = conv_stack(in_dim, channels)
-        self.score = nn.Linear(c, 1)
-        self.proj = nn.Sequential(nn.Linear(c, out_dim), nn.ReLU(), nn.Dropout(dropout))
-        self.out_dim = out_dim
-        self._init_weights(weights, freeze)
+class ContextCNN(UtteranceFrames):
+    """The same encoder as :class:`~mmer.backbones.utterance.UtteranceFrames` (per-frame CNN, learned weighted
+    average, projection), over one set of K frames per sample with a presence mask per frame."""
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         return self.proj(weighted_average(self.cnn, self.score, x, mask)).unsqueeze(1)
