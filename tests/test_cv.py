@@ -24,8 +24,12 @@ def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monke
     assert prov["config_hash"] == run.name and prov["seed"] == 0 and prov["packages"]["torch"]
     for k in (0, 1):
         for name in ("done.json", "oof_predictions.csv", "test_predictions.csv", "provenance.json",
-                     "checkpoints/last.ckpt", "checkpoints/best.ckpt"):
+                     "checkpoints/best.ckpt"):
             assert (run / f"fold{k}" / name).is_file(), (k, name)
+        # a finished fold is never resumed: its last.ckpt is gone and best.ckpt holds the weights only
+        assert not (run / f"fold{k}/checkpoints/last.ckpt").exists()
+        best = torch.load(run / f"fold{k}/checkpoints/best.ckpt", weights_only=False)
+        assert "optimizer_states" not in best and best["state_dict"]
     # per-frame merged predictions: one row per frame of every held-out video, clipped to [-1, 1]
     merged = pd.read_csv(run / "merged_test_predictions.csv")
     dm_lengths = {v: len(g) for v, g in merged.groupby("video")}
@@ -51,7 +55,7 @@ def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monke
 
 
 def test_killed_fold_resumes_from_its_last_checkpoint(compose_tiny, monkeypatch):
-    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=3")
+    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=3", "cv.keep_checkpoints=all")
     original = MultimodalModule.on_train_epoch_end
 
     def crash_in_fold1_epoch2(self):
@@ -81,7 +85,8 @@ def test_killed_fold_resumes_from_its_last_checkpoint(compose_tiny, monkeypatch)
 def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_tiny):
     base = run_dir_for(compose_tiny())
     assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
-    assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true")) == base
+    assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
+                                    "cv.keep_checkpoints=all")) == base
 
 
 def test_bad_input_stops_before_training_and_touches_no_saved_output(compose_tiny, tmp_path):
@@ -168,3 +173,24 @@ def test_empty_data_dir_env_does_not_change_the_run_folder(compose_tiny, monkeyp
     assert compose_tiny().data_dir is None and run_dir_for(compose_tiny()) == unset
     monkeypatch.setenv("DATA_DIR", "/some/copy")
     assert run_dir_for(compose_tiny()) != unset
+
+
+def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_path):
+    import os
+
+    from mmer.provenance import atomic_write, atomic_write_text
+
+    target = atomic_write_text(tmp_path / "summary.json", "old")
+    mask = os.umask(0o022)
+    try:
+        def crash(tmp):
+            tmp.write_text("half")
+            raise OSError("disk full")
+
+        with pytest.raises(OSError, match="disk full"):
+            atomic_write(target, crash)
+        assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+        atomic_write_text(target, "new")
+        assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(mask)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 # Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
-NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("data", "num_workers"),
-                ("data", "pin_memory"), ("trainer", "enable_progress_bar"), ("trainer", "enable_model_summary"),
+NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("cv", "keep_checkpoints"),
+                ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"), ("trainer", "enable_model_summary"),
                 ("trainer", "log_every_n_steps"))
 PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
             "wandb", "mmer")
@@ -42,6 +42,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be as readable as any other file
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -49,6 +50,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
