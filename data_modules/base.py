@@ -163,6 +163,11 @@ class FoldedDataModule(L.LightningDataModule):
     """
 
     level: Literal["frame", "sample"] = "frame"
+    #: what one time step of an item is (``mmer explain``'s wording and time windows), and whether each step is a
+    #: prediction of its own (a dialogue's utterances: one explanation each) or a frame of a window (one per window)
+    step_unit: str = "frames"
+    per_step_predictions: bool = False
+    explain_time_window: int = 250  # steps per time window of mmer explain's average distribution
 
     def __init__(self, num_folds: int | str = 3, fold: int = 0, seed: int = 0, fold0_official: bool = False,
                  batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False, check_finite: bool = True) -> None:

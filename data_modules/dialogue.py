@@ -96,12 +96,21 @@ class DialogueDataModule(WindowedDataModule):
         self.faces_dir, self.faces_per_clip = faces_dir, faces_per_clip if faces_dir else 0
         self.bad_clips: dict[str, str] = {}  # "<dialogue>/<utterance>": why its audio or visual input is masked
         self._items: dict[str, Item] = {}
+        self._names: dict[str, list[str]] = {}  # utterance ids per dialogue
         self._media: dict[str, tuple[list[str], list[UtteranceMedia]]] = {}
         self._av: dict[str, np.ndarray] = {}
         self._recordings: list[Recording] = []
 
+    step_unit = "utterances"
+    per_step_predictions = True  # every utterance has its own label: mmer explain explains each one
+    explain_time_window = 5
+
     def dialogues(self) -> list[Dialogue]:
         raise NotImplementedError
+
+    def step_names(self, rec_id: str) -> list[str]:
+        """The utterance ids of a dialogue, in order (``mmer explain``'s records)."""
+        return self._names[rec_id]
 
     @property
     def root_dir(self) -> Path:
@@ -142,10 +151,11 @@ class DialogueDataModule(WindowedDataModule):
                 row = with_context(pieces, i, *self.context, self.max_tokens, tok.cls_token_id, tok.sep_token_id)
                 ids[i, :len(row)] = row
             self._items[d.recording.id] = Item(inputs={"text": ids}, targets=d.targets, target_masks=d.target_masks)
+            names = d.utterance_ids or [f"utt{i}" for i in range(len(texts))]
+            self._names[d.recording.id] = names
             if self.clips:
                 if d.media is None or len(d.media) != len(texts):
                     raise DataError(f"{self.dataset_name}: dialogue {d.recording.id} has no media list for clips=true")
-                names = d.utterance_ids or [f"utt{i}" for i in range(len(texts))]
                 self._media[d.recording.id] = (names, d.media)
         name = self.dataset_name
         log.info("%s: %d dialogues, %d utterances", name, len(dialogues), sum(len(d.texts) for d in dialogues))

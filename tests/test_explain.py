@@ -1,14 +1,16 @@
-"""``mmer explain``: attribution by masking, the records' fields, pluggable scene scorers, EMERSK and JMT runs."""
+"""``mmer explain``: attribution by masking, the records' fields, pluggable scene scorers, fusion attention, and
+EMERSK, JMT and M2FNet runs."""
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from mmer.explain import FIELDS, attribution, explain_run
+from mmer.explain import FIELDS, attention_summary, attribution, explain_run
 from mmer.scene_scorers import SceneScorer
-from tests.conftest import fixture_root
+from tests.conftest import dataset_overrides, fixture_root
 
 
 def test_attribution_shares_sum_to_one_and_follow_the_drop():
@@ -117,5 +119,60 @@ def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
     tokens = r["attention"]["tokens"]  # the JMT fusion token's attention over its streams
     assert "fusion token" in tokens and "visual<-audio" in tokens
     assert sum(tokens.values()) == pytest.approx(1.0, abs=1e-3)
-    assert r["end_frame"] - r["start_frame"] + 1 <= 100 and r["distribution"]["time_window"]["frames"][1] % 100 == 99
+    assert r["end_frame"] - r["start_frame"] + 1 <= 100 and r["distribution"]["time_window"]["span"][1] % 100 == 99
     assert list(out.glob("*.png"))
+
+
+def test_m2fnet_fusion_returns_where_each_utterance_looked():
+    from mmer.fusion.m2fnet import M2FNetFusion
+
+    torch.manual_seed(0)
+    fusion = M2FNetFusion({"text": 8, "audio": 6, "visual": 5}, d_model=16, heads=2, depth=1, fusion_layers=2).eval()
+    feats = {m: torch.randn(3, 5, d) for m, d in (("text", 8), ("audio", 6), ("visual", 5))}
+    masks = {m: torch.ones(3, 5, dtype=torch.bool) for m in feats}
+    for m in masks:
+        masks[m][1, 3:] = False  # dialogue 1 has 3 utterances
+    masks["audio"][2] = False  # dialogue 2 has no audio at all
+    with torch.no_grad():
+        plain = fusion(feats, masks)
+        fused, weights = fusion(feats, masks, need_weights=True)
+    assert torch.allclose(plain, fused, atol=1e-5)  # the explicit product is the fused kernel's
+    assert set(weights) == set(fusion.attention_labels) == {f"text<-{m} (block {n})" for m in ("audio", "visual")
+                                                            for n in (1, 2)}
+    for w in weights.values():
+        assert w.shape == (3, 5, 3)
+        assert torch.allclose(w[0].sum(-1), torch.ones(5)) and torch.allclose(w[1, :3].sum(-1), torch.ones(3))
+        assert w[:2, 0, 1].eq(0).all() and w[0, 4, 2].eq(0) and w[1, 2, 2].abs() < 1e-7  # nothing before the first
+        assert w[1, 3:].eq(0).all()  # padded utterances                                # or after the last
+    assert weights["text<-audio (block 1)"][2].eq(0).all() and weights["text<-visual (block 1)"][2].sum() > 0
+    summary = attention_summary(weights, 1, fusion.attention_labels)  # padded rows are left out of the mean
+    shares = summary["text<-visual (block 2)"]
+    assert list(shares) == ["same utterance", "earlier utterances", "later utterances"]
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
+    assert summary["text<-audio (block 1)"] == pytest.approx(
+        dict(zip(shares, weights["text<-audio (block 1)"][1, :3].mean(0).tolist())), abs=1e-4)
+
+
+def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp_path):
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),
+                   "trainer.max_epochs=1", f"paths.output_root={tmp_path / 'runs'}"])
+    run = run_cv(cfg).run_dir
+    out = explain_run(run, split="test")
+    records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    # one record per utterance of the test dialogues, with the probabilities of the run's own prediction table
+    test = pd.read_csv(run / "fold0/test_predictions.csv")
+    assert len(records) == len(test) and len({r["id"] for r in records}) == len(records)
+    assert [(r["video"], r["start_frame"]) for r in records] == list(zip(test["video"], test["frame"]))
+    for r, (_, row) in zip(records, test.iterrows()):
+        assert r["prediction"]["probabilities"] == pytest.approx(row[list(r["prediction"]["probabilities"])].to_dict(),
+                                                                 abs=1e-3)
+    first = records[0]
+    assert first["id"] == f"{first['video']}/{first['utterance']}" and first["start_frame"] == first["end_frame"] == 0
+    assert first["distribution"]["time_window"]["unit"] == "utterances"
+    shares = first["attention"]["text<-audio (block 1)"]
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3) and shares["earlier utterances"] == 0
+    assert first["sentence"].startswith(f"Utterance {first['utterance']} (position 0) of dialogue {first['video']}")
+    assert "the fusion's attention (text<-audio (block 1))" in first["sentence"]

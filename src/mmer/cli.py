@@ -90,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("run_dir")
     p.add_argument("--split", default="val", choices=["val", "test"])
     p.add_argument("--fold", type=int, default=None)
-    p.add_argument("--time-window", type=int, default=250, help="frames per time window of the average distribution")
+    p.add_argument("--time-window", type=int, default=None,
+                   help="steps per time window of the average distribution (default: the dataset's, 250 frames or "
+                        "5 utterances)")
     p.add_argument("--scene-model", help="TorchScript scene classifier (Places365 style); needs --scene-labels")
     p.add_argument("--scene-labels")
     p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")

@@ -1,8 +1,9 @@
 """``mmer explain RUN_DIR``: a structured record and one plain sentence for every prediction of a finished run, for
 every model in mmer (EMERSK's explanations from situational knowledge, generalised).
 
-A prediction is one item of the evaluation loader: a sample (GroupWalk agent segment, BioVid trial) or a tiled
-window of a video (Aff-Wild2, synthetic; values averaged over the window's frames). With ``split="val"`` (default)
+A prediction is one item of the evaluation loader: a sample (GroupWalk agent segment, BioVid trial), a tiled
+window of a video (Aff-Wild2, synthetic; values averaged over the window's frames), or, where every step of an item
+is a prediction of its own (``per_step_predictions``: the utterances of a MELD / IEMOCAP dialogue), one step. With ``split="val"`` (default)
 every fold's model explains its own validation items, so each trainval item is explained once, out of fold; with
 ``split="test"`` one fold's model explains the held-out partition. Each record holds (:data:`FIELDS`):
 
@@ -11,14 +12,15 @@ every fold's model explains its own validation items, so each trainval item is e
   saying why;
 - ``adjective_noun_pairs``: from a user-given ANP scorer, else null with ``anp_note``;
 - ``distribution``: mmer's own average prediction over every explained item at the same location and in the same
-  time window (``time_window`` frames of the video), and whether this prediction agrees with each
-  (classes: same top class; values: same sign in every dimension);
+  time window (``time_window`` steps: frames of the video, or utterances of the dialogue), and whether this
+  prediction agrees with each (classes: same top class; values: same sign in every dimension);
 - ``attribution``: per modality, ``delta`` = how much the prediction falls when that modality is masked out (zero
   input, mask False) and the model re-run: the predicted class's probability drop, or for values the mean absolute
   change; ``share`` = max(delta, 0) / sum over modalities of max(delta, 0) (0 for all when no removal hurts). Works
   for every fusion;
 - ``attention``: the fusion's own attention weights where it has them (JMT: the fusion token over its streams;
-  leader-follower: attention over modalities), averaged over time and heads; null otherwise.
+  leader-follower: attention over modalities; M2FNet: same / earlier / later utterances per keyed attention;
+  EMERT: invariant queries over the modalities), averaged over heads and unpadded steps; null otherwise.
 
 Written to ``RUN_DIR/explain/<split>/``: ``explanations.jsonl`` (one record per line), ``distribution.json`` and one
 PNG per video (predictions over time above the attribution bars).
@@ -61,14 +63,20 @@ def attribution(full: torch.Tensor, dropped: dict[str, torch.Tensor], present: d
             for m, v in deltas.items()}
 
 
-def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str, list[str]]) -> dict | None:
+def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str, list[str]],
+                      step: int | None = None) -> dict | None:
     """Item i's attention weights: each tensor (B, ..., K) with at most 16 keys averaged over all but its last axis,
-    keyed by the fusion's labels for it. Attention over time steps (K > 16) is left out."""
+    keyed by the fusion's labels for it. Rows that are all 0 (padded or masked steps) are left out of the mean, and
+    so is attention over time steps (K > 16). ``step``: only that step's row of per-step weights (B, T, K), e.g.
+    one utterance of an M2FNet dialogue (weights without such an axis are summarised over the item)."""
     out = {}
     for name, w in weights.items():
         if w.shape[-1] > 16:
             continue
-        mean = w[i].float().reshape(-1, w.shape[-1]).mean(0)
+        per_step = step is not None and w.dim() == 3
+        rows = (w[i, step:step + 1] if per_step else w[i]).float().reshape(-1, w.shape[-1])
+        used = rows.abs().sum(-1) > 0
+        mean = rows[used].mean(0) if used.any() else rows.mean(0)
         names = labels.get(name) or [str(k) for k in range(len(mean))]
         out[name] = {n: round(float(v), 4) for n, v in zip(names, mean)}
     return out or None
@@ -89,8 +97,9 @@ def _fold_model(cfg: Any, dm: Any, fold_dir: Path) -> Any:
 
 
 @torch.no_grad()
-def _explain_batch(model: Any, head: Any, batch: Any) -> list[dict]:
-    """Per item: summary prediction, per-frame prediction (frame heads), attribution and attention."""
+def _explain_batch(model: Any, head: Any, batch: Any, per_step: bool = False) -> list[dict]:
+    """Per prediction: summary, attribution and attention. A prediction is a batch item, or with ``per_step`` (and a
+    per-step head) each valid step of it, whose item then carries ``index`` (the item) and ``step``."""
     outputs, weights = model(batch, need_weights=True)
     full = head.task.predict(outputs[head.name]).float()
     mods = [m for m in model.backbones if m in batch.inputs]
@@ -100,6 +109,16 @@ def _explain_batch(model: Any, head: Any, batch: Any) -> list[dict]:
     items = []
     for i in range(full.shape[0]):
         present = {m: bool(batch.masks[m][i].any()) for m in mods}
+        if full.dim() == 3 and per_step:  # every valid step is a prediction (a dialogue's utterances)
+            for t in range(int(batch.meta["valid"][i])):
+                if not bool(batch.target_masks[head.target][i, t].any()) and not _any_input(batch, mods, i, t):
+                    continue
+                here = {m: _present_at(batch.masks[m][i], t) for m in mods}
+                items.append({"index": i, "step": t, "summary": full[i, t].numpy().astype(np.float64),
+                              "attribution": attribution(full[i, t], {m: v[i, t] for m, v in dropped.items()},
+                                                         here, classes),
+                              "attention": attention_summary(weights, i, labels, step=t)})
+            continue
         if full.dim() == 3:  # frame head: the window's valid frames
             valid = int(batch.meta["valid"][i])
             f, d = full[i, :valid], {m: v[i, :valid] for m, v in dropped.items()}
@@ -109,13 +128,26 @@ def _explain_batch(model: Any, head: Any, batch: Any) -> list[dict]:
         else:
             summary = full[i]
             attr = attribution(summary, {m: v[i] for m, v in dropped.items()}, present, classes)
-        items.append({"summary": summary.numpy().astype(np.float64), "attribution": attr,
+        items.append({"index": i, "summary": summary.numpy().astype(np.float64), "attribution": attr,
                       "attention": attention_summary(weights, i, labels)})
     return items
 
 
-def _describe(dm: Any, batch: Any, i: int) -> dict:
+def _present_at(mask: torch.Tensor, t: int) -> bool:
+    """Whether a modality is present at step t of an item: its own mask there when it is per step, else anywhere."""
+    return bool(mask[t]) if mask.dim() == 1 and t < mask.shape[0] else bool(mask.any())
+
+
+def _any_input(batch: Any, mods: list[str], i: int, t: int) -> bool:
+    return any(_present_at(batch.masks[m][i], t) for m in mods)
+
+
+def _describe(dm: Any, batch: Any, i: int, step: int | None = None) -> dict:
     rec_id = batch.meta["video"][i]
+    if step is not None:  # one utterance of a dialogue: positions count utterances
+        names = dm.step_names(rec_id) if hasattr(dm, "step_names") else []
+        return {"video": rec_id, "utterance": names[step] if step < len(names) else f"step{step}",
+                "start_frame": step, "end_frame": step, "location": None}
     if hasattr(dm, "describe"):
         return dm.describe(rec_id)
     start = int(batch.meta["start"][i]) if "start" in batch.meta else 0
@@ -123,8 +155,10 @@ def _describe(dm: Any, batch: Any, i: int) -> dict:
     return {"video": rec_id, "start_frame": start, "end_frame": start + valid - 1, "location": None}
 
 
-def _target(batch: Any, head: Any, i: int, columns: list[str], classes: bool) -> Any:
+def _target(batch: Any, head: Any, i: int, columns: list[str], classes: bool, step: int | None = None) -> Any:
     t, m = batch.targets[head.target][i], batch.target_masks[head.target][i]
+    if step is not None:
+        t, m = t[step], m[step]
     if not bool(m.any()):
         return None
     if classes and t.dim() == 0:
@@ -136,7 +170,7 @@ def _target(batch: Any, head: Any, i: int, columns: list[str], classes: bool) ->
 
 # ------------------------------------------------------------------------------------------------ the records
 def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None, scene: Any = None, anp: Any = None,
-                time_window: int = 250, overrides: Sequence[str] = (), max_plots: int = 20) -> Path:
+                time_window: int | None = None, overrides: Sequence[str] = (), max_plots: int = 20) -> Path:
     """Explain every prediction of a finished run; returns the output folder. ``scene`` / ``anp``:
     :class:`mmer.scene_scorers.SceneScorer` or None; ``overrides``: dotted keys changed in the run's config (e.g.
     ``data.root=/new/place``)."""
@@ -170,13 +204,15 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
         classes = head.task.name in CLASS_TASKS
         loader = dm.eval_loader(split)
         for batch in loader:
-            for i, item in enumerate(_explain_batch(model, head, batch)):
-                info = _describe(dm, batch, i)
+            for item in _explain_batch(model, head, batch, per_step=dm.per_step_predictions):
+                i, step = item["index"], item.get("step")
+                info = _describe(dm, batch, i, step)
                 records.append(_record(k, split, batch.meta["video"][i], info, item, ev.columns, classes,
-                                       _target(batch, head, i, ev.columns, classes), dm, scene, anp))
+                                       _target(batch, head, i, ev.columns, classes, step), dm, scene, anp))
     if not records:
         raise ConfigError(f"{run_dir}: the {split} split has no items to explain")
-    priors = add_distributions(records, time_window, ev.columns, bool(classes))
+    priors = add_distributions(records, time_window or dm.explain_time_window, ev.columns, bool(classes),
+                               dm.step_unit)
     for r in records:
         r["sentence"] = sentence(r)
     out = run_dir / "explain" / split
@@ -228,18 +264,21 @@ def _record(fold: int, split: str, rec_id: str, info: dict, item: dict, columns:
         anp_note = ("no adjective-noun pairs: no ANP scorer was given (--anp-model)" if anp is None else
                     "no adjective-noun pairs: this dataset has no scene images")
     extra = {k: v for k, v in info.items() if k not in ("video", "start_frame", "end_frame", "location")}
-    return {"id": rec_id, "fold": fold, "split": split, "video": info["video"], "start_frame": info["start_frame"],
+    item_id = f"{rec_id}/{info['utterance']}" if info.get("utterance") else rec_id
+    return {"id": item_id, "fold": fold, "split": split, "video": info["video"], "start_frame": info["start_frame"],
             "end_frame": info["end_frame"], **extra, "prediction": prediction, "target": target,
             "location": location, "location_note": location_note, "adjective_noun_pairs": pairs,
             "anp_note": anp_note, "distribution": None, "attribution": item["attribution"],
             "attention": item["attention"], "sentence": "", "_summary": summary.tolist()}
 
 
-def add_distributions(records: list[dict], time_window: int, columns: list[str], classes: bool) -> dict:
-    """The spatio-temporal average of mmer's own predictions: per location and per time window (start frame //
-    ``time_window``), and each record's agreement with both. Returns the averages (also written to disk)."""
+def add_distributions(records: list[dict], time_window: int, columns: list[str], classes: bool,
+                      unit: str = "frames") -> dict:
+    """The spatio-temporal average of mmer's own predictions: per location and per time window (start step //
+    ``time_window``; ``unit`` names the steps: frames or utterances), and each record's agreement with both. Returns
+    the averages (also written to disk)."""
     if time_window < 1:
-        raise ConfigError(f"time_window={time_window} must be >= 1 frame")
+        raise ConfigError(f"time_window={time_window} must be >= 1 step ({unit})")
     groups: dict[str, dict[str, list]] = {"location": defaultdict(list), "time_window": defaultdict(list)}
     keys = []
     for r in records:
@@ -254,7 +293,7 @@ def add_distributions(records: list[dict], time_window: int, columns: list[str],
         r["distribution"] = {
             "location": _prior(loc, means["location"][loc], len(groups["location"][loc]), own, columns, classes),
             "time_window": {**_prior(win, means["time_window"][win], len(groups["time_window"][win]), own, columns,
-                                     classes), "frames": [win * time_window, (win + 1) * time_window - 1]}}
+                                     classes), "unit": unit, "span": [win * time_window, (win + 1) * time_window - 1]}}
     return {kind: {str(g): {c: round(float(v), 4) for c, v in zip(columns, m)} for g, m in by.items()}
             for kind, by in means.items()}
 
@@ -270,9 +309,12 @@ def sentence(r: dict) -> str:
     """One plain sentence (a few clauses) from a record's fields."""
     dist = r["distribution"]
     who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else f"{r['video']}"
-    # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
-    where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}" if r["end_frame"] > r["start_frame"] \
-        else f"Sample {who}"
+    if r.get("utterance") is not None:  # one utterance of a dialogue
+        where = f"Utterance {r['utterance']} (position {r['start_frame']}) of dialogue {r['video']}"
+    elif r["end_frame"] > r["start_frame"]:
+        where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}"
+    else:  # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
+        where = f"Sample {who}"
     pred = r["prediction"]
     if "label" in pred:
         annotated = f", annotated {r['target']}" if isinstance(r.get("target"), str) else ""
@@ -285,8 +327,13 @@ def sentence(r: dict) -> str:
         parts.append(f"the place is {r['location']['label']} ({src})")
     if r["adjective_noun_pairs"]:
         parts.append("the scene shows " + ", ".join(f"'{p['pair']}'" for p in r["adjective_noun_pairs"]))
-    window = (f"in frames {dist['time_window']['frames'][0]}-{dist['time_window']['frames'][1]} of all videos"
-              if r["end_frame"] > r["start_frame"] else "over all samples")
+    first, last = dist["time_window"]["span"]
+    if r.get("utterance") is not None:
+        window = f"at positions {first}-{last} of all dialogues"
+    elif r["end_frame"] > r["start_frame"]:
+        window = f"in frames {first}-{last} of all videos"
+    else:
+        window = "over all samples"
     for kind, where in (("location", f"at {dist['location']['group']}"), ("time_window", window)):
         d = dist[kind]
         if kind == "location" and not r["location"]:

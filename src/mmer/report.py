@@ -139,7 +139,8 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
 
     records = sorted(records, key=lambda r: (str(r.get("agent", "")), r["start_frame"]))
     x = np.arange(len(records))
-    ticks = [(f"{r['agent']} " if r.get("agent") is not None else "") + f"{r['start_frame']}-{r['end_frame']}"
+    ticks = [(r["utterance"] if r.get("utterance") is not None else
+              (f"{r['agent']} " if r.get("agent") is not None else "") + f"{r['start_frame']}-{r['end_frame']}")
              + (f" ({r['target']})" if isinstance(r.get("target"), str) else "") for r in records]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.45 * len(records) + 2), 5.5), sharex=True)
     if classes:
@@ -154,8 +155,8 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
             top.plot(x, [r["prediction"]["values"][c] for r in records], marker="o", label=c)
         top.axhline(0, color="grey", lw=0.5)
         top.set_ylabel("predicted value")
-    top.legend(fontsize=7, loc="upper right", ncol=len(columns))
-    top.set_title(f"{video}: predictions and what each modality contributed")
+    top.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(columns), frameon=False)
+    top.set_title(f"{video}: predictions and what each modality contributed", pad=22)
     modalities = sorted({m for r in records for m in r["attribution"]})
     base = np.zeros(len(records))
     palette = plt.get_cmap("Set2")  # not the class colours above
@@ -165,7 +166,7 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
         base += share
     bottom.set_ylabel("attribution share")
     bottom.set_ylim(0, 1.05)
-    bottom.legend(fontsize=7, loc="upper right", ncol=len(modalities))
+    bottom.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(modalities), frameon=False)
     bottom.set_xticks(x, ticks, rotation=60, fontsize=7, ha="right")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -35,18 +35,27 @@ class MaskedMultiheadAttention(nn.Module):
         k, v = rearrange(self.kv(key), "b t (two h d) -> two b h t d", two=2, h=self.heads)
         has_key = key_mask.any(-1)  # (B,)
         safe_mask = key_mask | ~has_key[:, None]  # all-masked rows attend everywhere, then get zeroed
-        attn_mask = safe_mask[:, None, None, :]
-        weights = None
-        if need_weights:
-            scores = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5
-            weights = scores.masked_fill(~attn_mask, float("-inf")).softmax(-1)
-            ctx = F.dropout(weights, self.dropout, self.training) @ v
+        ctx, weights = attend(q, k, v, safe_mask[:, None, None, :], self.dropout if self.training else 0.0,
+                              need_weights)
+        if weights is not None:
             weights = weights * has_key[:, None, None, None]
-        else:
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                                 dropout_p=self.dropout if self.training else 0.0)
         out = self.out(rearrange(ctx, "b h t d -> b t (h d)"))
         return out * has_key[:, None, None].to(out.dtype), weights
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, dropout: float = 0.0,
+           need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+    """softmax(q k^T / sqrt(d_head) where attn_mask, else -inf) v over (B, h, T, d_head) tensors.
+
+    Without ``need_weights`` this is PyTorch's fused kernel and the weights are None; with it the same product is
+    computed explicitly so that the weights (B, h, Tq, Tk) can be returned (``mmer explain``). ``dropout`` is
+    applied to the weights (pass 0.0 in eval mode).
+    """
+    if not need_weights:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout), None
+    scores = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5
+    weights = scores.masked_fill(~attn_mask, float("-inf")).softmax(-1)
+    return F.dropout(weights, dropout, dropout > 0) @ v, weights
 
 
 class AttentionBlock(nn.Module):

@@ -18,11 +18,10 @@ absent altogether (no clip at all) gets a_m = t.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from mmer.fusion.layers import AttentionBlock, sinusoidal_positions, zeros_where
+from mmer.fusion.layers import AttentionBlock, attend, sinusoidal_positions, zeros_where
 
 
 class KeyedAttention(nn.Module):
@@ -36,15 +35,30 @@ class KeyedAttention(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.dropout = dropout
 
-    def forward(self, query: Tensor, query_mask: Tensor, key: Tensor, key_mask: Tensor) -> Tensor:
+    def forward(self, query: Tensor, query_mask: Tensor, key: Tensor, key_mask: Tensor,
+                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """query (B, T, d), key (B, T, d), masks (B, T) -> (B, T, d) and, if ``need_weights``, the weights
+        (B, heads, T, T), 0 for masked query utterances and for dialogues without this key modality."""
         split = lambda x: rearrange(x, "b t (h d) -> b h t d", h=self.heads)  # noqa: E731
         has_key = key_mask.any(-1)
         mask = (key_mask | ~has_key[:, None])[:, None, None, :]
-        ctx = F.scaled_dot_product_attention(split(self.q(query)), split(self.k(key)), split(self.v(query)),
-                                             attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        ctx, weights = attend(split(self.q(query)), split(self.k(key)), split(self.v(query)), mask,
+                              self.dropout if self.training else 0.0, need_weights)
         updated = self.norm(query + self.out(rearrange(ctx, "b h t d -> b t (h d)")))
         out = torch.where(has_key[:, None, None], updated, query)  # no key in this dialogue: unchanged, as if absent
-        return zeros_where(out, query_mask)
+        if weights is not None:
+            weights = weights * (has_key[:, None, None, None] & query_mask[:, None, :, None])
+        return zeros_where(out, query_mask), weights
+
+
+def context_shares(weights: Tensor) -> Tensor:
+    """Where in the dialogue each utterance looked: (B, heads, T, T) attention -> (B, T, 3), the weight on the
+    same utterance, on earlier utterances and on later ones, averaged over heads (rows sum to 1, or 0 where the
+    weights were 0)."""
+    w = weights.mean(1)
+    idx = torch.arange(w.shape[-1], device=w.device)
+    earlier = (idx[None, :] < idx[:, None]).to(w.dtype)
+    return torch.stack([w.diagonal(dim1=-2, dim2=-1), (w * earlier).sum(-1), (w * earlier.T).sum(-1)], -1)
 
 
 class M2FNetFusion(nn.Module):
@@ -63,6 +77,16 @@ class M2FNetFusion(nn.Module):
         self.merge = nn.ModuleList(nn.Linear(len(self.others) * d_model, d_model) for _ in self.fusion)
         self.out = nn.Linear((1 + len(self.others)) * d_model, d_model)
 
+    def _weights_name(self, block: int, m: str) -> str:
+        return f"{self.query}<-{m} (block {block + 1})"
+
+    @property
+    def attention_labels(self) -> dict[str, list[str]]:
+        """Keys of the weights ``forward(need_weights=True)`` returns: for each fusion block and key modality m, where
+        the query utterances looked (``mmer explain``)."""
+        return {self._weights_name(n, m): ["same utterance", "earlier utterances", "later utterances"]
+                for n in range(len(self.fusion)) for m in self.others}
+
     def _stream(self, m: str, x: Tensor, mask: Tensor) -> Tensor:
         h = self.proj[m](x) + sinusoidal_positions(x.shape[1], self.out_dim, x.device, x.dtype)
         h = zeros_where(h, mask)
@@ -72,17 +96,27 @@ class M2FNetFusion(nn.Module):
         return zeros_where(h + enc, mask)
 
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
-        """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> (B, T, d)."""
+        """feats {m: (B, T, D_m)}, masks {m: (B, T)} -> (B, T, d); with ``need_weights`` also
+        {"<query><-<m> (block n)": (B, T, 3)} (:func:`context_shares` of each keyed attention)."""
         ref = feats.get(self.query, next(iter(feats.values())))
         b, t = ref.shape[:2]
         absent = torch.zeros(b, t, dtype=torch.bool, device=ref.device)
         streams = {m: self._stream(m, feats[m], masks[m]) for m in [self.query, *self.others] if m in feats}
         qmask = masks.get(self.query, absent)
         text = streams.get(self.query, ref.new_zeros(b, t, self.out_dim))
-        for layer, merge in zip(self.fusion, self.merge):
-            keyed = [layer[m](text, qmask, streams[m], masks[m]) if m in streams else text for m in self.others]
+        weights = {}
+        for n, (layer, merge) in enumerate(zip(self.fusion, self.merge)):
+            keyed = []
+            for m in self.others:
+                if m not in streams:
+                    keyed.append(text)
+                    continue
+                out, w = layer[m](text, qmask, streams[m], masks[m], need_weights=need_weights)
+                keyed.append(out)
+                if w is not None:
+                    weights[self._weights_name(n, m)] = context_shares(w)
             text = zeros_where(merge(torch.cat(keyed, -1)), qmask)
         parts = [text] + [streams.get(m, ref.new_zeros(b, t, self.out_dim)) for m in self.others]
         any_mask = torch.stack([qmask] + [masks.get(m, absent) for m in self.others]).any(0)
         fused = zeros_where(self.out(torch.cat(parts, -1)), any_mask)
-        return (fused, {}) if need_weights else fused
+        return (fused, weights) if need_weights else fused
