@@ -3,9 +3,10 @@ every model in mmer (EMERSK's explanations from situational knowledge, generalis
 
 A prediction is one item of the evaluation loader: a sample (GroupWalk agent segment, BioVid trial), a tiled
 window of a video (Aff-Wild2, synthetic; values averaged over the window's frames), or, where every step of an item
-is a prediction of its own (``per_step_predictions``: the utterances of a MELD / IEMOCAP dialogue), one step. With ``split="val"`` (default)
-every fold's model explains its own validation items, so each trainval item is explained once, out of fold; with
-``split="test"`` one fold's model explains the held-out partition. Each record holds (:data:`FIELDS`):
+is a prediction of its own (``per_step_predictions``: the utterances of a MELD / IEMOCAP dialogue), one step. With
+``split="val"`` (default) every fold's model explains its own validation items, so each trainval item is explained
+once, out of fold; with ``split="test"`` one fold's model explains the held-out partition. Each record holds
+(:data:`FIELDS`):
 
 - ``location``: the dataset's scene tag when it has one (GroupWalk's ``location`` column), else the top label of a
   user-given scene classifier (:mod:`mmer.scene_scorers`; nothing is downloaded), else null with ``location_note``

@@ -15,8 +15,8 @@ from typing import Any
 
 # Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
 NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("cv", "keep_checkpoints"),
-                ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"), ("trainer", "enable_model_summary"),
-                ("trainer", "log_every_n_steps"))
+                ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"),
+                ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"))
 PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
             "wandb", "mmer")
 
