@@ -79,6 +79,10 @@ class DialogueDataModule(WindowedDataModule):
     ``<root>/.mmer_cache``).
     """
 
+    step_unit = "utterances"
+    per_step_predictions = True  # every utterance has its own label: mmer explain explains each one
+    explain_time_window = 5
+
     def __init__(self, tokenizer: str = "minilm", max_tokens: int = 64, speaker_in_text: bool = True,
                  context_before: int = 0, context_after: int = 0, max_dialogues: int | None = None,
                  clips: bool = False, clip_seconds: float = 3.0, frames_per_clip: int = 4, frame_size: int = 64,
@@ -100,10 +104,6 @@ class DialogueDataModule(WindowedDataModule):
         self._media: dict[str, tuple[list[str], list[UtteranceMedia]]] = {}
         self._av: dict[str, np.ndarray] = {}
         self._recordings: list[Recording] = []
-
-    step_unit = "utterances"
-    per_step_predictions = True  # every utterance has its own label: mmer explain explains each one
-    explain_time_window = 5
 
     def dialogues(self) -> list[Dialogue]:
         raise NotImplementedError

@@ -87,6 +87,8 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
+    with pytest.raises(ConfigError, match="cv.keep_checkpoints=best: choose weights"):
+        run_cv(compose_tiny("cv.keep_checkpoints=best"))
 
 
 def test_bad_input_stops_before_training_and_touches_no_saved_output(compose_tiny, tmp_path):

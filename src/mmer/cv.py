@@ -198,6 +198,9 @@ def run_cv(cfg: Any) -> CVResult:
 
     from mmer.loggers import MetricSink
 
+    if cfg.cv.get("keep_checkpoints", "weights") not in ("weights", "all"):
+        raise ConfigError(f"cv.keep_checkpoints={cfg.cv.keep_checkpoints}: choose weights (a finished fold keeps "
+                          "best.ckpt's weights only) or all (best.ckpt and last.ckpt whole)")
     started = time.perf_counter()
     dm, run_dir = prepare(cfg)
     prepared = time.perf_counter() - started
