@@ -165,7 +165,7 @@ class FoldedDataModule(L.LightningDataModule):
     level: Literal["frame", "sample"] = "frame"
     #: what one time step of an item is (``mmer explain``'s wording and time windows), and whether each
     #: step is a prediction of its own (a dialogue's utterances: one explanation each) or a frame of a
-    #: window (one explanation per window)
+    #: window (one explanation per window); a per-step dataset names its steps with ``step_names(rec_id)``
     step_unit: str = "frames"
     per_step_predictions: bool = False
     explain_time_window: int = 250  # steps per time window of mmer explain's average distribution

@@ -112,9 +112,9 @@ def _explain_batch(model: Any, head: Any, batch: Any, per_step: bool = False) ->
         present = {m: bool(batch.masks[m][i].any()) for m in mods}
         if full.dim() == 3 and per_step:  # every valid step is a prediction (a dialogue's utterances)
             for t in range(int(batch.meta["valid"][i])):
-                if not bool(batch.target_masks[head.target][i, t].any()) and not _any_input(batch, mods, i, t):
-                    continue
                 here = {m: _present_at(batch.masks[m][i], t) for m in mods}
+                if not bool(batch.target_masks[head.target][i, t].any()) and not any(here.values()):
+                    continue
                 items.append({"index": i, "step": t, "summary": full[i, t].numpy().astype(np.float64),
                               "attribution": attribution(full[i, t], {m: v[i, t] for m, v in dropped.items()},
                                                          here, classes),
@@ -139,16 +139,11 @@ def _present_at(mask: torch.Tensor, t: int) -> bool:
     return bool(mask[t]) if mask.dim() == 1 and t < mask.shape[0] else bool(mask.any())
 
 
-def _any_input(batch: Any, mods: list[str], i: int, t: int) -> bool:
-    return any(_present_at(batch.masks[m][i], t) for m in mods)
-
-
 def _describe(dm: Any, batch: Any, i: int, step: int | None = None) -> dict:
     rec_id = batch.meta["video"][i]
-    if step is not None:  # one utterance of a dialogue: positions count utterances
-        names = dm.step_names(rec_id) if hasattr(dm, "step_names") else []
-        return {"video": rec_id, "utterance": names[step] if step < len(names) else f"step{step}",
-                "start_frame": step, "end_frame": step, "location": None}
+    if step is not None:  # one utterance of a dialogue (per_step_predictions): positions count utterances
+        return {"video": rec_id, "utterance": dm.step_names(rec_id)[step], "start_frame": step, "end_frame": step,
+                "location": None}
     if hasattr(dm, "describe"):
         return dm.describe(rec_id)
     start = int(batch.meta["start"][i]) if "start" in batch.meta else 0
@@ -310,12 +305,15 @@ def sentence(r: dict) -> str:
     """One plain sentence (a few clauses) from a record's fields."""
     dist = r["distribution"]
     who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else f"{r['video']}"
+    first, last = dist["time_window"]["span"]
     if r.get("utterance") is not None:  # one utterance of a dialogue
         where = f"Utterance {r['utterance']} (position {r['start_frame']}) of dialogue {r['video']}"
+        window = f"at positions {first}-{last} of all dialogues"
     elif r["end_frame"] > r["start_frame"]:
         where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}"
+        window = f"in frames {first}-{last} of all videos"
     else:  # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
-        where = f"Sample {who}"
+        where, window = f"Sample {who}", "over all samples"
     pred = r["prediction"]
     if "label" in pred:
         annotated = f", annotated {r['target']}" if isinstance(r.get("target"), str) else ""
@@ -328,13 +326,6 @@ def sentence(r: dict) -> str:
         parts.append(f"the place is {r['location']['label']} ({src})")
     if r["adjective_noun_pairs"]:
         parts.append("the scene shows " + ", ".join(f"'{p['pair']}'" for p in r["adjective_noun_pairs"]))
-    first, last = dist["time_window"]["span"]
-    if r.get("utterance") is not None:
-        window = f"at positions {first}-{last} of all dialogues"
-    elif r["end_frame"] > r["start_frame"]:
-        window = f"in frames {first}-{last} of all videos"
-    else:
-        window = "over all samples"
     for kind, where in (("location", f"at {dist['location']['group']}"), ("time_window", window)):
         d = dist[kind]
         if kind == "location" and not r["location"]:
