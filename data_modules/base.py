@@ -13,8 +13,10 @@ to index its recordings (:meth:`index`) and how to load one (:meth:`load`). Ever
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import lightning as L
@@ -196,6 +198,44 @@ class FoldedDataModule(L.LightningDataModule):
 
     def _loader(self, recordings: Sequence[Recording], mode: Literal["train", "eval", "predict"]) -> DataLoader:
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ optional hooks (override where they apply)
+    #: official-split datasets (one fold): {split: the name their papers report}, e.g. MELD's
+    #: {"train": "train", "val": "dev", "test": "test"}. The CV runner then also predicts and scores the training
+    #: split and prints a train / dev / test table. Empty: a k-fold dataset.
+    split_names: Mapping[str, str] = MappingProxyType({})
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Recordings left out as bad input under ``data.on_bad_input=skip`` ({id: why}); the CV summary reports
+        their count as ``data/skipped``. None by default."""
+        return {}
+
+    def data_report(self) -> dict[str, int]:
+        """Counts of masked or left-out input a dataset keeps ({what: count}, e.g. GroupWalk's missing poses);
+        logged after extraction and written to the run summary as ``data/*``. None by default."""
+        return {}
+
+    def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str) -> None:
+        """Write the merged held-out predictions of ``target`` ({recording: (rows, C)}) in the dataset's own
+        submission format under ``out_dir`` (Aff-Wild2: ABAW's files). Nothing by default."""
+
+    def describe(self, rec_id: str) -> dict | None:
+        """What ``mmer explain`` says about one sample beyond its window: a dict with ``video``, ``start_frame``,
+        ``end_frame``, ``location`` (a scene tag or None) and any extra fields (GroupWalk: agent, votes). None
+        (default): the item's recording id and window position."""
+        return None
+
+    def scene_image(self, rec_id: str) -> np.ndarray | None:
+        """A (3, H, W) uint8 scene image of the sample for a user-given scene classifier or ANP scorer
+        (``mmer explain --scene-model``); None (default): the dataset has none."""
+        return None
+
+    def step_names(self, rec_id: str) -> list[str]:
+        """The names of a recording's steps, in order (a dialogue's utterance ids). Required of datasets with
+        ``per_step_predictions`` (``mmer explain`` writes one record per step)."""
+        raise NotImplementedError(f"{type(self).__name__} has per_step_predictions=True and must name its steps "
+                                  "with step_names(rec_id)")
 
     # ------------------------------------------------------------------ shared machinery
     def setup(self, stage: str | None = None) -> None:

@@ -61,6 +61,7 @@ class ExtractedDataset:
     cache_dir: str | None
     extraction: Extraction
     _recordings: list[Recording]
+    _reported: dict[str, int] | None = None  # the input report last logged (logged again only when it changes)
 
     def _discover(self) -> list[Recording]:
         raise NotImplementedError
@@ -82,18 +83,13 @@ class ExtractedDataset:
     def skipped(self) -> dict[str, str]:
         return self.extraction.skipped
 
-    def data_report(self) -> dict[str, int]:
-        """Counts of masked or left-out input a dataset keeps ({what: count}); logged after extraction and written
-        to the run summary as ``data/*``. None by default."""
-        return {}
-
     def prepare_data(self) -> None:
         """Extract every recording's cache now, with a progress bar (``data.on_bad_input`` decides about bad ones;
         ``setup`` would otherwise extract on first use), then log the input report if it has news (Lightning calls
         this once per fold)."""
         self.extraction.run(self.index(), self._load)
         report = {k: v for k, v in self.data_report().items() if v}
-        if report and report != getattr(self, "_reported", None):
+        if report and report != self._reported:
             self._reported = report
             log.warning("%s input report: %s", self.extraction.dataset, ", ".join(f"{v} {k}" for k, v in report.items()))
 

@@ -105,8 +105,7 @@ def test_weighted_f1_accuracy_uar_against_manual_counts():
 @pytest.mark.parametrize("seed", range(4))
 def test_cv_classification_scores_match_the_epoch_metrics(seed):
     """The CV table (numpy) and the epoch logs (torchmetrics) must agree, including absent and unpredicted classes."""
-    from mmer.evaluation import classification_scores
-    from mmer.metrics import classification_metrics
+    from mmer.metrics import classification_metrics, classification_scores
 
     rng = np.random.default_rng(seed)
     true = rng.integers(0, 4, 50)  # class 4 of 5 never occurs
@@ -118,22 +117,24 @@ def test_cv_classification_scores_match_the_epoch_metrics(seed):
 
 
 def test_sample_merge_is_the_mean_of_fold_probabilities():
-    from mmer.evaluation import ClassEvaluator
+    from mmer.evaluation import Evaluator
+    from mmer.tasks import TASKS
 
-    ev = ClassEvaluator("pain", "pain", ["a", "b"])
+    ev = Evaluator(TASKS["classification"], "pain", "pain", ["a", "b"])
     merged = ev.merge([{"s1": np.array([[0.9, 0.1]])}, {"s1": np.array([[0.3, 0.7]])}])
     assert np.allclose(merged["s1"], [[0.6, 0.4]])
 
 
 def test_au_table_scores_match_the_epoch_metric():
-    from mmer.evaluation import MultiLabelEvaluator
+    from mmer.evaluation import Evaluator
     from mmer.metrics import multilabel_metrics
+    from mmer.tasks import TASKS
 
     rng = np.random.default_rng(0)
     probs, true = rng.random((200, 4)), (rng.random((200, 4)) < 0.3).astype(float)
     true[:, 3] = 0  # a unit that never occurs
     mask = rng.random(200) < 0.9
-    ev = MultiLabelEvaluator("au", "au", ["AU1", "AU2", "AU4", "AU6"])
+    ev = Evaluator(TASKS["frame_multilabel"], "au", "au", ["AU1", "AU2", "AU4", "AU6"])
     ours = ev.score({"v": probs}, {"v": true}, {"v": mask})
     expected = multilabel_metrics(4)["f1"](torch.from_numpy(probs[mask]), torch.from_numpy(true[mask]).long())
     assert [ours[f"f1_{c}"] for c in ev.columns] == pytest.approx(expected.tolist(), abs=1e-6)
@@ -141,7 +142,7 @@ def test_au_table_scores_match_the_epoch_metric():
 
 
 def test_per_class_f1_is_reported_by_name():
-    from mmer.evaluation import classification_scores
+    from mmer.metrics import classification_scores
 
     rng = np.random.default_rng(0)
     true = rng.integers(0, 3, 40)

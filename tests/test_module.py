@@ -6,8 +6,9 @@ import torch
 from mmer.backbones.features import FeatureProjection
 from mmer.batch import Batch
 from mmer.fusion.joint_transformer import JointTransformerFusion
-from mmer.heads import TASKS, Head, frames_from_tokens
+from mmer.heads import Head, frames_from_tokens
 from mmer.module import MultimodalModule
+from mmer.tasks import TASKS
 
 B, T = 4, 30
 

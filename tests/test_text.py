@@ -111,3 +111,25 @@ def test_frozen_encoder_encodes_each_distinct_utterance_once(monkeypatch):
     frozen._memo.clear()
     torch.testing.assert_close(frozen(x, mask), first, atol=2e-5, rtol=1e-4)  # the cache changes nothing
     assert not any(p.requires_grad for p in frozen.encoder.parameters())
+
+
+def test_warmup_cosine_equals_transformers_after_the_warm_up_and_differs_only_in_it():
+    """Ours is transformers' schedule except during the warm-up ((s + 1) / w instead of s / w, whose first step
+    has a learning rate of 0): the reason we keep our own (README, metric definitions)."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    def rates(make):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = make(opt)
+        out = []
+        for _ in range(100):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    ours = rates(lambda o: warmup_cosine(o, total_steps=100, warmup=0.1))
+    theirs = rates(lambda o: get_cosine_schedule_with_warmup(o, num_warmup_steps=10, num_training_steps=100))
+    assert ours[10:] == pytest.approx(theirs[10:], abs=1e-12)
+    assert theirs[0] == 0.0 and ours[0] == pytest.approx(0.1)
+    assert ours[:9] == pytest.approx(theirs[1:10])  # the same ramp, one step earlier

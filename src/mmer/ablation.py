@@ -1,7 +1,7 @@
 """Ablations, each variant one config switch on the same experiment.
 
 - :func:`run_ablation` (``mmer ablation``): JMT vs concat fusion and each modality alone, scored on the held-out
-  partition after the CCC-centering merge (``cv/ccc_*``).
+  partition after the folds' merge (``cv/*``).
 - :func:`run_subsets` (``mmer ablate``): every non-empty subset of the experiment's modalities (EMERSK's claim:
   each module works alone, and together they do better), scored on the held-out partition when the dataset has one
   (``cv/*``), else pooled out of fold (``cv/oof_*``).
@@ -20,22 +20,21 @@ VARIANTS: dict[str, list[str]] = {
     "visual only": ["model.modalities=[visual]"],
     "audio only": ["model.modalities=[audio]"],
 }
-SUBSET_KEYS = {"classification": ["map", "accuracy", "f1_weighted", "uar"],
-               "regression": ["ccc_mean"]}
 
 
 def run_ablation(overrides: Sequence[str] = (), variants: dict[str, list[str]] | None = None) -> dict[str, dict]:
-    """Run each variant's CV job; returns {variant: summary}. Prints the comparison table."""
+    """Run each variant's CV job; returns {variant: summary}. Prints the comparison table of the held-out scores
+    after the merge, in the columns the tabled head's task compares (:mod:`mmer.tasks`)."""
     from mmer.config import compose
     from mmer.cv import run_cv
     from mmer.report import print_table
 
-    variants = variants or VARIANTS
-    summaries = {name: run_cv(compose([*overrides, *extra])).summary for name, extra in variants.items()}
-    keys = ["ccc_valence", "ccc_arousal", "ccc_mean"]
-    rows = [(name, [s[f"cv/{k}"] for k in keys]) for name, s in summaries.items()]
-    print_table("Ablation: held-out CCC after CCC-centering merge", rows, keys)
-    return summaries
+    results = {name: run_cv(compose([*overrides, *extra])) for name, extra in (variants or VARIANTS).items()}
+    first = next(iter(results.values())).evaluator
+    keys = first.compare_keys
+    rows = [(name, [r.summary[f"cv/{k}"] for k in keys]) for name, r in results.items()]
+    print_table(f"Ablation: held-out scores after the {first.merge_name}", rows, keys)
+    return {name: r.summary for name, r in results.items()}
 
 
 def subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
@@ -51,14 +50,12 @@ def run_subsets(overrides: Sequence[str] = ()) -> tuple[dict[tuple[str, ...], di
     from mmer.report import print_table
 
     base = compose(overrides)
-    summaries = {}
-    for subset in subsets(list(base.model.modalities)):
-        summaries[subset] = run_cv(compose([*overrides, f"model.modalities=[{','.join(subset)}]"])).summary
-    first = next(iter(summaries.values()))
-    scope = "cv/" if any(k.startswith("cv/fold_mean_") for k in first) else "cv/oof_"
-    kind = "classification" if f"{scope}map" in first else "regression"
-    keys = SUBSET_KEYS[kind]
-    rows = [(" + ".join(s), [summ.get(f"{scope}{k}", float("nan")) for k in keys]) for s, summ in summaries.items()]
+    results = {subset: run_cv(compose([*overrides, f"model.modalities=[{','.join(subset)}]"]))
+               for subset in subsets(list(base.model.modalities))}
+    first = next(iter(results.values()))
+    scope = "cv/" if any(k.startswith("cv/fold_mean_") for k in first.summary) else "cv/oof_"
+    keys = first.evaluator.compare_keys
+    rows = [(" + ".join(s), [r.summary.get(f"{scope}{k}", float("nan")) for k in keys]) for s, r in results.items()]
     where = "held-out partition, folds merged" if scope == "cv/" else "pooled out-of-fold predictions"
     text = print_table(f"{base.name}: every subset of {list(base.model.modalities)} ({where})", rows, keys)
-    return summaries, text
+    return {s: r.summary for s, r in results.items()}, text

@@ -42,12 +42,10 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
 
     import lightning as L
 
-    from mmer.config import build_datamodule, build_module, compose
+    from mmer.config import build_module, compose, prepare_datamodule
 
     cfg = compose(overrides)
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
-    dm.set_fold(fold)
+    dm = prepare_datamodule(cfg, fold=fold)
     model = build_module(cfg, dm.input_spec(), dm.target_spec())
     with tempfile.TemporaryDirectory() as tmp:
         trainer = L.Trainer(**{**cfg.trainer, "enable_progress_bar": False}, fast_dev_run=True, logger=False,
@@ -58,12 +56,9 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
 
 def extract(overrides: Sequence[str] = ()) -> int:
     """Run the data module's extraction (``prepare_data``) with its progress bar; returns the recording count."""
-    from mmer.config import build_datamodule, compose
+    from mmer.config import compose, prepare_datamodule
 
-    dm = build_datamodule(compose(overrides))
-    dm.prepare_data()
-    dm.setup("fit")
-    return len(dm.recordings)
+    return len(prepare_datamodule(compose(overrides)).recordings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

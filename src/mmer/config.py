@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from data_modules.base import FoldedDataModule
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,11 +75,45 @@ def _instantiate(node: Any, what: str, **kwargs) -> Any:
         raise ConfigError(f"cannot build {what} from its config ({node.get('_target_')}): {exc}") from None
 
 
-def build_datamodule(cfg: Any) -> Any:
+def build_datamodule(cfg: Any) -> FoldedDataModule:
     return _instantiate(cfg.data, "data module")
 
 
-def _build(node: Any, what: str, **kwargs) -> Any:
+def prepare_datamodule(cfg: Any, fold: int | None = None) -> FoldedDataModule:
+    """The data module of ``cfg.data``, extracted (``prepare_data``: the feature cache, with a progress bar) and set
+    up (index, folds, every bad-input check): what every command does before it trains or predicts. ``fold``:
+    also make that fold active."""
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    if fold is not None:
+        dm.set_fold(fold)
+    return dm
+
+
+def build_callbacks(cfg: Any, ckpt_dir: Path) -> tuple[list[Any], Any]:
+    """The fold trainer's callbacks from ``cfg.callbacks`` (null entries are off) and the checkpoint among them,
+    which writes ``ckpt_dir/best.ckpt`` (selected by ``cv.monitor`` / ``cv.mode``) and ``last.ckpt``."""
+    callbacks, checkpoint = [], None
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        if name == "checkpoint":
+            if {"monitor", "mode", "dirpath", "filename"} & set(node):
+                raise ConfigError("callbacks.checkpoint: the CV runner sets monitor/mode (from cv.monitor, cv.mode) "
+                                  "and dirpath/filename (fold{k}/checkpoints/best.ckpt); remove them there")
+            checkpoint = _instantiate(node, "callback callbacks.checkpoint", dirpath=str(ckpt_dir), filename="best",
+                                      monitor=cfg.cv.monitor, mode=cfg.cv.mode)
+            callbacks.append(checkpoint)
+        else:
+            callbacks.append(_instantiate(node, f"callback callbacks.{name}"))
+    if checkpoint is None:
+        raise ConfigError("callbacks.checkpoint is off, but the CV runner predicts from each fold's best.ckpt: keep "
+                          "it (callbacks=default)")
+    return callbacks, checkpoint
+
+
+def build_component(node: Any, what: str, **kwargs) -> Any:
     """Instantiate a ``_partial_`` component config and call it with the arguments only the builder knows."""
     factory = _instantiate(node, what)
     try:
@@ -86,14 +123,20 @@ def _build(node: Any, what: str, **kwargs) -> Any:
                           f"that key (an experiment file may set options of another {what.split()[0]})") from None
 
 
-def _head_size(name: str, node: Any, target_spec: dict[str, list[str]] | None) -> dict[str, int]:
-    if node.get("out_dim") is not None:
-        return {}
+def head_sizes(name: str, node: Any, target_spec: dict[str, list[str]] | None) -> dict[str, Any]:
+    """What a head takes from its target's names in the data: ``out_dim`` when null, and ``dim_names`` (the names
+    in its metric keys: ``f1_AU12`` rather than ``f1_11``) when null and the sizes agree."""
     target = node.get("target") or name
-    if not target_spec or target not in target_spec:
-        raise ConfigError(f"head model.heads.{name} has out_dim=null and the data module gives no size for its "
-                          f"target '{target}' (targets: {sorted(target_spec or {})}); set out_dim")
-    return {"out_dim": len(target_spec[target])}
+    names = list((target_spec or {}).get(target, []))
+    sizes: dict[str, Any] = {}
+    if node.get("out_dim") is None:
+        if not names:
+            raise ConfigError(f"head model.heads.{name} has out_dim=null and the data module gives no size for its "
+                              f"target '{target}' (targets: {sorted(target_spec or {})}); set out_dim")
+        sizes["out_dim"] = len(names)
+    if node.get("dim_names") is None and names and len(names) == sizes.get("out_dim", node.get("out_dim")):
+        sizes["dim_names"] = names
+    return sizes
 
 
 def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, list[str]] | None = None) -> Any:
@@ -107,11 +150,11 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     if missing:
         raise ConfigError(f"model.modalities {missing} are not provided by the data module "
                           f"(it provides {sorted(input_spec)})")
-    backbones = {m: _build(cfg.model.backbones[m], f"backbone model.backbones.{m}", in_dim=input_spec[m].dim)
+    backbones = {m: build_component(cfg.model.backbones[m], f"backbone model.backbones.{m}", in_dim=input_spec[m].dim)
                  for m in cfg.model.modalities}
-    fusion = _build(cfg.model.fusion, "fusion model.fusion", in_dims={m: b.out_dim for m, b in backbones.items()})
-    heads = [_build(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
-                    **_head_size(name, node, target_spec)) for name, node in cfg.model.heads.items()]
+    fusion = build_component(cfg.model.fusion, "fusion model.fusion", in_dims={m: b.out_dim for m, b in backbones.items()})
+    heads = [build_component(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
+                    **head_sizes(name, node, target_spec)) for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
     return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                             optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,

@@ -24,21 +24,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmer.errors import ConfigError
-from mmer.evaluation import (
-    ClassEvaluator,
-    Evaluator,
-    FrameEvaluator,
-    MultiLabelEvaluator,
-    ValueEvaluator,
-    evaluator_for,
-)
+from mmer.evaluation import Evaluator, evaluator_for
 from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import atomic_write, atomic_write_text, config_hash, provenance
+
+if TYPE_CHECKING:
+    from data_modules.base import FoldedDataModule
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +52,7 @@ class FoldResult:
 class CVResult:
     run_dir: Path
     summary: dict[str, float]
+    evaluator: Evaluator  # the tabled head's: its task names the score keys
     folds: list[FoldResult] = field(default_factory=list)
     table: str = ""
 
@@ -67,25 +64,25 @@ def run_dir_for(cfg: Any) -> Path:
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
 
 
-def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any,
+def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: Any,
                 ev: Evaluator) -> tuple[dict[str, Table], str, dict[str, float]]:
     """Train fold k and predict its validation split, the held-out partition and (for official-split datasets
     that name a train split, e.g. MELD) the training split, with the best checkpoint. Also returns where the time
     went: ``fit_s`` (training and per-epoch validation) and ``predict_s``."""
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from mmer.config import build_module
+    from mmer.config import build_callbacks, build_module
     from mmer.loggers import FoldLogger
 
     L.seed_everything(int(cfg.seed) + k, workers=True, verbose=False)
     dm.set_fold(k)
     model = build_module(cfg, dm.input_spec(), dm.target_spec())
     ckpt_dir = fold_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.cv.monitor, mode=cfg.cv.mode,
-                                 save_last=True, enable_version_counter=False)
-    trainer = L.Trainer(**cfg.trainer, logger=FoldLogger(sink, k), callbacks=[checkpoint],
-                        default_root_dir=str(fold_dir))
+    callbacks, checkpoint = build_callbacks(cfg, ckpt_dir)
+    # logging at most once per epoch's batches: Lightning warns every fold when the interval exceeds an epoch
+    every = min(int(cfg.trainer.log_every_n_steps), max(1, len(dm.train_dataloader())))
+    trainer = L.Trainer(**{**cfg.trainer, "log_every_n_steps": every}, logger=FoldLogger(sink, k),
+                        callbacks=callbacks, default_root_dir=str(fold_dir))
     last = ckpt_dir / "last.ckpt"
     status = "resumed" if last.exists() else "trained"
     started = time.perf_counter()
@@ -97,18 +94,18 @@ def _train_fold(cfg: Any, dm: Any, k: int, fold_dir: Path, sink: Any,
     if not best.exists():
         best = last
     tables = {}
-    for split in ("val", "test", *(["train"] if "train" in getattr(dm, "split_names", {}) else [])):
+    for split in ("val", "test", *(["train"] if "train" in dm.split_names else [])):
         recordings = dm.split(split)
         if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
             tables[split] = {}
             continue
         outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best))
-        tables[split] = ev.table(outputs, dm, recordings)
+        tables[split] = ev.table(outputs, recordings)
     timing["predict_s"] = time.perf_counter() - started - timing["fit_s"]
     return tables, status, timing
 
 
-def run_fold(cfg: Any, dm: Any, k: int, run_dir: Path, sink: Any, ev: Evaluator,
+def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, ev: Evaluator,
              test_targets: tuple[Table, Table]) -> FoldResult:
     """Train (or resume, or reuse) fold k and return its prediction tables and scores.
 
@@ -180,13 +177,11 @@ def _warn_if_other_code(fold_dir: Path, k: int) -> None:
                     k, recorded, current, fold_dir)
 
 
-def prepare(cfg: Any) -> tuple[Any, Path]:
+def prepare(cfg: Any) -> tuple[FoldedDataModule, Path]:
     """Build and check the data module (every bad-input check happens here, before any training or writing)."""
-    from mmer.config import build_datamodule
+    from mmer.config import prepare_datamodule
 
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = prepare_datamodule(cfg)
     if cfg.cv.folds != "loso" and dm.num_folds != cfg.cv.folds:
         raise ConfigError(f"data.num_folds={dm.num_folds} differs from cv.folds={cfg.cv.folds}")
     return dm, run_dir_for(cfg)
@@ -231,17 +226,16 @@ def run_cv(cfg: Any) -> CVResult:
         for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
             summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
                                                if r.status != "cached"), 1)
-        if hasattr(dm, "data_report"):  # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
-            summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
-        skipped = getattr(dm, "skipped", {})
+        # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
+        summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
+        skipped = dm.skipped
         if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
             summary["data/skipped"] = float(len(skipped))
             log.warning("%d recordings were skipped as bad input and are in no fold: %s", len(skipped),
                         ", ".join(sorted(skipped)[:10]))
         if merged:
             write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
-            if hasattr(dm, "export_predictions"):  # a dataset's own submission format, e.g. ABAW's
-                dm.export_predictions(run_dir / "submission", merged, ev.target)
+            dm.export_predictions(run_dir / "submission", merged, ev.target)  # e.g. ABAW's files; most: none
         text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
         headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
         footer = ("  ".join(headline) + "\n" if headline else "") + (
@@ -254,13 +248,13 @@ def run_cv(cfg: Any) -> CVResult:
         sink.summary(summary)
     finally:
         sink.finish()
-    return CVResult(run_dir, summary, results, text)
+    return CVResult(run_dir, summary, ev, results, text)
 
 
-def _split_aliases(summary: dict[str, float], dm: Any, ev: Evaluator, folds: list[int]) -> dict[str, float]:
+def _split_aliases(summary: dict[str, float], dm: FoldedDataModule, ev: Evaluator, folds: list[int]) -> dict[str, float]:
     """Official-split datasets (one fold; ``dm.split_names`` such as MELD's train/dev/test): the scores again as
     ``<split>/<metric>`` (``dev/f1_weighted``, ``dev/acc``), the names their papers report."""
-    names = getattr(dm, "split_names", {})
+    names = dm.split_names
     if not names or folds != [0] or dm.num_folds != 1:
         return {}
     out = {}
@@ -274,30 +268,25 @@ def _split_aliases(summary: dict[str, float], dm: Any, ev: Evaluator, folds: lis
 
 
 def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], folds: list[int],
-            results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any) -> str:
-    """Print and save the score table, and draw the plot people look at (frame: predictions over time; sample:
-    the pooled out-of-fold confusion matrix)."""
-    from mmer.report import plot_confusion, plot_predictions, plot_values, print_table, score_rows
+            results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: FoldedDataModule) -> str:
+    """Print and save the score table, and draw the task's plot (frame values: predictions over time; classes: the
+    pooled out-of-fold confusion matrix; sample values: predicted against true)."""
+    from mmer.report import print_table, score_rows
+    from mmer.tasks import ReportData
 
     title = f"{cfg.name}: {len(results)}-fold CV ({run_dir})"
     text = print_table(title, score_rows(summary, folds, ev.score_keys, ev.merge_name, bool(merged)), ev.score_keys)
     atomic_write_text(run_dir / "table.txt", text)
-    if isinstance(ev, FrameEvaluator) and merged:
-        shown = sorted(merged)[: int(cfg.cv.plot_videos)]
-        plot_predictions(run_dir / "predictions.png", shown, merged, *test_targets, [r.test for r in results],
-                         ev.columns)
-    elif isinstance(ev, ClassEvaluator) and not isinstance(ev, MultiLabelEvaluator):
+    if ev.task.plot is not None:
         oof = {v: a for r in results for v, a in r.oof.items()}
         p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
-        if isinstance(ev, ValueEvaluator):
-            plot_values(run_dir / "values_oof.png", p, t, ev.columns, f"{cfg.name}: pooled out-of-fold")
-        else:
-            plot_confusion(run_dir / "confusion_oof.png", p.argmax(1), t[:, 0].astype(int), ev.columns,
-                           f"{cfg.name}: pooled out-of-fold")
+        data = ReportData(str(cfg.name), merged, *test_targets, [r.test for r in results], p, t,
+                          int(cfg.cv.plot_videos))
+        ev.task.plot(run_dir, ev.columns, data)
     return text
 
 
-def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: Any,
+def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: FoldedDataModule,
                ev: Evaluator) -> dict[str, float]:
     """fold{k}/{val,test}/*; cv/val_mean_* and cv/val_std_* over the folds' own validation scores; with a held-out
     partition cv/* (merged) and cv/fold_mean_* (mean single-fold held-out score); cv/oof_* (pooled out-of-fold)."""

@@ -5,8 +5,8 @@ class MmerError(Exception):
     """Base class of user-facing errors."""
 
 
-class ConfigError(MmerError):
-    """A config names an unknown component or an impossible setting."""
+class ConfigError(MmerError, ValueError):
+    """A config names an unknown component or an impossible setting (also a ValueError: a bad argument value)."""
 
 
 class DataError(MmerError):

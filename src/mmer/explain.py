@@ -34,7 +34,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -42,10 +42,12 @@ import torch
 from mmer.errors import ConfigError
 from mmer.provenance import atomic_write_text
 
+if TYPE_CHECKING:
+    from data_modules.base import FoldedDataModule
+
 log = logging.getLogger(__name__)
 FIELDS = ("id", "fold", "split", "video", "start_frame", "end_frame", "prediction", "target", "location",
           "location_note", "adjective_noun_pairs", "anp_note", "distribution", "attribution", "attention", "sentence")
-CLASS_TASKS = ("classification", "frame_classification")
 
 
 # ------------------------------------------------------------------------------------------------ attribution
@@ -84,7 +86,7 @@ def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str
 
 
 # ------------------------------------------------------------------------------------------------ running models
-def _fold_model(cfg: Any, dm: Any, fold_dir: Path) -> Any:
+def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
     from mmer.config import build_module
 
     ckpt = fold_dir / "checkpoints" / "best.ckpt"
@@ -105,7 +107,7 @@ def _explain_batch(model: Any, head: Any, batch: Any, per_step: bool = False) ->
     full = head.task.predict(outputs[head.name]).float()
     mods = [m for m in model.backbones if m in batch.inputs]
     dropped = {m: head.task.predict(model(batch.without(m))[head.name]).float() for m in mods}
-    classes = head.task.name in CLASS_TASKS
+    classes = head.task.predicts_classes
     labels = getattr(model.fusion, "attention_labels", {})
     items = []
     for i in range(full.shape[0]):
@@ -139,13 +141,14 @@ def _present_at(mask: torch.Tensor, t: int) -> bool:
     return bool(mask[t]) if mask.dim() == 1 and t < mask.shape[0] else bool(mask.any())
 
 
-def _describe(dm: Any, batch: Any, i: int, step: int | None = None) -> dict:
+def _describe(dm: FoldedDataModule, batch: Any, i: int, step: int | None = None) -> dict:
     rec_id = batch.meta["video"][i]
     if step is not None:  # one utterance of a dialogue (per_step_predictions): positions count utterances
         return {"video": rec_id, "utterance": dm.step_names(rec_id)[step], "start_frame": step, "end_frame": step,
                 "location": None}
-    if hasattr(dm, "describe"):
-        return dm.describe(rec_id)
+    described = dm.describe(rec_id)
+    if described is not None:
+        return described
     start = int(batch.meta["start"][i]) if "start" in batch.meta else 0
     valid = int(batch.meta["valid"][i]) if "valid" in batch.meta else 1
     return {"video": rec_id, "start_frame": start, "end_frame": start + valid - 1, "location": None}
@@ -172,7 +175,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     ``data.root=/new/place``)."""
     from omegaconf import OmegaConf
 
-    from mmer.config import build_datamodule
+    from mmer.config import prepare_datamodule
     from mmer.evaluation import evaluator_for
 
     run_dir = Path(run_dir)
@@ -181,9 +184,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     if split not in ("val", "test"):
         raise ConfigError(f"--split {split}: choose val (every fold's own validation items) or test")
     cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), OmegaConf.from_dotlist(list(overrides)))
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = prepare_datamodule(cfg)
     ev = evaluator_for(cfg, dm.target_spec())
     folds = sorted(int(p.name[4:]) for p in run_dir.glob("fold*") if (p / "done.json").is_file())
     if not folds:
@@ -197,7 +198,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
         dm.set_fold(k)
         model = _fold_model(cfg, dm, run_dir / f"fold{k}")
         head = next(h for h in model.heads if h.name == ev.head)
-        classes = head.task.name in CLASS_TASKS
+        classes = head.task.predicts_classes
         loader = dm.eval_loader(split)
         for batch in loader:
             for item in _explain_batch(model, head, batch, per_step=dm.per_step_predictions):
@@ -235,14 +236,14 @@ def _safe(name: str) -> str:
 
 
 def _record(fold: int, split: str, rec_id: str, info: dict, item: dict, columns: list[str], classes: bool,
-            target: Any, dm: Any, scene: Any, anp: Any) -> dict:
+            target: Any, dm: FoldedDataModule, scene: Any, anp: Any) -> dict:
     summary = item["summary"]
     if classes:
         prediction = {"label": columns[int(summary.argmax())], "confidence": round(float(summary.max()), 4),
                       "probabilities": {c: round(float(v), 4) for c, v in zip(columns, summary)}}
     else:
         prediction = {"values": {c: round(float(v), 4) for c, v in zip(columns, summary)}}
-    image = dm.scene_image(rec_id) if hasattr(dm, "scene_image") else None
+    image = dm.scene_image(rec_id)
     location, location_note = None, None
     if info.get("location"):
         location = {"label": info["location"], "source": "dataset scene tag", "confidence": None}

@@ -12,19 +12,35 @@ Conventions (see ``../shared/METRICS.md``):
 - torchmetrics' ``ConcordanceCorrCoef`` uses n-1 for both moments, and the leader-follower reference code mixes a
   biased covariance with unbiased variances (identical series then score (n-1)/n). We use n for all three.
 
-Classification metrics use torchmetrics over the whole epoch: weighted F1 (support-weighted mean of per-class F1),
-accuracy, UAR (macro recall) and macro F1. The CV tables add per-class average precision and mAP
-(:func:`average_precision`), computed from the class probabilities of a whole fold.
+Each metric exists twice, as an epoch metric (torchmetrics, logged during training) and as a table score (numpy
+over a whole fold's pooled rows, the CV tables), with one definition: the torchmetrics CCC class calls :func:`ccc`;
+the table's classification scores follow torchmetrics' definitions (tested against them, and both against the
+logged epoch metrics in ``tests/test_parity.py``):
+
+- classes: weighted F1 (support-weighted mean of per-class F1), accuracy, UAR (macro recall) and macro F1; the
+  tables add per-class average precision and mAP (torchmetrics' ``binary_average_precision``, as scikit-learn's);
+- labels: F1 of each label at probability > 0.5, and their mean;
+- values: CCC, MAE and RMSE per dimension, and their means over dimensions.
+
+CCC is our own because torchmetrics' ``ConcordanceCorrCoef`` uses n-1 moments (METRICS.md uses n).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, Metric
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassRecall,
+    MultilabelF1Score,
+)
+from torchmetrics.functional.classification import binary_average_precision
 
 
 class CCCUndefinedWarning(UserWarning):
@@ -90,10 +106,20 @@ class ConcordanceCC(Metric):
         return ccc_per_dim(p, t)
 
 
+# ------------------------------------------------------------------------------------------------ epoch metrics
+def ccc_metrics(num_dims: int) -> dict[str, Metric]:
+    """Per-frame values: CCC per dimension."""
+    return {"ccc": ConcordanceCC(num_dims)}
+
+
+def value_metrics(num_dims: int) -> dict[str, Metric]:
+    """Values per sample: CCC, MAE and RMSE, each per dimension (their means are the table's ``*_mean``)."""
+    return {"ccc": ConcordanceCC(num_dims), "mae": MeanAbsoluteError(num_outputs=num_dims),
+            "rmse": MeanSquaredError(squared=False, num_outputs=num_dims)}
+
+
 def classification_metrics(num_classes: int) -> dict[str, Metric]:
     """Whole-set classification metrics keyed by their public names."""
-    from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassRecall
-
     return {
         "f1_weighted": MulticlassF1Score(num_classes, average="weighted"),
         "f1_macro": MulticlassF1Score(num_classes, average="macro"),
@@ -104,9 +130,71 @@ def classification_metrics(num_classes: int) -> dict[str, Metric]:
 
 def multilabel_metrics(num_labels: int) -> dict[str, Metric]:
     """F1 of each label at threshold 0.5 over the whole set (their mean is the AU challenge's headline)."""
-    from torchmetrics.classification import MultilabelF1Score
-
     return {"f1": MultilabelF1Score(num_labels, average="none")}
+
+
+# ------------------------------------------------------------------------------------------------ table scores
+def ccc_scores(pred: np.ndarray, true: np.ndarray, columns: Sequence[str]) -> dict[str, float]:
+    """Rows (N, D) pooled over every labelled frame of every recording: ``ccc_<dim>`` and ``ccc_mean``."""
+    scores = {f"ccc_{c}": ccc(pred[:, i], true[:, i]) for i, c in enumerate(columns)}
+    return scores | {"ccc_mean": float(np.mean(list(scores.values())))}
+
+
+def value_scores(pred: np.ndarray, true: np.ndarray, columns: Sequence[str]) -> dict[str, float]:
+    """Values per sample: ``mae_<dim>``, ``rmse_<dim>``, ``ccc_<dim>`` and each one's mean over the dimensions."""
+    err = pred - true
+    scores = {}
+    for i, c in enumerate(columns):
+        scores[f"mae_{c}"] = float(np.abs(err[:, i]).mean())
+        scores[f"rmse_{c}"] = float(np.sqrt((err[:, i] ** 2).mean()))
+        scores[f"ccc_{c}"] = ccc(pred[:, i], true[:, i])
+    for k in ("mae", "rmse", "ccc"):
+        scores[f"{k}_mean"] = float(np.mean([scores[f"{k}_{c}"] for c in columns]))
+    return scores
+
+
+def class_scores(probs: np.ndarray, true: np.ndarray, columns: Sequence[str]) -> dict[str, float]:
+    """Class probabilities (N, C) and true class indices (N, 1): :func:`classification_scores` of the argmax, and
+    per-class AP and mAP of the probabilities."""
+    labels = true[:, 0].astype(int)
+    return (classification_scores(probs.argmax(1), labels, len(columns), names=columns)
+            | class_average_precision(probs, labels, list(columns)))
+
+
+def label_scores(probs: np.ndarray, true: np.ndarray, columns: Sequence[str]) -> dict[str, float]:
+    """Independent labels (N, K): F1 of each at probability > 0.5 (torchmetrics' threshold rule) and their mean; a
+    label that is neither present nor predicted scores 0, as in torchmetrics."""
+    pred, pos = probs > 0.5, true >= 0.5
+    tp, fp, fn = (pred & pos).sum(0), (pred & ~pos).sum(0), (~pred & pos).sum(0)
+    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    return {f"f1_{c}": float(v) for c, v in zip(columns, f1)} | {"f1_mean": float(f1.mean())}
+
+
+def classification_scores(pred: np.ndarray, true: np.ndarray, num_classes: int,
+                          names: Sequence[str] | None = None) -> dict[str, float]:
+    """Whole-set scores of integer predictions: accuracy, weighted F1 (per-class F1 weighted by true support),
+    macro F1 and UAR (macro recall). Macro means skip a class that is neither present nor predicted, as
+    torchmetrics' ``MulticlassF1Score`` / ``MulticlassRecall`` do, so epoch logs and CV tables agree. With class
+    ``names``, also each class's F1 as ``f1_<name>``."""
+    if len(true) == 0:
+        raise ValueError("classification_scores: no labelled samples to score")
+    cm = confusion_matrix(pred, true, num_classes)
+    tp = np.diag(cm).astype(np.float64)
+    support, predicted = cm.sum(1).astype(np.float64), cm.sum(0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+    seen = (support + predicted) > 0
+    scores = {"f1_weighted": float((f1 * support).sum() / support.sum()), "accuracy": float(tp.sum() / support.sum()),
+              "uar": float(recall[seen].mean()), "f1_macro": float(f1[seen].mean())}
+    return scores | ({f"f1_{n}": float(v) for n, v in zip(names, f1)} if names is not None else {})
+
+
+def confusion_matrix(pred: np.ndarray, true: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) counts; rows = true class, columns = predicted class."""
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (np.asarray(true, int), np.asarray(pred, int)), 1)
+    return cm
 
 
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -114,19 +202,14 @@ def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
 
         AP = sum_k (R_k - R_{k-1}) P_k
 
-    over the distinct score thresholds k in decreasing order (tied scores enter together; no interpolation, as
-    scikit-learn's ``average_precision_score``). NaN when the class has no positive sample."""
-    scores = np.asarray(scores, np.float64).reshape(-1)
-    positive = np.asarray(positive, bool).reshape(-1)
-    n_pos = int(positive.sum())
-    if n_pos == 0:
+    over the distinct score thresholds k in decreasing order (tied scores enter together; no interpolation):
+    torchmetrics' ``binary_average_precision``, which computes it as scikit-learn's ``average_precision_score``
+    does. NaN when the class has no positive sample (torchmetrics would warn and return a meaningless 0)."""
+    scores = torch.as_tensor(np.asarray(scores, np.float64).reshape(-1))
+    positive = torch.as_tensor(np.asarray(positive, bool).reshape(-1))
+    if not bool(positive.any()):
         return float("nan")
-    order = np.argsort(-scores, kind="stable")
-    s, p = scores[order], positive[order]
-    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each run of equal scores
-    tp = np.cumsum(p)[ends]
-    precision, recall = tp / (ends + 1), tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(binary_average_precision(scores, positive.long(), validate_args=False))
 
 
 def class_average_precision(probs: np.ndarray, true: np.ndarray, names: list[str]) -> dict[str, float]:

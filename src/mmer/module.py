@@ -66,7 +66,7 @@ class MultimodalModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.token_stride = token_stride
         self.metrics = nn.ModuleDict({
-            f"{stage}_metrics": nn.ModuleDict({h.name: nn.ModuleDict(h.task.metrics(h)) for h in built})
+            f"{stage}_metrics": nn.ModuleDict({h.name: nn.ModuleDict(h.task.metrics(h.out_dim)) for h in built})
             for stage in STAGES  # "train" alone would clash with nn.Module.train
         })
         if compile:
@@ -103,7 +103,7 @@ class MultimodalModule(L.LightningModule):
         outputs = {}
         for head in self.heads:
             out = head(fused, fused_mask)
-            outputs[head.name] = frames_from_tokens(out, num_frames) if head.level == "frame" else out
+            outputs[head.name] = frames_from_tokens(out, num_frames) if head.task.per_frame else out
         return (outputs, weights) if need_weights else outputs
 
     # ----------------------------------------------------------------------------------------------- steps
@@ -148,7 +148,7 @@ class MultimodalModule(L.LightningModule):
             for name, metric in self.metrics[f"{stage}_metrics"][head.name].items():
                 if metric.update_count == 0:
                     continue
-                for key, value in head.task.metric_values(head, name, metric.compute()).items():
+                for key, value in head.task.metric_values(head.dim_names, name, metric.compute()).items():
                     self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=stage == "val" and key.endswith("mean"))
                 metric.reset()
 

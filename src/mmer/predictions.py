@@ -1,4 +1,4 @@
-"""Per-frame prediction tables: stitching predict() outputs, CSV files, scoring and merging files across folds.
+"""Prediction tables: stitching predict() outputs, CSV files, and merging tables and files across folds.
 
 A prediction table maps video id -> (num_frames, D) array; on disk it is a CSV with columns
 ``video,frame,<dim_1>,...,<dim_D>`` (frame is 0-based), written atomically.
@@ -17,7 +17,6 @@ import pandas as pd
 
 from mmer.errors import DataError
 from mmer.merge import ccc_centering, stitch_windows
-from mmer.metrics import ccc
 from mmer.provenance import atomic_write
 
 Table = dict[str, np.ndarray]
@@ -65,16 +64,6 @@ def read_table(path: str | Path, dim_names: Sequence[str] | None = None) -> tupl
     return table, dims
 
 
-def score_table(preds: Table, targets: Table, masks: Table, dim_names: Sequence[str]) -> dict[str, float]:
-    """CCC per dimension over ALL labelled frames of all videos concatenated, plus their mean."""
-    videos = sorted(preds)
-    p = np.concatenate([preds[v][masks[v]] for v in videos])
-    t = np.concatenate([targets[v][masks[v]] for v in videos])
-    scores = {f"ccc_{d}": ccc(p[:, i], t[:, i]) for i, d in enumerate(dim_names)}
-    scores["ccc_mean"] = float(np.mean([scores[f"ccc_{d}"] for d in dim_names]))
-    return scores
-
-
 def merge_tables(tables: Sequence[Table]) -> Table:
     """CCC-centering merge of several folds' tables of the same videos: video -> (num_frames, D)."""
     videos = sorted(tables[0])
@@ -91,6 +80,12 @@ def merge_tables(tables: Sequence[Table]) -> Table:
                     "those videos use the plain mean of fold means. First: %s", len(clamped), len(videos),
                     clamped[0].message)
     return merged
+
+
+def mean_tables(tables: Sequence[Table]) -> Table:
+    """Row-wise mean of several folds' tables of the same recordings (soft voting of class probabilities, or the
+    mean of predicted values)."""
+    return {r: np.mean([t[r] for t in tables], axis=0) for r in sorted(tables[0])}
 
 
 def merge_files(paths: Sequence[str | Path], out_path: str | Path) -> Path:

@@ -60,7 +60,7 @@ class TripletPretrainer(L.LightningModule):
 
 def run_pretrain(cfg: Any) -> Path:
     """Pre-train ``cfg.pretrain.modality``'s backbone of the experiment; returns the saved state-dict file."""
-    from mmer.config import _build, build_datamodule
+    from mmer.config import build_component, prepare_datamodule
     from mmer.cv import run_dir_for
 
     p = cfg.pretrain  # defaults in experiments/config.yaml
@@ -68,13 +68,10 @@ def run_pretrain(cfg: Any) -> Path:
     if modality not in cfg.model.modalities or modality not in cfg.model.backbones:
         raise ConfigError(f"pretrain.modality={modality!r}: give one of the experiment's modalities "
                           f"{list(cfg.model.modalities)} (e.g. pretrain.modality=audio)")
-    dm = build_datamodule(cfg)
-    dm.prepare_data()
-    dm.setup("fit")
-    dm.set_fold(0)
+    dm = prepare_datamodule(cfg, fold=0)
     if target not in dm.target_spec():
         raise ConfigError(f"pretrain.target={target!r}: the data module's targets are {sorted(dm.target_spec())}")
-    backbone = _build(cfg.model.backbones[modality], f"backbone model.backbones.{modality}",
+    backbone = build_component(cfg.model.backbones[modality], f"backbone model.backbones.{modality}",
                       in_dim=dm.input_spec()[modality].dim)
     model = TripletPretrainer(backbone, modality, target, dim=p.dim, lr=p.lr, base_margin=p.base_margin, scale=p.scale)
     out = run_dir_for(cfg)

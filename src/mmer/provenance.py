@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 # Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
+# The checkpoint's selection is cv.monitor / cv.mode (hashed there); where it writes is the runner's.
 NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("cv", "keep_checkpoints"),
                 ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"),
-                ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"))
+                ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"), ("callbacks", "checkpoint"),
+                ("callbacks", "lr_monitor"))
 PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
             "wandb", "mmer")
 
 
 def config_hash(container: dict[str, Any]) -> str:
-    """sha256 (12 hex digits) of the resolved config without :data:`NON_SEMANTIC` keys, keys sorted."""
+    """sha256 (12 hex digits) of the resolved config without :data:`NON_SEMANTIC` keys (and without sections that
+    only they filled, or that are null), keys sorted."""
     data = json.loads(json.dumps(container))
     for path in NON_SEMANTIC:
         node = data
@@ -30,6 +33,11 @@ def config_hash(container: dict[str, Any]) -> str:
             node = node.get(key, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(path[-1], None)
+    for name, section in list(data.get("callbacks", {}).items()):
+        if section is None:  # a callback switched off is no callback
+            data["callbacks"].pop(name)
+    if data.get("callbacks") == {}:
+        data.pop("callbacks")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 

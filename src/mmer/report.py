@@ -59,7 +59,7 @@ def plot_confusion(path: str | Path, pred: Sequence[int], true: Sequence[int], c
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmer.evaluation import confusion_matrix
+    from mmer.metrics import confusion_matrix
 
     cm = confusion_matrix(np.asarray(pred), np.asarray(true), len(class_names))
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
