@@ -96,7 +96,7 @@ class WindowDataset(Dataset):
         item = self.dm.load(rec)
         w = self.window
         n_valid = min(w, rec.num_frames - start)
-        out = {"video": rec.id, "start": start, "valid": n_valid, "inputs": {}, "masks": {}, "targets": {},
+        out = {"recording": rec.id, "start": start, "valid": n_valid, "inputs": {}, "masks": {}, "targets": {},
                "target_masks": {}}
         for m, spec in self.dm.input_spec().items():
             if m not in item.inputs:
@@ -106,11 +106,11 @@ class WindowDataset(Dataset):
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask[lo:hi], bool)
             steps = -(-w * spec.rate // spec.span)
-            out["inputs"][m] = _pad(x, steps)
-            out["masks"][m] = _pad(mask, steps)
+            out["inputs"][m] = pad_to(x, steps)
+            out["masks"][m] = pad_to(mask, steps)
         for name in self.dm.target_spec():
-            out["targets"][name] = _pad(np.asarray(item.targets[name][start:start + n_valid], np.float32), w)
-            out["target_masks"][name] = _pad(np.asarray(item.target_masks[name][start:start + n_valid], bool), w)
+            out["targets"][name] = pad_to(np.asarray(item.targets[name][start:start + n_valid], np.float32), w)
+            out["target_masks"][name] = pad_to(np.asarray(item.target_masks[name][start:start + n_valid], bool), w)
         return out
 
 
@@ -127,26 +127,31 @@ def window_input(x: np.ndarray, spec: ModalitySpec) -> np.ndarray:
     return x
 
 
-def _pad(x: np.ndarray, length: int) -> np.ndarray:
+def pad_to(x: np.ndarray, length: int) -> np.ndarray:
     if len(x) >= length:
         return x[:length]
     pad = np.zeros((length - len(x),) + x.shape[1:], dtype=x.dtype)
     return np.concatenate([x, pad])
 
 
-def collate_windows(items: list[dict]) -> Batch:
-    """Stack window dicts into a :class:`~mmer.batch.Batch`. A modality missing from some items is zeros + False."""
+def stack_items(items: list[dict]) -> tuple[dict, dict, dict, dict]:
+    """Stack item dicts (windows or samples) into batch tensors: inputs, masks, targets, target masks, each
+    {name: (B, ...)}. A modality missing from some items is zeros with mask False."""
     modalities = sorted({m for it in items for m in it["inputs"]})
     inputs, masks = {}, {}
     for m in modalities:
         ref = next(it for it in items if m in it["inputs"])
-        xs = [it["inputs"].get(m, np.zeros_like(ref["inputs"][m])) for it in items]
-        ms = [it["masks"].get(m, np.zeros_like(ref["masks"][m])) for it in items]
-        inputs[m] = torch.from_numpy(np.stack(xs))
-        masks[m] = torch.from_numpy(np.stack(ms))
+        inputs[m] = torch.from_numpy(np.stack([it["inputs"].get(m, np.zeros_like(ref["inputs"][m])) for it in items]))
+        masks[m] = torch.from_numpy(np.stack([it["masks"].get(m, np.zeros_like(ref["masks"][m])) for it in items]))
     targets = {k: torch.from_numpy(np.stack([it["targets"][k] for it in items])) for k in items[0]["targets"]}
     tmasks = {k: torch.from_numpy(np.stack([it["target_masks"][k] for it in items])) for k in items[0]["target_masks"]}
-    meta = {"video": [it["video"] for it in items], "start": torch.tensor([it["start"] for it in items]),
+    return inputs, masks, targets, tmasks
+
+
+def collate_windows(items: list[dict]) -> Batch:
+    """Stack window dicts into a :class:`~mmer.batch.Batch` with each window's recording, start and valid length."""
+    inputs, masks, targets, tmasks = stack_items(items)
+    meta = {"recording": [it["recording"] for it in items], "start": torch.tensor([it["start"] for it in items]),
             "valid": torch.tensor([it["valid"] for it in items]), "num_frames": len(next(iter(targets.values()))[0])}
     return Batch(inputs, masks, targets, tmasks, meta)
 

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.base import FoldedDataModule, Recording, _pad, window_input
+from data_modules.base import FoldedDataModule, Recording, pad_to, stack_items, window_input
 from mmer.batch import Batch
 from mmer.errors import ConfigError
 
@@ -30,15 +29,15 @@ class SampleDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         rec = self.recordings[i]
         item = self.dm.load(rec)
-        out = {"video": rec.id, "inputs": {}, "masks": {}, "targets": {}, "target_masks": {}}
+        out = {"recording": rec.id, "inputs": {}, "masks": {}, "targets": {}, "target_masks": {}}
         for m, spec in self.dm.input_spec().items():
             if m not in item.inputs:
                 continue
             x = window_input(item.inputs[m], spec)
             mask = item.input_masks.get(m)
             mask = np.ones(len(x), bool) if mask is None else np.asarray(mask, bool)
-            out["inputs"][m] = _pad(x, spec.length)
-            out["masks"][m] = _pad(mask, spec.length)
+            out["inputs"][m] = pad_to(x, spec.length)
+            out["masks"][m] = pad_to(mask, spec.length)
         for name in self.dm.target_spec():
             out["targets"][name] = np.asarray(item.targets[name])
             out["target_masks"][name] = np.asarray(item.target_masks[name], bool)
@@ -48,16 +47,9 @@ class SampleDataset(Dataset):
 def collate_samples(items: list[dict]) -> Batch:
     """Stack sample dicts into a :class:`~mmer.batch.Batch`: inputs (B, L_m, ...), targets (B,) or (B, D),
     target masks (B,). A modality missing from some items is zeros with mask False."""
-    modalities = sorted({m for it in items for m in it["inputs"]})
-    inputs, masks = {}, {}
-    for m in modalities:
-        ref = next(it for it in items if m in it["inputs"])
-        inputs[m] = torch.from_numpy(np.stack([it["inputs"].get(m, np.zeros_like(ref["inputs"][m])) for it in items]))
-        masks[m] = torch.from_numpy(np.stack([it["masks"].get(m, np.zeros_like(ref["masks"][m])) for it in items]))
-    targets = {k: torch.from_numpy(np.stack([it["targets"][k] for it in items])) for k in items[0]["targets"]}
-    tmasks = {k: torch.from_numpy(np.stack([it["target_masks"][k] for it in items]).reshape(len(items)))
-              for k in items[0]["target_masks"]}
-    return Batch(inputs, masks, targets, tmasks, {"video": [it["video"] for it in items]})
+    inputs, masks, targets, tmasks = stack_items(items)
+    tmasks = {k: v.reshape(len(items)) for k, v in tmasks.items()}
+    return Batch(inputs, masks, targets, tmasks, {"recording": [it["recording"] for it in items]})
 
 
 class SampleDataModule(FoldedDataModule):

@@ -73,12 +73,12 @@ def test_prediction_windows_cover_every_frame_and_validation_tiles():
     dm.set_fold(0)
     seen = {}
     for batch in dm.predict_loader("test"):
-        for v, s, n in zip(batch.meta["video"], batch.meta["start"].tolist(), batch.meta["valid"].tolist()):
+        for v, s, n in zip(batch.meta["recording"], batch.meta["start"].tolist(), batch.meta["valid"].tolist()):
             seen.setdefault(v, np.zeros(next(r.num_frames for r in dm.recordings if r.id == v), int))[s:s + n] += 1
     assert all((c >= 1).all() for c in seen.values())
     tiles = {}
     for batch in dm.val_dataloader():
-        for v, s, n in zip(batch.meta["video"], batch.meta["start"].tolist(), batch.meta["valid"].tolist()):
+        for v, s, n in zip(batch.meta["recording"], batch.meta["start"].tolist(), batch.meta["valid"].tolist()):
             tiles.setdefault(v, np.zeros(next(r.num_frames for r in dm.recordings if r.id == v), int))[s:s + n] += 1
     assert all((c == 1).all() for c in tiles.values())  # every frame scored exactly once in validation
 
@@ -114,7 +114,7 @@ def test_missing_modality_in_some_items_collates_to_false_mask():
         masks = {"visual": np.ones(4, bool)}
         if with_audio:
             inputs["audio"], masks["audio"] = np.ones((8, 3), np.float32), np.ones(8, bool)
-        return {"video": "v", "start": 0, "valid": 4, "inputs": inputs, "masks": masks,
+        return {"recording": "v", "start": 0, "valid": 4, "inputs": inputs, "masks": masks,
                 "targets": {"va": np.zeros((4, 2), np.float32)}, "target_masks": {"va": np.ones(4, bool)}}
 
     batch = collate_windows([item(True), item(False)])

@@ -42,7 +42,7 @@ def test_cached_tokens_give_the_same_outputs_losses_and_gradients(weights, tmp_p
     in_step.train(), cached.train()  # dropout active: the same seed must give the same function
     compared = 0
     for b_step, b_cache in zip(dm_step.val_dataloader(), dm_cache.val_dataloader()):
-        assert b_step.meta["video"] == b_cache.meta["video"] and torch.equal(b_step.meta["start"], b_cache.meta["start"])
+        assert b_step.meta["recording"] == b_cache.meta["recording"] and torch.equal(b_step.meta["start"], b_cache.meta["start"])
         assert b_cache.inputs["visual"].shape[1:] == (2, 512)  # 64 frames -> 2 tokens of 32
         losses = []
         for model, batch in ((in_step, b_step), (cached, b_cache)):

@@ -1,5 +1,6 @@
 """EMER readers and data module, EMERT's gradient reversal and discriminator, and a 2-fold CV on the fixture."""
 
+import json
 import shutil
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from data_modules.emer import EmerDataModule
 from data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
-from mmer.errors import ConfigError, DataError
+from mmer.errors import ConfigError, DataError, RandomInitWarning
 from tests.conftest import fixture_root
 
 EYE = {"timestamp": "Recording timestamp", "gaze_x": "Gaze point X", "gaze_y": "Gaze point Y",
@@ -68,7 +69,7 @@ def test_eye_tables_by_column_name_in_any_export_style(tmp_path):
 
 
 def test_fixture_views_masks_and_folds(tmp_path_factory):
-    from mmer.fixtures_emer import CLASSES7, TO3, VA
+    from mmer.fixtures.emer import CLASSES7, TO3, VA
 
     dm = emer(fixture_root("emer", tmp_path_factory), modalities=("face", "eye", "gaze", "fixation"))
     assert len(dm.recordings) == 40
@@ -205,9 +206,14 @@ def test_two_fold_cv_on_the_fixture(experiment, key, tmp_path_factory, tmp_path)
                    "data.set_file=null", "data.face_size=32", "data.batch_size=8", "cv.folds=2",
                    "trainer.max_epochs=1", "logger=csv", "trainer.enable_progress_bar=false",
                    f"paths.output_root={tmp_path}"])
-    result = run_cv(cfg)
+    with pytest.warns(RandomInitWarning) as said:
+        result = run_cv(cfg)
+    # the ResNet-18 face trunk has no weights: said once per job, from the backbone's file, not once per fold
+    said = [w for w in said if issubclass(w.category, RandomInitWarning)]
+    assert len(said) == 1 and said[0].filename.endswith("backbones/pretrained.py"), [str(w.message) for w in said]
     s = result.summary
     assert np.isfinite(s[f"cv/oof_{key}"]) and f"cv/val_std_{key}" in s
+    json.loads((result.run_dir / "summary.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
     assert "mean over folds" in result.table and "std over folds" in result.table
     if experiment == "emert_multitask":  # the FER head is scored over each whole fold beside ER
         keys = set(pd.read_csv(result.run_dir / "metrics.csv")["key"])

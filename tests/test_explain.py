@@ -159,7 +159,11 @@ def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp
 
     cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),
                    "trainer.max_epochs=1", f"paths.output_root={tmp_path / 'runs'}"])
-    run = run_cv(cfg).run_dir
+    result = run_cv(cfg)
+    run = result.run_dir
+    # an official-split dataset prints its train / dev / test scores, not a 1-fold CV with a zero spread
+    assert "official train / dev / test split" in result.table and "std over folds" not in result.table
+    assert [line.split()[0] for line in result.table.splitlines()[2:5]] == ["train", "dev", "test"]
     out = explain_run(run, split="test")
     records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
     # one record per utterance of the test dialogues, with the probabilities of the run's own prediction table

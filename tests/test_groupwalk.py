@@ -123,7 +123,7 @@ def test_fixture_samples_labels_and_reports(groupwalk):
 def test_untracked_poses_are_matched_to_the_right_agent(groupwalk):
     """The fixture's head drop follows the emotion: a mixed-up match (or a wrong skeleton format) would give an
     agent another agent's nose height. Nose y after normalisation = (0.08 + drop - 0.55) / 0.35."""
-    from mmer.fixtures_groupwalk import DROP
+    from mmer.fixtures.groupwalk import DROP
 
     dm = groupwalk
     for r in dm.recordings:
@@ -221,7 +221,7 @@ def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
 def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):
     from data_modules.egait import EGaitDataModule
     from mmer.backbones.pose import PoseSequence
-    from mmer.fixtures_groupwalk import make_egait_fixture
+    from mmer.fixtures.groupwalk import make_egait_fixture
 
     root = make_egait_fixture(tmp_path / "eg", gaits=8)
     dm = EGaitDataModule(root=str(root), segment_frames=16, num_folds=2)

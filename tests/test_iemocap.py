@@ -74,7 +74,7 @@ def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
 
 
 def test_sentence_wavs_and_video_spans_per_utterance(iemocap, tmp_path, caplog):
-    from mmer.fixtures import IEMOCAP_LEVEL
+    from mmer.fixtures.datasets import IEMOCAP_LEVEL
 
     dm = IemocapDataModule(root=str(iemocap), clips=True, cache_dir=str(tmp_path / "cache"))
     dm.prepare_data()

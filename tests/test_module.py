@@ -27,7 +27,7 @@ def make_batch():
     tmasks["expr_f"][0, :5] = False  # unlabelled frames (EXPR -1)
     tmasks["va"][1, 20:] = False
     targets["va"][1, 20:] = -5.0
-    return Batch(inputs, masks, targets, tmasks, {"video": [f"v{i}" for i in range(B)], "num_frames": T})
+    return Batch(inputs, masks, targets, tmasks, {"recording": [f"v{i}" for i in range(B)], "num_frames": T})
 
 
 HEADS = {

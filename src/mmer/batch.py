@@ -9,7 +9,9 @@ Shapes (B = batch, T_m = steps of modality m, T = label frames of a window):
   sample is all False (never a crash).
 - ``targets[name]``: per head: per-frame regression (B, T, D), class indices (B,) or (B, T), multi-label (B, K).
 - ``target_masks[name]``: (B, T) or (B,), True where labelled (Aff-Wild2's -5 frames are False).
-- ``meta``: lists / tensors of side information (video ids, window starts, group ids, speaker ids, ...).
+- ``meta``: side information. Every batch: ``recording`` (list of B recording ids: a video, a sample, a dialogue).
+  Windowed data also: ``start`` (B,) the first step of each window and ``valid`` (B,) its unpadded steps (steps are
+  frames, or utterances of a dialogue), ``num_frames`` (int) the window length. Datasets may add more (speakers).
 """
 
 from __future__ import annotations

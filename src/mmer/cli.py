@@ -24,9 +24,12 @@ from collections.abc import Sequence
 
 from mmer.errors import MmerError
 
+TRAINING = ("train", "cv", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local")
 
-def _quiet() -> None:
-    import lightning  # noqa: F401  (it sets its own log levels on import: override them after)
+
+def _quiet(cmd: str) -> None:
+    if cmd in TRAINING:  # only they need Lightning (seconds to import): `mmer config` stays quick
+        import lightning  # noqa: F401  (it sets its own log levels on import: override them after)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
@@ -61,9 +64,55 @@ def extract(overrides: Sequence[str] = ()) -> int:
     return len(prepare_datamodule(compose(overrides)).recordings)
 
 
+def catalogue() -> str:
+    """The datasets (with their default experiments) and experiments, for ``--help``."""
+    from mmer import config
+
+    try:
+        import yaml
+
+        datasets = yaml.safe_load((config.config_dir() / "datasets.yaml").read_text())
+        experiments = [e for e in config.available("experiment")]
+    except (MmerError, OSError) as exc:
+        return f"(no experiments listed: {exc})"
+    width = max(map(len, datasets))
+    lines = ["datasets (mmer train --dataset NAME; its default experiment):"]
+    lines += [f"  {name:<{width}}  {exp}" for name, exp in datasets.items()]
+    lines.append("experiments (experiment=NAME, or mmer train --experiment NAME):")
+    lines += [f"  {', '.join(experiments[i:i + 6])}" for i in range(0, len(experiments), 6)]
+    lines.append("overrides: Hydra key=value anywhere on the line, e.g. trainer.max_epochs=5 logger=csv")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mmer", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if is_override(a)]
+    if len(overrides) < len(extra) or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(a for a in extra if a not in overrides or not hasattr(args, 'overrides'))}")
+    if overrides:  # key=value after an option (`mmer sweep-local FILE --count 1 key=value`)
+        args.overrides = [*args.overrides, *overrides]
+    _quiet(args.cmd)
+    try:
+        return _dispatch(args)
+    except MmerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def is_override(arg: str) -> bool:
+    """A Hydra override: ``key=value``, ``+key=value``, ``~key``."""
+    return not arg.startswith("-") and ("=" in arg or arg.startswith("~"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mmer`` parser; every subcommand's ``--help`` lists the datasets and experiments."""
+    epilog = catalogue()
+    formatter = argparse.RawTextHelpFormatter
+    parser = argparse.ArgumentParser(prog="mmer", description=__doc__, formatter_class=formatter, epilog=epilog)
     sub = parser.add_subparsers(dest="cmd", required=True)
+    real_add = sub.add_parser
+    sub.add_parser = lambda *a, **kw: real_add(*a, **{"epilog": epilog, "formatter_class": formatter, **kw})
     p = sub.add_parser("train", help="run a dataset's default experiment (k-fold CV + merge)")
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
@@ -97,13 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
     p.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
-    _quiet()
-    try:
-        return _dispatch(args)
-    except MmerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:

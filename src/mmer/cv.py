@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmer.errors import ConfigError
+from mmer.errors import ConfigError, RandomInitWarning
 from mmer.evaluation import Evaluator, evaluator_for
 from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import atomic_write, atomic_write_text, config_hash, provenance
@@ -118,7 +120,7 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
         _warn_if_other_code(fold_dir, k)
         oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
         test = read_table(fold_dir / "test_predictions.csv", ev.columns)[0] if test_targets[0] else {}
-        return FoldResult(k, "cached", oof, test, json.loads(done.read_text())["scores"])
+        return FoldResult(k, "cached", oof, test, read_scores(done))
     fold_dir.mkdir(parents=True, exist_ok=True)
     if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
         atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
@@ -135,7 +137,7 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
         if _has_labels(test_targets):  # a test set without public labels is predicted, never scored
             scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(test, *test_targets).items()})
         write_table(fold_dir / "test_predictions.csv", test, ev.columns)
-    atomic_write_text(done, json.dumps({"fold": k, "status": status, "scores": scores}, indent=2))
+    atomic_write_text(done, strict_json({"fold": k, "status": status, "scores": scores}))
     if cfg.cv.get("keep_checkpoints", "weights") == "weights":
         slim_checkpoints(fold_dir / "checkpoints")
     return FoldResult(k, status, oof, test, scores)
@@ -212,9 +214,12 @@ def run_cv(cfg: Any) -> CVResult:
     sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=container, **logger_cfg)
     try:
         results = []
-        for k in folds:
-            log.info("fold %d/%d", k + 1, dm.num_folds)
-            results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
+        for i, k in enumerate(folds):
+            log.info("fold %d (%d of %d)", k, i + 1, len(folds))
+            with warnings.catch_warnings():
+                if i:  # every fold rebuilds the model: what its build says, the first fold has said
+                    warnings.simplefilter("ignore", RandomInitWarning)
+                results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
             log.info("fold %d: %s", k, results[-1].status)
         merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
         scored = merged if _has_labels(test_targets) else {}
@@ -244,18 +249,39 @@ def run_cv(cfg: Any) -> CVResult:
         print(footer, end="")
         text += footer
         atomic_write_text(run_dir / "table.txt", text)
-        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+        atomic_write_text(run_dir / "summary.json", strict_json(summary))
         sink.summary(summary)
     finally:
         sink.finish()
     return CVResult(run_dir, summary, ev, results, text)
 
 
+def strict_json(values: Any) -> str:
+    """JSON that strict parsers read: an undefined score (NaN, e.g. a CCC of two constant series) is null
+    (:func:`read_scores` turns it back into NaN)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return json.dumps(clean(values), indent=2, allow_nan=False)
+
+
+def read_scores(path: Path) -> dict[str, float]:
+    """The scores of a done.json (null: NaN)."""
+    return {k: float("nan") if v is None else v for k, v in json.loads(path.read_text())["scores"].items()}
+
+
+def official_split(dm: FoldedDataModule, folds: list[int]) -> bool:
+    """A dataset with one official split (``split_names``, one fold) run as such."""
+    return bool(dm.split_names) and dm.num_folds == 1 and folds == [0]
+
+
 def _split_aliases(summary: dict[str, float], dm: FoldedDataModule, ev: Evaluator, folds: list[int]) -> dict[str, float]:
     """Official-split datasets (one fold; ``dm.split_names`` such as MELD's train/dev/test): the scores again as
     ``<split>/<metric>`` (``dev/f1_weighted``, ``dev/acc``), the names their papers report."""
     names = dm.split_names
-    if not names or folds != [0] or dm.num_folds != 1:
+    if not official_split(dm, folds):
         return {}
     out = {}
     for split, name in names.items():
@@ -271,11 +297,17 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
             results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: FoldedDataModule) -> str:
     """Print and save the score table, and draw the task's plot (frame values: predictions over time; classes: the
     pooled out-of-fold confusion matrix; sample values: predicted against true)."""
-    from mmer.report import print_table, score_rows
+    from mmer.report import print_table, score_rows, split_rows
     from mmer.tasks import ReportData
 
-    title = f"{cfg.name}: {len(results)}-fold CV ({run_dir})"
-    text = print_table(title, score_rows(summary, folds, ev.score_keys, ev.merge_name, bool(merged)), ev.score_keys)
+    if official_split(dm, folds):  # MELD, IEMOCAP six-class: one model, scored on each official split
+        names = [n for split, n in dm.split_names.items() if f"fold0/{split}/{ev.score_keys[0]}" in summary]
+        title = f"{cfg.name}: official {' / '.join(names)} split ({run_dir})"
+        rows = split_rows(summary, dm.split_names, ev.score_keys)
+    else:
+        title = f"{cfg.name}: {len(results)}-fold CV ({run_dir})"
+        rows = score_rows(summary, folds, ev.score_keys, ev.merge_name, bool(merged))
+    text = print_table(title, rows, ev.score_keys)
     atomic_write_text(run_dir / "table.txt", text)
     if ev.task.plot is not None:
         oof = {v: a for r in results for v, a in r.oof.items()}

@@ -11,3 +11,7 @@ class ConfigError(MmerError, ValueError):
 
 class DataError(MmerError):
     """Data on disk (or generated) is missing, malformed or unusable (NaN inputs, all labels masked...)."""
+
+
+class RandomInitWarning(UserWarning):
+    """A backbone that can load pretrained weights was given none and starts from random initialisation."""

@@ -51,7 +51,7 @@ class Evaluator:
             return stitch_predict_outputs(outputs, self.head, {r.id: r.num_frames for r in recordings})
         table = {}
         for out in outputs:
-            for rec_id, row in zip(out["meta"]["video"], out["outputs"][self.head].numpy()):
+            for rec_id, row in zip(out["meta"]["recording"], out["outputs"][self.head].numpy()):
                 table[rec_id] = row.astype(np.float64)[None]
         return table
 

@@ -142,7 +142,7 @@ def _present_at(mask: torch.Tensor, t: int) -> bool:
 
 
 def _describe(dm: FoldedDataModule, batch: Any, i: int, step: int | None = None) -> dict:
-    rec_id = batch.meta["video"][i]
+    rec_id = batch.meta["recording"][i]
     if step is not None:  # one utterance of a dialogue (per_step_predictions): positions count utterances
         return {"video": rec_id, "utterance": dm.step_names(rec_id)[step], "start_frame": step, "end_frame": step,
                 "location": None}
@@ -204,7 +204,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
             for item in _explain_batch(model, head, batch, per_step=dm.per_step_predictions):
                 i, step = item["index"], item.get("step")
                 info = _describe(dm, batch, i, step)
-                records.append(_record(k, split, batch.meta["video"][i], info, item, ev.columns, classes,
+                records.append(_record(k, split, batch.meta["recording"][i], info, item, ev.columns, classes,
                                        _target(batch, head, i, ev.columns, classes, step), dm, scene, anp))
     if not records:
         raise ConfigError(f"{run_dir}: the {split} split has no items to explain")

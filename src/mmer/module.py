@@ -123,7 +123,7 @@ class MultimodalModule(L.LightningModule):
             self.log(f"{stage}/loss_{name}", loss, on_step=False, on_epoch=True, batch_size=batch.size)
             total = total + loss
         if not torch.isfinite(total):
-            videos = batch.meta.get("video", [])
+            videos = batch.meta.get("recording", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
                                      f"inputs for NaN/Inf or lower the learning rate")
         self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",

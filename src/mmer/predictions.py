@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def stitch_predict_outputs(outputs: Sequence[dict], head: str, lengths: dict[str, int]) -> Table:
-    """Stitch ``predict_step`` outputs (windows of (window, D) with ``meta['video']`` and ``meta['start']``) into
+    """Stitch ``predict_step`` outputs (windows of (window, D) with ``meta['recording']`` and ``meta['start']``) into
     one (num_frames, D) array per video (uniform mean over covering windows)."""
     windows: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
     for out in outputs:
         preds = out["outputs"][head].numpy()
-        for video, start, pred in zip(out["meta"]["video"], out["meta"]["start"].tolist(), preds):
+        for video, start, pred in zip(out["meta"]["recording"], out["meta"]["start"].tolist(), preds):
             windows[video].append((start, pred))
     table = {}
     for video, items in windows.items():

@@ -24,6 +24,13 @@ def score_rows(summary: dict[str, float], folds: Sequence[int], keys: Sequence[s
     return rows
 
 
+def split_rows(summary: dict[str, float], split_names: dict[str, str], keys: Sequence[str]) -> list[tuple[str, list[float]]]:
+    """Rows of an official-split dataset (one fold): one per split that was scored, under the name its papers use
+    (``train``, ``dev``, ``test``)."""
+    return [(name, [summary[f"fold0/{split}/{c}"] for c in keys]) for split, name in split_names.items()
+            if f"fold0/{split}/{keys[0]}" in summary]
+
+
 def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequence[str]) -> str:
     """Print with rich and return the plain-text version (also saved beside the run)."""
     from rich.console import Console

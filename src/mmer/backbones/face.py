@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmer.backbones.layers import conv_stack, weighted_average
-from mmer.backbones.utterance import _Pretrainable
+from mmer.backbones.utterance import Pretrainable
 
 
-class TwoStreamFace(_Pretrainable):
+class TwoStreamFace(Pretrainable):
     """Args: in_dim: image channels. channels: conv widths of each stream. attention: use the encoder-decoder mask
     (False: plain average pooling of stream a). weights / freeze: a local state dict to start from, and keep fixed."""
 

@@ -21,10 +21,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from mmer.backbones.utterance import _Pretrainable
+from mmer.backbones.utterance import Pretrainable
 
 
-class PoseSequence(_Pretrainable):
+class PoseSequence(Pretrainable):
     """Args: in_dim: J * 3 values per frame. channels: Conv1d widths over joints. hidden: per-frame feature size
     (and LSTM size). temporal: ``lstm`` (gait: the sequence) or ``stats`` (posture: single-frame statistics)."""
 

@@ -18,7 +18,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from mmer.errors import ConfigError
+from mmer.errors import ConfigError, RandomInitWarning
 
 log = logging.getLogger(__name__)
 VIDEO_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
@@ -29,9 +29,10 @@ KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0
 def load_local_weights(module: nn.Module, path: str | None, what: str) -> None:
     """Load a local state dict into ``module`` (classifier keys ``fc.*`` may be absent or extra). ``path=None``
     keeps the random initialisation and warns."""
-    if not path:
+    if not path:  # attributed to the backbone that asked; the CV runner says it for the first fold only
         warnings.warn(f"{what}: no pretrained weights given (weights=null); starting from random initialisation. "
-                      f"Pass a local file, e.g. model.backbones.<modality>.weights=/path/to/{what}.pth", stacklevel=3)
+                      f"Pass a local file, e.g. model.backbones.<modality>.weights=/path/to/{what}.pth",
+                      RandomInitWarning, stacklevel=2)
         return
     file = Path(path).expanduser()
     if not file.is_file():

@@ -16,9 +16,11 @@ from mmer.backbones.layers import conv_stack, weighted_average
 from mmer.backbones.pretrained import load_local_weights
 
 
-class _Pretrainable(nn.Module):
+class Pretrainable(nn.Module):
     """``weights``: a state dict saved by ``mmer pretrain`` (the triplet stage) or any local file that fits;
     ``freeze``: keep those weights fixed (no gradients, eval mode)."""
+
+    frozen: bool = False
 
     def _init_weights(self, weights: str | None, freeze: bool) -> None:
         if weights:
@@ -29,7 +31,7 @@ class _Pretrainable(nn.Module):
             self.eval()
 
     def train(self, mode: bool = True):
-        return super().train(mode and not getattr(self, "frozen", False))
+        return super().train(mode and not self.frozen)
 
 
 def _per_present(x: Tensor, mask: Tensor, fn, out_dim: int) -> Tensor:
@@ -42,7 +44,7 @@ def _per_present(x: Tensor, mask: Tensor, fn, out_dim: int) -> Tensor:
     return out
 
 
-class UtteranceMelCNN(_Pretrainable):
+class UtteranceMelCNN(Pretrainable):
     """x (B, T, R, n_mels) log-mel per utterance -> 2D CNN -> global average pool -> Linear -> (B, T, out_dim)."""
 
     def __init__(self, in_dim: int, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
@@ -58,7 +60,7 @@ class UtteranceMelCNN(_Pretrainable):
         return _per_present(x, mask, lambda s: self.proj(self.cnn(self.norm(s.unsqueeze(1)))), self.out_dim)
 
 
-class UtteranceFrames(_Pretrainable):
+class UtteranceFrames(Pretrainable):
     """x (B, T, K, C, H, W) frames per utterance -> per-frame CNN (B, T, K, c) -> learned weighted average over the
     K frames (weights softmax_k(w . f_k)) -> Linear -> (B, T, out_dim). The M2FNet visual stream averages faces
     with learned weights; without a face detector the frames are whole scenes (the scene stream)."""
@@ -79,7 +81,7 @@ class UtteranceFrames(_Pretrainable):
         return _per_present(x, mask, self._encode, self.out_dim)
 
 
-class UtteranceFacesScene(_Pretrainable):
+class UtteranceFacesScene(Pretrainable):
     """M2FNet's visual stream: x (B, T, K + F, C, H, W) per utterance = K scene frames then F face-crop slots (an
     all-zero slot = no face; ``data.faces_dir``).
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from einops import rearrange
 from torch import Tensor, nn
 
+from mmer.backbones.layers import conv_stack
 from mmer.backbones.tcn import TCN
 
 
@@ -20,12 +21,7 @@ class FrameCNNTCN(nn.Module):
     def __init__(self, in_dim: int = 1, cnn_channels: Sequence[int] = (16, 32), tcn_channels: Sequence[int] = (64, 64),
                  kernel: int = 5, dropout: float = 0.1) -> None:
         super().__init__()
-        layers, c_in = [], in_dim
-        for c in cnn_channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GroupNorm(1, c), nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        self.cnn = nn.Sequential(*layers)
+        self.cnn, c_in = conv_stack(in_dim, cnn_channels)
         self.tcn = TCN(c_in, tcn_channels, kernel, dropout)
         self.out_dim = self.tcn.out_dim
 

@@ -1,0 +1,41 @@
+"""The ``mmer`` command line: help that lists what there is, overrides anywhere, quick config printing."""
+
+import pytest
+
+from mmer.cli import main
+
+
+def test_help_lists_datasets_and_experiments(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "affwild2" in out and "jmt_affwild2_light" in out and "m2fnet_meld_av" in out and "emert_va" in out
+
+
+def test_overrides_may_follow_options(monkeypatch, tmp_path):
+    import mmer.explain
+
+    seen = {}
+    monkeypatch.setattr(mmer.explain, "explain_run", lambda run, split, fold, scene, anp, window, overrides:
+                        seen.update(run=run, split=split, overrides=overrides))
+    assert main(["explain", str(tmp_path), "--split", "test", "data.root=/elsewhere", "+data.extra=1"]) == 0
+    assert seen == {"run": str(tmp_path), "split": "test", "overrides": ["data.root=/elsewhere", "+data.extra=1"]}
+
+
+def test_unknown_options_and_stray_overrides_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "--bogus"])
+    assert exit_.value.code == 2 and "--bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["merge", "a.csv", "-o", "m.csv", "seed=1"])  # merge takes no overrides
+    assert "seed=1" in capsys.readouterr().err
+
+
+def test_config_prints_the_composed_config_without_lightning(capsys):
+    import subprocess
+    import sys
+
+    code = "import sys; from mmer.cli import main; main(['config', 'seed=3']); print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "seed: 3" in out and out.strip().endswith("False")
