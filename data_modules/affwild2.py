@@ -234,7 +234,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
 
     def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str = "va") -> None:
         """ABAW submission files ``out_dir/<video>.txt``, one ``<video>/00001.jpg,...`` row per frame: VA
-        ``valence,arousal`` floats; EXPR the class index (argmax); AU 0/1 per unit (probability >= 0.5)."""
+        ``valence,arousal`` floats; EXPR the class index (argmax); AU 0/1 per unit (probability > 0.5, as scored)."""
         from mmer.provenance import atomic_write_text
 
         names = TRACKS[target].names
@@ -246,7 +246,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
                 values = [str(int(c)) for c in preds.argmax(1)]
                 header = ",".join(names)
             else:
-                values = [",".join(str(int(u)) for u in row) for row in preds >= 0.5]
+                values = [",".join(str(int(u)) for u in row) for row in preds > 0.5]
                 header = ",".join(names)
             rows = [f"image_location,{header}"] + [f"{video}/{k + 1:05d}.jpg,{v}" for k, v in enumerate(values)]
             atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")

@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mmer.config import available, config_dir
+from mmer.fusion.base import Fusion
 
 B, T = 3, 24
 
@@ -93,7 +94,8 @@ def test_fusion(name):
     dims, feats, masks = fusion_inputs()
     query = {"query": "visual"} if "query" in node else {}  # M2FNet's query modality (text on MELD)
     fusion = instantiate(node)(in_dims=dims, **query)
-    if getattr(fusion, "own_time_axes", False):
+    assert isinstance(fusion, Fusion)  # the declared hooks (own_time_axes, aux_losses, attention_labels)
+    if fusion.own_time_axes:
         return check_pooled_fusion(fusion, feats, masks)
     out = fusion(feats, masks)
     assert out.shape == (B, T, fusion.out_dim)
@@ -139,7 +141,7 @@ def check_pooled_fusion(fusion, feats, masks):
     masks = dict(masks, eye=torch.ones(B, 7, dtype=torch.bool))
     out = fusion(feats, masks)
     assert out.shape == (B, 1, fusion.out_dim) and torch.isfinite(out).all()
-    aux = sum(getattr(fusion, "aux_losses", {}).values())
+    aux = sum(fusion.aux_losses.values())
     gradient_everywhere(fusion, out.pow(2).mean() + aux)
     fusion.eval()
     with torch.no_grad():

@@ -6,6 +6,7 @@ import pytest
 
 from mmer.cli import fast_dev_run
 from mmer.config import available, compose
+from mmer.tasks import TASKS
 from tests.conftest import TINY, dataset_overrides
 
 
@@ -14,11 +15,9 @@ def test_fast_dev_run(experiment, tmp_path_factory):
     cfg = compose([f"experiment={experiment}"])
     dataset = cfg.data._target_.split(".")[1] + ("_clips" if cfg.data.get("clips") else "")
     metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
-    headline = {"frame_regression": "ccc_mean", "classification": "f1_weighted",
-                "frame_classification": "f1_weighted", "frame_multilabel": "f1_mean", "regression": "ccc_mean"}
     assert "train/loss" in metrics
     for name, head in cfg.model.heads.items():
-        assert f"val/{head.get('metric_prefix', '')}{headline[head.task]}" in metrics, (name, sorted(metrics))
+        assert f"val/{head.get('metric_prefix', '')}{TASKS[head.task].primary}" in metrics, (name, sorted(metrics))
     assert all(math.isfinite(v) for k, v in metrics.items() if "loss" in k)
 
 

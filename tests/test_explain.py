@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmer.explain import FIELDS, attention_summary, attribution, explain_run
+from mmer.explain import FIELDS, FRAME_PLACE, STEP_PLACE, attention_summary, attribution, explain_run
 from mmer.scene_scorers import SceneScorer
 from tests.conftest import dataset_overrides, fixture_root
 
@@ -76,7 +76,7 @@ def test_explain_emersk_records_have_the_documented_fields(emersk_run, tmp_path)
     folds = {r["fold"] for r in records}
     assert folds == {0, 1}
     for r in records:
-        assert set(FIELDS) <= set(r)
+        assert set(FIELDS) | set(FRAME_PLACE) <= set(r)
         assert r["location"]["source"] == "dataset scene tag" and r["location"]["label"] in ("street", "park")
         assert [p["pair"] for p in r["adjective_noun_pairs"]] == ["sunny park", "busy street", "calm lake"]
         assert sorted(r["attribution"]) == ["context", "face", "gait", "posture"]
@@ -112,7 +112,7 @@ def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
     run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
     out = explain_run(run, split="test", time_window=100)
     records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
-    assert records and all(set(FIELDS) <= set(r) for r in records)
+    assert records and all(set(FIELDS) | set(FRAME_PLACE) <= set(r) for r in records)
     r = records[0]
     assert set(r["prediction"]["values"]) == {"valence", "arousal"}
     assert r["location"] is None and "no scene tag" in r["location_note"]
@@ -169,14 +169,15 @@ def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp
     # one record per utterance of the test dialogues, with the probabilities of the run's own prediction table
     test = pd.read_csv(run / "fold0/test_predictions.csv")
     assert len(records) == len(test) and len({r["id"] for r in records}) == len(records)
-    assert [(r["video"], r["start_frame"]) for r in records] == list(zip(test["video"], test["frame"]))
+    assert all(set(FIELDS) | set(STEP_PLACE) <= set(r) and "start_frame" not in r for r in records)  # no frame words
+    assert [(r["dialogue"], r["position"]) for r in records] == list(zip(test["video"], test["frame"]))
     for r, (_, row) in zip(records, test.iterrows()):
         assert r["prediction"]["probabilities"] == pytest.approx(row[list(r["prediction"]["probabilities"])].to_dict(),
                                                                  abs=1e-3)
     first = records[0]
-    assert first["id"] == f"{first['video']}/{first['utterance']}" and first["start_frame"] == first["end_frame"] == 0
+    assert first["id"] == f"{first['dialogue']}/{first['utterance']}" and first["position"] == 0
     assert first["distribution"]["time_window"]["unit"] == "utterances"
     shares = first["attention"]["text<-audio (block 1)"]
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3) and shares["earlier utterances"] == 0
-    assert first["sentence"].startswith(f"Utterance {first['utterance']} (position 0) of dialogue {first['video']}")
+    assert first["sentence"].startswith(f"Utterance {first['utterance']} (position 0) of dialogue {first['dialogue']}")
     assert "the fusion's attention (text<-audio (block 1))" in first["sentence"]

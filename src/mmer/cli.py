@@ -87,11 +87,12 @@ def catalogue() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    overrides = [a for a in extra if is_override(a)]
-    if len(overrides) < len(extra) or (overrides and not hasattr(args, "overrides")):
-        parser.error(f"unrecognized arguments: {' '.join(a for a in extra if a not in overrides or not hasattr(args, 'overrides'))}")
-    if overrides:  # key=value after an option (`mmer sweep-local FILE --count 1 key=value`)
-        args.overrides = [*args.overrides, *overrides]
+    takes = hasattr(args, "overrides")  # key=value after an option: `mmer sweep-local FILE --count 1 key=value`
+    stray = [a for a in extra if not (takes and is_override(a))]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     _quiet(args.cmd)
     try:
         return _dispatch(args)

@@ -46,8 +46,21 @@ if TYPE_CHECKING:
     from data_modules.base import FoldedDataModule
 
 log = logging.getLogger(__name__)
-FIELDS = ("id", "fold", "split", "video", "start_frame", "end_frame", "prediction", "target", "location",
-          "location_note", "adjective_noun_pairs", "anp_note", "distribution", "attribution", "attention", "sentence")
+#: where a prediction is: a window or sample of a video (FRAME_PLACE), or an utterance of a dialogue (STEP_PLACE)
+FRAME_PLACE = ("video", "start_frame", "end_frame")
+STEP_PLACE = ("dialogue", "utterance", "position")
+FIELDS = ("id", "fold", "split", "prediction", "target", "location", "location_note", "adjective_noun_pairs",
+          "anp_note", "distribution", "attribution", "attention", "sentence")
+
+
+def recording_of(r: dict) -> str:
+    """The video or dialogue a record belongs to."""
+    return r["dialogue"] if "dialogue" in r else r["video"]
+
+
+def first_step(r: dict) -> int:
+    """The record's first step: a frame of its video, or its utterance's position in the dialogue."""
+    return int(r["position"] if "position" in r else r["start_frame"])
 
 
 # ------------------------------------------------------------------------------------------------ attribution
@@ -108,7 +121,7 @@ def _explain_batch(model: Any, head: Any, batch: Any, per_step: bool = False) ->
     mods = [m for m in model.backbones if m in batch.inputs]
     dropped = {m: head.task.predict(model(batch.without(m))[head.name]).float() for m in mods}
     classes = head.task.predicts_classes
-    labels = getattr(model.fusion, "attention_labels", {})
+    labels = model.fusion.attention_labels
     items = []
     for i in range(full.shape[0]):
         present = {m: bool(batch.masks[m][i].any()) for m in mods}
@@ -144,8 +157,7 @@ def _present_at(mask: torch.Tensor, t: int) -> bool:
 def _describe(dm: FoldedDataModule, batch: Any, i: int, step: int | None = None) -> dict:
     rec_id = batch.meta["recording"][i]
     if step is not None:  # one utterance of a dialogue (per_step_predictions): positions count utterances
-        return {"video": rec_id, "utterance": dm.step_names(rec_id)[step], "start_frame": step, "end_frame": step,
-                "location": None}
+        return {"dialogue": rec_id, "utterance": dm.step_names(rec_id)[step], "position": step, "location": None}
     described = dm.describe(rec_id)
     if described is not None:
         return described
@@ -220,7 +232,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
 
     by_video = defaultdict(list)
     for r in records:
-        by_video[r["video"]].append(r)
+        by_video[recording_of(r)].append(r)
     for video in sorted(by_video)[:max_plots]:
         plot_explanations(out / f"{_safe(video)}.png", video, by_video[video], ev.columns, classes)
     log.info("explained %d predictions: %s", len(records), out)
@@ -260,10 +272,9 @@ def _record(fold: int, split: str, rec_id: str, info: dict, item: dict, columns:
     else:
         anp_note = ("no adjective-noun pairs: no ANP scorer was given (--anp-model)" if anp is None else
                     "no adjective-noun pairs: this dataset has no scene images")
-    extra = {k: v for k, v in info.items() if k not in ("video", "start_frame", "end_frame", "location")}
+    place = {k: v for k, v in info.items() if k != "location"}  # FRAME_PLACE or STEP_PLACE, and any extra fields
     item_id = f"{rec_id}/{info['utterance']}" if info.get("utterance") else rec_id
-    return {"id": item_id, "fold": fold, "split": split, "video": info["video"], "start_frame": info["start_frame"],
-            "end_frame": info["end_frame"], **extra, "prediction": prediction, "target": target,
+    return {"id": item_id, "fold": fold, "split": split, **place, "prediction": prediction, "target": target,
             "location": location, "location_note": location_note, "adjective_noun_pairs": pairs,
             "anp_note": anp_note, "distribution": None, "attribution": item["attribution"],
             "attention": item["attention"], "sentence": "", "_summary": summary.tolist()}
@@ -280,7 +291,7 @@ def add_distributions(records: list[dict], time_window: int, columns: list[str],
     keys = []
     for r in records:
         loc = r["location"]["label"] if r["location"] else "unknown"
-        win = int(r["start_frame"]) // time_window
+        win = first_step(r) // time_window
         keys.append((loc, win))
         groups["location"][loc].append(r["_summary"])
         groups["time_window"][win].append(r["_summary"])
@@ -305,16 +316,17 @@ def _prior(group: Any, mean: np.ndarray, count: int, own: np.ndarray, columns: l
 def sentence(r: dict) -> str:
     """One plain sentence (a few clauses) from a record's fields."""
     dist = r["distribution"]
-    who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else f"{r['video']}"
     first, last = dist["time_window"]["span"]
-    if r.get("utterance") is not None:  # one utterance of a dialogue
-        where = f"Utterance {r['utterance']} (position {r['start_frame']}) of dialogue {r['video']}"
+    if "dialogue" in r:  # one utterance of a dialogue
+        where = f"Utterance {r['utterance']} (position {r['position']}) of dialogue {r['dialogue']}"
         window = f"at positions {first}-{last} of all dialogues"
-    elif r["end_frame"] > r["start_frame"]:
-        where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}"
-        window = f"in frames {first}-{last} of all videos"
-    else:  # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
-        where, window = f"Sample {who}", "over all samples"
+    else:
+        who = f"agent {r['agent']} in video {r['video']}" if r.get("agent") is not None else r["video"]
+        if r["end_frame"] > r["start_frame"]:
+            where = f"In frames {r['start_frame']}-{r['end_frame']}, {who}"
+            window = f"in frames {first}-{last} of all videos"
+        else:  # a whole-sample dataset without frame positions (BioVid, EMER) names the sample only
+            where, window = f"Sample {who}", "over all samples"
     pred = r["prediction"]
     if "label" in pred:
         annotated = f", annotated {r['target']}" if isinstance(r.get("target"), str) else ""

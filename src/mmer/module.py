@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from mmer.batch import Batch, model_input
+from mmer.fusion.base import Fusion
 from mmer.heads import Head, frames_from_tokens
 from mmer.timeaxis import align_time, resample_mask
 
@@ -44,7 +45,7 @@ class MultimodalModule(L.LightningModule):
     compile: ``torch.compile`` backbones and fusion in place (state-dict keys are unchanged).
     """
 
-    def __init__(self, backbones: dict[str, nn.Module], fusion: nn.Module | Callable[..., nn.Module],
+    def __init__(self, backbones: dict[str, nn.Module], fusion: Fusion | Callable[..., Fusion],
                  heads: Sequence[Head | Callable[..., Head]], optimizer: OptimizerFactory | None = None,
                  scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False) -> None:
         super().__init__()
@@ -55,6 +56,8 @@ class MultimodalModule(L.LightningModule):
         self.backbones = nn.ModuleDict(backbones)
         in_dims = {m: b.out_dim for m, b in backbones.items()}
         self.fusion = fusion if isinstance(fusion, nn.Module) else fusion(in_dims=in_dims)
+        if not isinstance(self.fusion, Fusion):
+            raise TypeError(f"{type(self.fusion).__name__} must subclass mmer.fusion.base.Fusion (its hooks' defaults)")
         built = [h if isinstance(h, nn.Module) else h(in_dim=self.fusion.out_dim) for h in heads]
         if not built:
             raise ValueError("MultimodalModule needs at least one head")
@@ -87,7 +90,7 @@ class MultimodalModule(L.LightningModule):
             raise ValueError(f"batch has none of the model's modalities {list(self.backbones)}; "
                              f"it has {list(batch.inputs)}")
         num_frames = batch.meta.get("num_frames") or next(iter(feats.values())).shape[1]
-        if getattr(self.fusion, "own_time_axes", False):  # e.g. EMERT: every modality's tokens as they are
+        if self.fusion.own_time_axes:  # e.g. EMERT: every modality's tokens as they are
             a_feats, a_masks = feats, masks
         else:
             steps = math.ceil(num_frames / self.token_stride)
@@ -119,7 +122,7 @@ class MultimodalModule(L.LightningModule):
             pred = head.task.predict(outputs[head.name].detach())
             for metric in self.metrics[f"{stage}_metrics"][head.name].values():
                 metric.update(pred[mask], target[mask])
-        for name, loss in getattr(self.fusion, "aux_losses", {}).items():  # already weighted by the fusion
+        for name, loss in self.fusion.aux_losses.items():  # already weighted by the fusion
             self.log(f"{stage}/loss_{name}", loss, on_step=False, on_epoch=True, batch_size=batch.size)
             total = total + loss
         if not torch.isfinite(total):

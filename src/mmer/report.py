@@ -144,7 +144,9 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = sorted(records, key=lambda r: (str(r.get("agent", "")), r["start_frame"]))
+    from mmer.explain import first_step
+
+    records = sorted(records, key=lambda r: (str(r.get("agent", "")), first_step(r)))
     x = np.arange(len(records))
     ticks = [(r["utterance"] if r.get("utterance") is not None else
               (f"{r['agent']} " if r.get("agent") is not None else "") + f"{r['start_frame']}-{r['end_frame']}")

@@ -118,6 +118,8 @@ class Task:
         scores: ``scores(pred_rows, true_rows, columns)`` -> the table's scores of pooled labelled rows.
         headline: the CV table's columns, ``{dim}`` expanded over the target's column names.
         compare: the columns of ablation tables (a few headline scores).
+        primary: the one score that stands for the task (``val/<primary>`` is what a sweep or checkpoint would
+            follow): ccc_mean, f1_weighted or f1_mean.
         merge: how fold tables of the same recordings merge (:data:`MERGES`).
         plot: ``plot(run_dir, columns, ReportData)`` -> the PNG people look at, or None.
         clip: predicted values are clamped to [-clip, clip] at evaluation (values only).
@@ -132,6 +134,7 @@ class Task:
     scores: ScoreFn
     headline: tuple[str, ...]
     compare: tuple[str, ...]
+    primary: str
     merge: MergeRule
     plot: PlotFn | None = None
     clip: float | None = None
@@ -139,6 +142,8 @@ class Task:
     def __post_init__(self) -> None:
         if self.merge not in MERGES:
             raise ValueError(f"task {self.name}: merge={self.merge!r}; choose one of {sorted(MERGES)}")
+        if self.primary not in self.headline:
+            raise ValueError(f"task {self.name}: primary={self.primary!r} must be one of its headline columns")
         if self.clip is not None and self.kind != "values":
             raise ValueError(f"task {self.name}: clip applies to values only")
 
@@ -189,17 +194,18 @@ def expand(templates: Sequence[str], columns: Sequence[str]) -> list[str]:
 CLASS_HEADLINE = ("f1_weighted", "accuracy", "uar", "f1_macro", "map")
 CLASS_COMPARE = ("map", "accuracy", "f1_weighted", "uar")
 CLASS_METRICS = dict(kind="classes", loss=masked_cross_entropy, metrics=classification_metrics, per_dim=(),
-                     scores=class_scores, headline=CLASS_HEADLINE, compare=CLASS_COMPARE, merge="soft_vote",
-                     plot=plot_oof_confusion)
+                     scores=class_scores, headline=CLASS_HEADLINE, compare=CLASS_COMPARE, primary="f1_weighted",
+                     merge="soft_vote", plot=plot_oof_confusion)
 LABEL_METRICS = dict(kind="labels", loss=masked_bce, metrics=multilabel_metrics, per_dim=("f1",),
-                     scores=label_scores, headline=("f1_{dim}", "f1_mean"), compare=("f1_mean",), merge="soft_vote")
+                     scores=label_scores, headline=("f1_{dim}", "f1_mean"), compare=("f1_mean",), primary="f1_mean",
+                     merge="soft_vote")
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("frame_regression", "frame", "values", ccc_loss, ccc_metrics, ("ccc",), ccc_scores,
-         headline=("ccc_{dim}", "ccc_mean"), compare=("ccc_{dim}", "ccc_mean"), merge="ccc_centering",
-         plot=plot_traces, clip=1.0),
+         headline=("ccc_{dim}", "ccc_mean"), compare=("ccc_{dim}", "ccc_mean"), primary="ccc_mean",
+         merge="ccc_centering", plot=plot_traces, clip=1.0),
     Task("regression", "sample", "values", masked_smooth_l1, value_metrics, ("ccc", "mae", "rmse"), value_scores,
-         headline=("ccc_{dim}", "ccc_mean", "mae_mean", "rmse_mean"), compare=("ccc_mean",),
+         headline=("ccc_{dim}", "ccc_mean", "mae_mean", "rmse_mean"), compare=("ccc_mean",), primary="ccc_mean",
          merge="mean", plot=plot_oof_values),
     Task("classification", "sample", **CLASS_METRICS),
     Task("frame_classification", "frame", **CLASS_METRICS),  # Aff-Wild2 EXPR per frame; MELD per utterance

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmer.fusion.base import Fusion
 from mmer.fusion.layers import AttentionBlock
 
 
@@ -42,7 +43,7 @@ def reverse_gradient(x: Tensor, lam: float = 1.0) -> Tensor:
     return _ReverseGradient.apply(x, lam)
 
 
-class DecoupledFusion(nn.Module):
+class DecoupledFusion(Fusion):
     """Args:
     in_dims: {modality: token size}; tokens of other sizes than the largest are first mapped to it by a Linear.
     d_model, heads, depth, dropout: the cross-attention transformer (EMERT: 64, 8, 2).

@@ -11,10 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mmer.fusion.base import Fusion
 from mmer.fusion.layers import zeros_where
 
 
-class ConcatFusion(nn.Module):
+class ConcatFusion(Fusion):
     def __init__(self, in_dims: dict[str, int], d_model: int = 64, hidden: int = 128, dropout: float = 0.1,
                  presence: bool = False) -> None:
         super().__init__()

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from mmer.fusion.base import Fusion
 from mmer.fusion.layers import AttentionBlock, sinusoidal_positions, zeros_where
 
 JOINT = "joint"
 
 
-class JointTransformerFusion(nn.Module):
+class JointTransformerFusion(Fusion):
     """Args:
     in_dims: feature size per modality, e.g. ``{"visual": 512, "audio": 512}``.
     d_model: stream width d. depth: self-attention layers per stream. heads: attention heads.

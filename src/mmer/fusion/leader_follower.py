@@ -17,10 +17,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mmer.fusion.base import Fusion
 from mmer.fusion.layers import zeros_where
 
 
-class LeaderFollowerFusion(nn.Module):
+class LeaderFollowerFusion(Fusion):
     """Args: in_dims: feature size per modality; leader: the modality kept verbatim in the output;
     attention_dim: a (32 in the paper)."""
 

@@ -21,6 +21,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from mmer.fusion.base import Fusion
 from mmer.fusion.layers import AttentionBlock, attend, sinusoidal_positions, zeros_where
 
 
@@ -61,7 +62,7 @@ def context_shares(weights: Tensor) -> Tensor:
     return torch.stack([w.diagonal(dim1=-2, dim2=-1), (w * earlier).sum(-1), (w * earlier.T).sum(-1)], -1)
 
 
-class M2FNetFusion(nn.Module):
+class M2FNetFusion(Fusion):
     def __init__(self, in_dims: dict[str, int], d_model: int = 256, heads: int = 4, depth: int = 2,
                  fusion_layers: int = 2, dropout: float = 0.1, query: str = "text") -> None:
         super().__init__()
