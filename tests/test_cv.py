@@ -1,12 +1,14 @@
 """k-fold CV runner: outputs, provenance, caching of finished folds, resuming killed folds, bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from mmer.config import build_callbacks
 from mmer.cv import run_cv, run_dir_for
 from mmer.errors import ConfigError, DataError
 from mmer.module import MultimodalModule
@@ -87,6 +89,13 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
+    # callbacks: the checkpoint and LR monitor change no result; early stopping does
+    assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "callbacks.checkpoint.save_top_k=2")) == base
+    assert run_dir_for(compose_tiny("callbacks=early_stopping")) != base
+    with pytest.raises(ConfigError, match="sets monitor/mode"):
+        build_callbacks(compose_tiny("+callbacks.checkpoint.monitor=val/loss"), Path("unused"))
+    with pytest.raises(ConfigError, match="keep it"):
+        build_callbacks(compose_tiny("callbacks.checkpoint=null"), Path("unused"))
     with pytest.raises(ConfigError, match="cv.keep_checkpoints=best: choose weights"):
         run_cv(compose_tiny("cv.keep_checkpoints=best"))
 
