@@ -90,7 +90,7 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
     # callbacks: the checkpoint and LR monitor change no result; early stopping does
-    assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "callbacks.checkpoint.save_top_k=2")) == base
+    assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "+callbacks.checkpoint.save_top_k=2")) == base
     assert run_dir_for(compose_tiny("callbacks=early_stopping")) != base
     with pytest.raises(ConfigError, match="sets monitor/mode"):
         build_callbacks(compose_tiny("+callbacks.checkpoint.monitor=val/loss"), Path("unused"))
