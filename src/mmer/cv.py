@@ -4,9 +4,10 @@ For each fold k (a fresh model and trainer): train on the other folds, select th
 validation split, then predict (a) fold k's validation recordings: out-of-fold predictions, scored as
 ``fold{k}/val/...``, summarised as ``cv/val_mean_...`` / ``cv/val_std_...`` and pooled as ``cv/oof_...``; (b) the
 held-out partition that no fold trains on, if the dataset has one, scored as ``fold{k}/test/...``. The folds'
-held-out predictions are merged (frame tasks: CCC centering per video; sample tasks: mean class probabilities)
-and scored as ``cv/...`` beside ``cv/fold_mean_...`` (the mean single-fold score on the same recordings). What a
-table, score and merge are is the head's :mod:`mmer.evaluation` evaluator.
+held-out predictions are merged by the task's rule (frame values: CCC centering per video; classes: soft vote;
+sample values: mean) and scored as ``cv/...`` beside ``cv/fold_mean_...`` (the mean single-fold score on the same
+recordings). What a table, score, merge and plot are is the tabled head's task (:mod:`mmer.tasks`, through its
+:class:`mmer.evaluation.Evaluator`). A dataset with one official split (MELD) prints a train / dev / test table.
 
 Run folder: ``<paths.output_root>/<name>/<config hash>/`` holding config.yaml, provenance.json, metrics.csv,
 fold{k}/ (checkpoints/, oof_predictions.csv, test_predictions.csv, done.json), merged_test_predictions.csv,
