@@ -1,6 +1,7 @@
 """k-fold CV runner: outputs, provenance, caching of finished folds, resuming killed folds, bad input."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monke
     assert stamps == {p: p.stat().st_mtime_ns for p in run.rglob("fold*/*") if p.is_file()}
 
 
-def test_killed_fold_resumes_from_its_last_checkpoint(compose_tiny, monkeypatch):
+def test_killed_fold_resumes_from_its_last_checkpoint_exactly(compose_tiny, monkeypatch, tmp_path):
     cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=3", "cv.keep_checkpoints=all")
     original = MultimodalModule.on_train_epoch_end
 
@@ -77,11 +78,45 @@ def test_killed_fold_resumes_from_its_last_checkpoint(compose_tiny, monkeypatch)
     fold0_done = (run / "fold0/done.json").stat().st_mtime_ns
 
     monkeypatch.setattr(MultimodalModule, "on_train_epoch_end", original)
+    planted = [run / ".summary.json.k3j2.tmp", run / "fold1/checkpoints/.best.ckpt.x9.tmp"]  # a killed atomic write
+    for p in planted + [run / "notes.tmp"]:
+        p.write_text("partial")
     result = run_cv(cfg)
+    assert not any(p.exists() for p in planted) and (run / "notes.tmp").exists()  # only mmer's temporaries go
     assert [f.status for f in result.folds] == ["cached", "resumed"]
     assert (run / "fold0/done.json").stat().st_mtime_ns == fold0_done
     final = torch.load(run / "fold1/checkpoints/last.ckpt", weights_only=False)
     assert final["epoch"] == 2  # trained to max_epochs=3 (epochs 0..2), continuing from the crash point
+    # exact: the random states travel with the checkpoint, so the resumed run scores as an uninterrupted one
+    uninterrupted = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=3", "cv.keep_checkpoints=all",
+                                        f"paths.output_root={tmp_path / 'uninterrupted'}"))
+    assert uninterrupted.run_dir.name == run.name
+    for key in ("cv/ccc_mean", "cv/ccc_valence", "cv/oof_ccc_mean", "fold1/val/ccc_arousal", "fold1/test/ccc_mean"):
+        assert round(result.summary[key], 4) == round(uninterrupted.summary[key], 4), key
+
+
+def test_a_kill_after_training_predicts_again_without_training_again(compose_tiny, monkeypatch):
+    from mmer.evaluation import Evaluator
+
+    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=2", "cv.only_folds=[0]")
+    original = Evaluator.table
+
+    def crash_while_predicting(self, outputs, recordings):
+        raise RuntimeError("simulated crash in prediction")
+
+    monkeypatch.setattr(Evaluator, "table", crash_while_predicting)
+    with pytest.raises(RuntimeError, match="in prediction"):
+        run_cv(cfg)
+    run = run_dir_for(cfg)
+    assert (run / "fold0/trained.json").is_file() and not (run / "fold0/done.json").exists()
+    logged = pd.read_csv(run / "metrics.csv")
+    monkeypatch.setattr(Evaluator, "table", original)
+    result = run_cv(cfg)
+    assert [f.status for f in result.folds] == ["predicted"]
+    again = pd.read_csv(run / "metrics.csv")
+    epochs = again[again["key"] == "fold0/train/loss_epoch"]
+    assert len(epochs) == len(logged[logged["key"] == "fold0/train/loss_epoch"]) == 2  # no epoch trained twice
+    assert np.isfinite(result.summary["cv/ccc_mean"])
 
 
 def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_tiny):
@@ -205,3 +240,22 @@ def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_pa
         assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(mask)
+
+
+def test_one_writer_per_fold_the_second_job_stops_or_waits(compose_tiny, caplog):
+    import threading
+
+    from mmer.locks import FoldLock, RunBusyError
+
+    cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=1")
+    run = run_dir_for(cfg)
+    held = FoldLock(run, 1).acquire()  # as a first job training fold 1 holds it (flock: per open file)
+    with pytest.raises(RunBusyError, match=rf"fold 1 of .* is being written by process {os.getpid()} on "):
+        run_cv(cfg)
+    assert sorted(p.name for p in run.iterdir()) == ["locks"]  # nothing written, not even fold 0
+    assert (run / "locks/fold0.lock").read_text() == ""  # the fold it could take was given back
+    only_fold0 = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "cv.only_folds=[0]"))  # another fold: fine
+    assert [f.status for f in only_fold0.folds] == ["trained"]
+    threading.Timer(1.0, held.release).start()
+    result = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "cv.wait_for_lock=true"))
+    assert [f.status for f in result.folds] == ["cached", "trained"] and "waiting" in caplog.text

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mmer.cv import run_cv
 from mmer.explain import FIELDS, FRAME_PLACE, STEP_PLACE, attention_summary, attribution, explain_run
 from mmer.scene_scorers import SceneScorer
 from tests.conftest import dataset_overrides, fixture_root
@@ -181,3 +182,30 @@ def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3) and shares["earlier utterances"] == 0
     assert first["sentence"].startswith(f"Utterance {first['utterance']} (position 0) of dialogue {first['dialogue']}")
     assert "the fusion's attention (text<-audio (block 1))" in first["sentence"]
+
+
+class Planted:
+    """Unpickling this runs code (it would create the file ``marker``)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_run_folder_cannot_make_mmer_run_code(compose_tiny, tmp_path):
+    from mmer.errors import ConfigError
+
+    run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "cv.only_folds=[0]")).run_dir
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("mmer.fusion.joint_transformer.JointTransformerFusion",
+                                                    "os.system"))
+    with pytest.raises(ConfigError, match=r"model.fusion._target_=os.system is outside the packages"):
+        explain_run(run)
+    (run / "config.yaml").write_text(config)
+    marker = tmp_path / "code_ran"
+    torch.save({"state_dict": Planted(marker)}, run / "fold0/checkpoints/best.ckpt")
+    with pytest.raises(ConfigError, match="not a plain checkpoint"):
+        explain_run(run)
+    assert not marker.exists()

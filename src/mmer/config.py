@@ -75,6 +75,31 @@ def _instantiate(node: Any, what: str, **kwargs) -> Any:
         raise ConfigError(f"cannot build {what} from its config ({node.get('_target_')}): {exc}") from None
 
 
+#: packages whose classes a config read from a run folder may build (``mmer explain``): nothing else is imported
+TRUSTED_PACKAGES = ("mmer", "data_modules", "torch", "torchvision", "torchaudio", "transformers", "lightning")
+
+
+def check_targets(cfg: Any, source: str) -> None:
+    """Refuse a config (read from ``source``, e.g. a run folder's config.yaml) that would build an object outside
+    :data:`TRUSTED_PACKAGES`: instantiating a ``_target_`` imports and runs its code."""
+    from omegaconf import OmegaConf
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            target = node.get("_target_")
+            if target is not None and str(target).split(".")[0] not in TRUSTED_PACKAGES:
+                raise ConfigError(f"{source}: {where or 'the config'}._target_={target} is outside the packages mmer "
+                                  f"builds from a run folder ({', '.join(TRUSTED_PACKAGES)}); refusing to import it. "
+                                  "If you wrote it yourself, train with that config through `mmer cv` instead")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}" if where else str(key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+
+
 def build_datamodule(cfg: Any) -> FoldedDataModule:
     return _instantiate(cfg.data, "data module")
 
@@ -92,25 +117,31 @@ def prepare_datamodule(cfg: Any, fold: int | None = None) -> FoldedDataModule:
 
 
 def build_callbacks(cfg: Any, ckpt_dir: Path) -> tuple[list[Any], Any]:
-    """The fold trainer's callbacks from ``cfg.callbacks`` (null entries are off) and the checkpoint among them,
-    which writes ``ckpt_dir/best.ckpt`` (selected by ``cv.monitor`` / ``cv.mode``) and ``last.ckpt``."""
+    """The fold trainer's callbacks from ``cfg.callbacks`` (null entries are off) plus
+    :class:`mmer.callbacks.RandomStates`, and the checkpoint among them, which writes ``ckpt_dir/best.ckpt``
+    (selected by ``cv.monitor`` / ``cv.mode``) and ``last.ckpt``."""
     callbacks, checkpoint = [], None
     for name, node in (cfg.get("callbacks") or {}).items():
         if node is None:
             continue
         if name == "checkpoint":
-            if {"monitor", "mode", "dirpath", "filename"} & set(node):
-                raise ConfigError("callbacks.checkpoint: the CV runner sets monitor/mode (from cv.monitor, cv.mode) "
-                                  "and dirpath/filename (fold{k}/checkpoints/best.ckpt); remove them there")
+            if {"monitor", "mode", "dirpath", "filename", "save_on_train_epoch_end"} & set(node):
+                raise ConfigError("callbacks.checkpoint: the CV runner sets monitor/mode (from cv.monitor, cv.mode), "
+                                  "dirpath/filename (fold{k}/checkpoints/best.ckpt) and when it saves (at each "
+                                  "epoch's end, for exact resumes); remove them there")
+            # saved once the training epoch is complete (after its validation and epoch-end hooks): a fold resumed
+            # from it starts the next epoch, instead of training the saved one again
             checkpoint = _instantiate(node, "callback callbacks.checkpoint", dirpath=str(ckpt_dir), filename="best",
-                                      monitor=cfg.cv.monitor, mode=cfg.cv.mode)
+                                      monitor=cfg.cv.monitor, mode=cfg.cv.mode, save_on_train_epoch_end=True)
             callbacks.append(checkpoint)
         else:
             callbacks.append(_instantiate(node, f"callback callbacks.{name}"))
     if checkpoint is None:
         raise ConfigError("callbacks.checkpoint is off, but the CV runner predicts from each fold's best.ckpt: keep "
                           "it (callbacks=default)")
-    return callbacks, checkpoint
+    from mmer.callbacks import RandomStates
+
+    return [*callbacks, RandomStates()], checkpoint  # exact resume: not a choice
 
 
 def build_component(node: Any, what: str, **kwargs) -> Any:

@@ -33,8 +33,15 @@ import numpy as np
 
 from mmer.errors import ConfigError, RandomInitWarning
 from mmer.evaluation import Evaluator, evaluator_for
+from mmer.locks import lock_folds
 from mmer.predictions import Table, read_table, write_table
-from mmer.provenance import atomic_write, atomic_write_text, config_hash, provenance
+from mmer.provenance import (
+    atomic_write,
+    atomic_write_text,
+    config_hash,
+    provenance,
+    remove_leftover_temporaries,
+)
 
 if TYPE_CHECKING:
     from data_modules.base import FoldedDataModule
@@ -45,7 +52,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FoldResult:
     fold: int
-    status: str  # "trained", "resumed" or "cached"
+    status: str  # "trained", "resumed", "predicted" (trained before a kill, predicted now) or "cached"
     oof: Table
     test: Table
     scores: dict[str, float]
@@ -86,23 +93,29 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
     every = min(int(cfg.trainer.log_every_n_steps), max(1, len(dm.train_dataloader())))
     trainer = L.Trainer(**{**cfg.trainer, "log_every_n_steps": every}, logger=FoldLogger(sink, k),
                         callbacks=callbacks, default_root_dir=str(fold_dir))
-    last = ckpt_dir / "last.ckpt"
-    status = "resumed" if last.exists() else "trained"
+    last, trained = ckpt_dir / "last.ckpt", fold_dir / "trained.json"
     started = time.perf_counter()
-    trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    if trained.is_file():  # killed after training, before the fold was done: predict again, never train again
+        status, best = "predicted", fold_dir / json.loads(trained.read_text())["best"]
+    else:
+        status = "resumed" if last.exists() else "trained"
+        trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None, weights_only=True)
+        if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
+            raise KeyboardInterrupt(f"fold {k} was interrupted; rerun the same command to resume it from {last}")
+        best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
+        if not best.exists():
+            best = last
+        kept = str(best.resolve().relative_to(fold_dir.resolve()))
+        atomic_write_text(trained, json.dumps({"fold": k, "status": status, "best": kept}))
     timing = {"fit_s": time.perf_counter() - started}
-    if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
-        raise KeyboardInterrupt(f"fold {k} was interrupted; rerun the same command to resume it from {last}")
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "best.ckpt"
-    if not best.exists():
-        best = last
     tables = {}
     for split in ("val", "test", *(["train"] if "train" in dm.split_names else [])):
         recordings = dm.split(split)
         if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
             tables[split] = {}
             continue
-        outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best))
+        outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best),
+                                  weights_only=True)
         tables[split] = ev.table(outputs, recordings)
     timing["predict_s"] = time.perf_counter() - started - timing["fit_s"]
     return tables, status, timing
@@ -156,7 +169,7 @@ def slim_checkpoints(ckpt_dir: Path) -> None:
     best = ckpt_dir / "best.ckpt"
     if not best.is_file():
         return
-    state = torch.load(best, map_location="cpu", weights_only=False)
+    state = torch.load(best, map_location="cpu", weights_only=True)  # never unpickle code from a run folder
     if not {"optimizer_states", "lr_schedulers"} & set(state):
         return
     for key in ("optimizer_states", "lr_schedulers"):
@@ -204,57 +217,73 @@ def run_cv(cfg: Any) -> CVResult:
     prepared = time.perf_counter() - started
     ev = evaluator_for(cfg, dm.target_spec())
     folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    container = OmegaConf.to_container(cfg, resolve=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    atomic_write_text(run_dir / "provenance.json", json.dumps(provenance(int(cfg.seed), run_dir.name), indent=2))
-    log.info("run folder: %s", run_dir)
-
-    logger_cfg = OmegaConf.to_container(cfg.logger)
-    test_targets = ev.targets(dm, dm.split("test"))
-    sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=container, **logger_cfg)
+    locks = lock_folds(run_dir, folds, wait=bool(cfg.cv.get("wait_for_lock", False)))  # before writing anything
     try:
-        results = []
-        for i, k in enumerate(folds):
-            log.info("fold %d (%d of %d)", k, i + 1, len(folds))
-            with warnings.catch_warnings():
-                if i:  # every fold rebuilds the model: what its build says, the first fold has said
-                    warnings.simplefilter("ignore", RandomInitWarning)
-                results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
-            log.info("fold %d: %s", k, results[-1].status)
-        merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
-        scored = merged if _has_labels(test_targets) else {}
-        summary = _summarise(results, scored, test_targets, dm, ev)
-        aliases = _split_aliases(summary, dm, ev, folds)
-        summary.update(aliases)
-        summary["time/wall_s"] = round(time.perf_counter() - started, 1)
-        summary["time/prepare_s"] = round(prepared, 1)
-        for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
-            summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
-                                               if r.status != "cached"), 1)
-        # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
-        summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
-        skipped = dm.skipped
-        if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
-            summary["data/skipped"] = float(len(skipped))
-            log.warning("%d recordings were skipped as bad input and are in no fold: %s", len(skipped),
-                        ", ".join(sorted(skipped)[:10]))
-        if merged:
-            write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
-            dm.export_predictions(run_dir / "submission", merged, ev.target)  # e.g. ABAW's files; most: none
-        text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
-        headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
-        footer = ("  ".join(headline) + "\n" if headline else "") + (
-            f"wall time {summary['time/wall_s']:.0f} s (data preparation {summary['time/prepare_s']:.0f} s, training "
-            f"{summary['time/fit_s']:.0f} s, predicting {summary['time/predict_s']:.0f} s)\n")
-        print(footer, end="")
-        text += footer
-        atomic_write_text(run_dir / "table.txt", text)
-        atomic_write_text(run_dir / "summary.json", strict_json(summary))
-        sink.summary(summary)
+        # what a killed atomic write left: in the folds this job holds, and beside them when it holds them all
+        leftovers = [p for k in folds for p in remove_leftover_temporaries(run_dir / f"fold{k}")]
+        if set(folds) == set(range(dm.num_folds)):
+            leftovers += remove_leftover_temporaries(run_dir, recursive=False)
+        if leftovers:
+            log.info("removed %d temporary files left by a killed write: %s", len(leftovers), leftovers[0].name)
+        container = OmegaConf.to_container(cfg, resolve=True)
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+        atomic_write_text(run_dir / "provenance.json", json.dumps(provenance(int(cfg.seed), run_dir.name), indent=2))
+        log.info("run folder: %s", run_dir)
+        test_targets = ev.targets(dm, dm.split("test"))
+        sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=container,
+                          **OmegaConf.to_container(cfg.logger))
+        try:
+            results = []
+            for i, k in enumerate(folds):
+                log.info("fold %d (%d of %d)", k, i + 1, len(folds))
+                with warnings.catch_warnings():
+                    if i:  # every fold rebuilds the model: what its build says, the first fold has said
+                        warnings.simplefilter("ignore", RandomInitWarning)
+                    results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
+                log.info("fold %d: %s", k, results[-1].status)
+            summary, text = _conclude(cfg, dm, run_dir, ev, folds, results, test_targets,
+                                      {"wall_s": time.perf_counter() - started, "prepare_s": prepared})
+            sink.summary(summary)
+        finally:
+            sink.finish()
     finally:
-        sink.finish()
+        for lock in locks:
+            lock.release()
     return CVResult(run_dir, summary, ev, results, text)
+
+
+def _conclude(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, folds: list[int],
+              results: list[FoldResult], test_targets: tuple[Table, Table], times: dict[str, float]) -> tuple[dict, str]:
+    """Merge the folds, score, write the run's tables, predictions, plot and summary; returns (summary, table)."""
+    merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
+    scored = merged if _has_labels(test_targets) else {}
+    summary = _summarise(results, scored, test_targets, dm, ev)
+    aliases = _split_aliases(summary, dm, ev, folds)
+    summary.update(aliases)
+    summary.update({f"time/{k}": round(v, 1) for k, v in times.items()})
+    for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
+        summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
+                                           if r.status != "cached"), 1)
+    # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
+    summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
+    skipped = dm.skipped
+    if skipped:  # data.on_bad_input=skip: said again at the end, beside the scores it affects
+        summary["data/skipped"] = float(len(skipped))
+        log.warning("%d recordings were skipped as bad input and are in no fold: %s", len(skipped),
+                    ", ".join(sorted(skipped)[:10]))
+    if merged:
+        write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
+        dm.export_predictions(run_dir / "submission", merged, ev.target)  # e.g. ABAW's files; most: none
+    text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
+    headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
+    footer = ("  ".join(headline) + "\n" if headline else "") + (
+        f"wall time {summary['time/wall_s']:.0f} s (data preparation {summary['time/prepare_s']:.0f} s, training "
+        f"{summary['time/fit_s']:.0f} s, predicting {summary['time/predict_s']:.0f} s)\n")
+    print(footer, end="")
+    text += footer
+    atomic_write_text(run_dir / "table.txt", text)
+    atomic_write_text(run_dir / "summary.json", strict_json(summary))
+    return summary, text
 
 
 def strict_json(values: Any) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,7 +109,12 @@ def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
     if not ckpt.is_file():
         raise ConfigError(f"{fold_dir}: no checkpoint (checkpoints/best.ckpt); finish the run first")
     model = build_module(cfg, dm.input_spec(), dm.target_spec())
-    model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    except pickle.UnpicklingError:
+        raise ConfigError(f"{ckpt}: not a plain checkpoint (it holds objects other than tensors, numbers and "
+                          "strings, i.e. code); mmer does not unpickle code from a run folder") from None
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -187,7 +193,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     ``data.root=/new/place``)."""
     from omegaconf import OmegaConf
 
-    from mmer.config import prepare_datamodule
+    from mmer.config import check_targets, prepare_datamodule
     from mmer.evaluation import evaluator_for
 
     run_dir = Path(run_dir)
@@ -196,6 +202,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     if split not in ("val", "test"):
         raise ConfigError(f"--split {split}: choose val (every fold's own validation items) or test")
     cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), OmegaConf.from_dotlist(list(overrides)))
+    check_targets(cfg, str(run_dir / "config.yaml"))
     dm = prepare_datamodule(cfg)
     ev = evaluator_for(cfg, dm.target_spec())
     folds = sorted(int(p.name[4:]) for p in run_dir.glob("fold*") if (p / "done.json").is_file())

@@ -16,6 +16,7 @@ from typing import Any
 # Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
 # The checkpoint's selection is cv.monitor / cv.mode (hashed there); where it writes is the runner's.
 NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("cv", "keep_checkpoints"),
+                ("cv", "wait_for_lock"),
                 ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"),
                 ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"), ("callbacks", "checkpoint"),
                 ("callbacks", "lr_monitor"))
@@ -58,6 +59,19 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_leftover_temporaries(folder: Path, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files a killed :func:`atomic_write` left in ``folder`` (``.<name>.<random>.tmp``; never
+    anything else). Call it only on folders no other process writes now (the CV runner: folds it holds the lock of).
+    Returns what was deleted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in (folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")) if p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
 
 
 def _umask() -> int:
