@@ -180,6 +180,12 @@ class FoldedDataModule(L.LightningDataModule):
     def __init__(self, num_folds: int | str = 3, fold: int = 0, seed: int = 0, fold0_official: bool = False,
                  batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False, check_finite: bool = True) -> None:
         super().__init__()
+        if batch_size < 1 or num_workers < 0:
+            raise ConfigError(f"data.batch_size={batch_size}, data.num_workers={num_workers}: need batch_size >= 1 "
+                              "and num_workers >= 0")
+        if num_folds == 1 and not fold0_official:
+            raise ConfigError("cv.folds=1: a single fold of the train/validation partition leaves nothing to train "
+                              "on; use cv.folds>=2 (datasets with an official split, e.g. MELD, set their own)")
         self.num_folds, self.fold, self.seed = num_folds, fold, seed
         self.fold0_official = fold0_official
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory

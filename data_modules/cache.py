@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,31 @@ def cache_key(settings: dict[str, Any], sources: Iterable[Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._ -]*")
+KEYED = re.compile(r"-[0-9a-f]{16}\.npy")
+
+
+def safe_relative(name: str) -> Path:
+    """A recording id as a relative path that stays inside its folder: ``/``-separated parts made of letters,
+    digits, ``_ . - space`` (not starting with a dot) are kept as they are (``train/dia0``); any other id (``../x``,
+    an absolute path, control characters) becomes one escaped part with a hash of the id, so two ids never share
+    a name."""
+    parts = name.split("/")
+    if all(SAFE_PART.fullmatch(p) and p not in (".", "..") for p in parts):
+        return Path(*parts)
+    escaped = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("._")[:80] or "id"
+    return Path(f"{escaped}-{hashlib.sha256(name.encode()).hexdigest()[:10]}")
+
+
 class FeatureCache:
-    """``root/<video>/<kind>-<key>.npy``."""
+    """``root/<video>/<kind>-<key>.npy``, the video id made safe (:func:`safe_relative`): nothing is ever read,
+    written or deleted outside ``root``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
     def path(self, video: str, kind: str, key: str) -> Path:
-        return self.root / video / f"{kind}-{key}.npy"
+        return self.root / safe_relative(video) / f"{kind}-{key}.npy"
 
     def has(self, video: str, kind: str, key: str) -> bool:
         return self.path(video, kind, key).is_file()
@@ -60,6 +78,6 @@ class FeatureCache:
 
             atomic_write(path, write)
             for stale in path.parent.glob(f"{kind}-*.npy"):  # older keys of this kind are superseded
-                if stale != path:
+                if stale != path and KEYED.fullmatch(stale.name[len(kind):]):  # only names mmer writes
                     stale.unlink(missing_ok=True)
         return np.load(path, mmap_mode="r")

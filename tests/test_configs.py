@@ -92,3 +92,15 @@ def test_option_of_another_component_is_a_clear_error():
     spec = {"visual": ModalitySpec("features", 32), "audio": ModalitySpec("features", 24, 2)}
     with pytest.raises(ConfigError, match="fusion model.fusion .*ConcatFusion.* does not accept.*l2_normalize"):
         build_module(cfg, spec)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("cv.folds=1", "cv.folds=1: a single fold"), ("data.batch_size=0", "data.batch_size=0"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0"), ("model.optimizer.lr=-1", "model.optimizer.lr=-1: must be > 0")])
+def test_impossible_settings_stop_in_one_line_before_any_folder(override, message, tmp_path, capsys):
+    from mmer.cli import main
+
+    assert main(["cv", override, "logger=csv", f"paths.output_root={tmp_path / 'runs'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -153,3 +155,22 @@ def test_bad_input_errors_name_the_thing_and_the_fix(tmp_path):
         require_dir(str(tmp_path / "nope"), "affwild2")
     with pytest.raises(DataError, match="DATA_DIR="):
         require_dir(None, "affwild2")
+
+
+def test_cache_names_from_ids_stay_inside_the_cache_and_cleanup_only_touches_its_own_files(tmp_path):
+    from data_modules.cache import FeatureCache, safe_relative
+
+    root = tmp_path / "cache"
+    outside = tmp_path / "frames-0123456789abcdef.npy"  # what a `../` id would have clobbered
+    np.save(outside, np.zeros(1))
+    cache = FeatureCache(root)
+    for rec_id in ("../frames", "/etc/x", "a/../../b", "..", "train/dia0", "sub 1/vid.a"):
+        path = cache.path(rec_id, "frames", "0123456789abcdef")
+        assert path.resolve().is_relative_to(root.resolve()), rec_id
+        cache.get_or_build(rec_id, "frames", "0123456789abcdef", lambda: np.ones(3))
+    assert safe_relative("train/dia0") == Path("train/dia0")  # ordinary ids keep their readable layout
+    assert safe_relative("../x") != safe_relative("__x") and outside.is_file()
+    mine = root / "train/dia0/frames-mine.npy"  # a file mmer did not write, beside a superseded key
+    np.save(mine, np.zeros(1))
+    cache.get_or_build("train/dia0", "frames", "fedcba9876543210", lambda: np.ones(3))
+    assert mine.is_file() and not (root / "train/dia0/frames-0123456789abcdef.npy").exists()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmer.errors import ConfigError
+from mmer.errors import ConfigError, MmerError
 
 if TYPE_CHECKING:
     from data_modules.base import FoldedDataModule
@@ -72,6 +72,8 @@ def _instantiate(node: Any, what: str, **kwargs) -> Any:
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as exc:
+        if isinstance(exc.__cause__, MmerError):  # the component's own message already names the setting and fix
+            raise exc.__cause__ from None
         raise ConfigError(f"cannot build {what} from its config ({node.get('_target_')}): {exc}") from None
 
 
@@ -100,6 +102,18 @@ def check_targets(cfg: Any, source: str) -> None:
     walk(OmegaConf.to_container(cfg, resolve=False), "")
 
 
+def check_settings(cfg: Any) -> None:
+    """Settings that would only fail inside training (after a run folder exists): refused now, each naming the
+    key and the fix."""
+    epochs = cfg.trainer.get("max_epochs")
+    if epochs is not None and epochs != -1 and epochs < 1:
+        raise ConfigError(f"trainer.max_epochs={epochs}: train at least one epoch (trainer.max_epochs>=1)")
+    for key in ("lr", "weight_decay", "momentum"):
+        value = cfg.model.optimizer.get(key)
+        if value is not None and (value < 0 or (key == "lr" and value == 0)):
+            raise ConfigError(f"model.optimizer.{key}={value}: must be {'> 0' if key == 'lr' else '>= 0'}")
+
+
 def build_datamodule(cfg: Any) -> FoldedDataModule:
     return _instantiate(cfg.data, "data module")
 
@@ -108,6 +122,7 @@ def prepare_datamodule(cfg: Any, fold: int | None = None) -> FoldedDataModule:
     """The data module of ``cfg.data``, extracted (``prepare_data``: the feature cache, with a progress bar) and set
     up (index, folds, every bad-input check): what every command does before it trains or predicts. ``fold``:
     also make that fold active."""
+    check_settings(cfg)
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
