@@ -49,6 +49,7 @@ from data_modules.media import (
     read_face_crops,
     video_info,
 )
+from data_modules.readers import read_text
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -167,10 +168,15 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         crops = find_crops(root)
         log.info("affwild2: annotations %s; %d raw videos; face crops in %s",
                  {k: str(v) for k, v in splits.items()}, len(videos), crops)
-        recordings = []
+        recordings, seen = [], {}
         for split, folder in sorted(splits.items()):
             for txt in sorted(folder.glob("*.txt")):
                 video, raw = txt.stem, raw_video_id(txt.stem)
+                if video in seen:  # trained on in one partition and scored as held-out in the other: a leak
+                    self._leak(video, seen[video], txt)
+                    recordings = [r for r in recordings if r.id != video]
+                    continue
+                seen[video] = txt
                 if raw not in videos:
                     raise DataError(f"{txt}: no raw video '{raw}.mp4' or '{raw}.avi' under {root} (needed for audio)")
                 values, labelled = primary.read(txt)
@@ -189,13 +195,22 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
             recordings += self._unlabelled_test(Path(self.test_list), videos, crops)
         return recordings
 
+    def _leak(self, video: str, first: Path, second: Path) -> None:
+        """A video annotated in two partitions: an error, or (``on_bad_input=skip``) left out of both, counted."""
+        why = (f"{second}: video '{video}' is also annotated in {first}; a recording in two partitions would be "
+               "trained on and scored as held-out. Remove one of the two files")
+        if self.extraction.on_bad_input == "error":
+            raise DataError(why)
+        self.extraction.skipped[video] = why
+        log.warning("affwild2: %s (left out of both: data.on_bad_input=skip)", why)
+
     def _unlabelled_test(self, listing: Path, videos: dict[str, Path], crops: Path | None) -> list[Recording]:
         """The challenge's test videos (one id per line of ``listing``): held out, predicted by every fold, written
         as submission files, never scored (their labels are not public). Frame counts come from the videos."""
         if not listing.is_file():
             raise DataError(f"data.test_list: '{listing}' does not exist; give the challenge's test-set list "
                             f"(one video id per line) or test_list=null")
-        ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        ids = [line.strip() for line in read_text(listing, "test-set list").splitlines() if line.strip()]
         out = []
         for video in ids:
             raw = raw_video_id(video)

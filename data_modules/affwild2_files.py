@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_modules.readers import read_text
 from mmer.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def read_va_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     Returns (values (N, 2) float32, labelled (N,) bool). A frame with -5 is unlabelled: kept on the time axis
     (frame indices stay true) and masked out of every loss and metric. Errors name the file and the line.
     """
-    lines = Path(path).read_text().splitlines()
+    lines = read_text(path, "annotation file").splitlines()
     if not lines:
         raise DataError(f"{path}: empty annotation file")
     header = [h.strip().lower() for h in lines[0].split(",")]
@@ -113,7 +114,7 @@ AU_NAMES = ["AU1", "AU2", "AU4", "AU6", "AU7", "AU10", "AU12", "AU15", "AU23", "
 
 def _lines(path: Path, header: list[str]) -> list[tuple[int, str]]:
     """(line number, text) of the data lines of an annotation file whose first line must be ``header``."""
-    lines = Path(path).read_text().splitlines()
+    lines = read_text(path, "annotation file").splitlines()
     if not lines:
         raise DataError(f"{path}: empty annotation file")
     found = [h.strip().lower() for h in lines[0].split(",")]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_modules.readers import read_sheet, read_text
 from mmer.errors import DataError
 
 CLASS_VIEWS = ("er", "er3", "fer", "fer3")  # views holding class names
@@ -35,11 +36,10 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
     index the class list. A problem (unknown class name, a number without ``integer_labels``, a non-numeric value)
     is returned per sample as a message naming the file and row; the caller decides to stop or skip.
     """
-    import pandas as pd
 
     if not path.is_file():
         raise DataError(f"{path}: label sheet not found; EMER needs EMER_label.xlsx (data.label_file)")
-    df = pd.read_excel(path, dtype=object) if path.suffix in (".xlsx", ".xls") else pd.read_csv(path, dtype=object)
+    df = read_sheet(path, "label sheet")
     df.columns = [str(c).strip() for c in df.columns]
     for key in ("sample", "subject"):
         if columns[key] not in df.columns:
@@ -96,7 +96,7 @@ def read_set_file(path: Path) -> dict[str, int]:
     """``emer_set.txt``: one ``<sample> <fold>`` per line (whitespace, comma or tab separated; folds 1..5 or
     0..4) -> {sample: 0-based fold}."""
     folds = {}
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, line in enumerate(read_text(path, "set file").splitlines(), start=1):
         parts = line.replace(",", " ").split()
         if not parts or parts[0].startswith("#"):
             continue
@@ -115,7 +115,7 @@ def read_eye_table(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]
 
     try:
         if path.suffix in (".xlsx", ".xls"):
-            df = pd.read_excel(path, dtype=object)
+            df = read_sheet(path, "eye-movement table")
         else:
             header = path.open(encoding="utf-8", errors="replace").readline()
             sep = max(("\t", ";", ","), key=header.count)  # a decimal comma never appears in the header line

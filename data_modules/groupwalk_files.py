@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_modules.readers import read_csv, read_text
 from mmer.errors import DataError
 
 CLASSES = ("angry", "happy", "neutral", "sad")
@@ -68,7 +69,7 @@ def read_annotations(path: Path) -> tuple[list[AgentTrack], dict[str, list[str]]
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found; GroupWalk needs annotations.csv with columns "
                         f"{','.join(REQUIRED)} (see the README's GroupWalk format)")
-    df = pd.read_csv(path, dtype={"video": str, "agent": str, "label": str, "location": str})
+    df = read_csv(path, "GroupWalk annotation CSV", dtype={"video": str, "agent": str, "label": str, "location": str})
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -136,7 +137,7 @@ def normalise_pose(pose: np.ndarray, min_confidence: float = 0.05) -> np.ndarray
 def read_openpose_frame(path: Path) -> np.ndarray:
     """One OpenPose ``*_keypoints.json`` -> (P, 18, 3) (P may be 0). BODY_25 or COCO-18 is told by the length."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path, "OpenPose keypoint file"))
         people = [np.asarray(p["pose_keypoints_2d"], np.float64) for p in data.get("people", [])]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a readable OpenPose keypoint file ({exc}); re-run OpenPose on that frame or "

@@ -30,6 +30,7 @@ import numpy as np
 
 from data_modules.base import Recording, require_dir
 from data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
+from data_modules.readers import read_csv
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,13 @@ def read_meld_csv(path: Path):
     """One split's CSV as a DataFrame sorted by (Dialogue_ID, Utterance_ID), labels checked."""
     import pandas as pd
 
-    try:
-        df = pd.read_csv(path, encoding="utf-8", keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read it as the MELD CSV ({exc})") from None
+    df = read_csv(path, "MELD CSV", keep_default_na=False, dtype=str)  # labels as written: "0" is not "neutral"
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: no column(s) {missing}; found {list(df.columns)}. Expected the official MELD "
                         f"header (Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,...)")
+    if df.empty:
+        raise DataError(f"{path}: a header and no utterance rows; give the split's full CSV")
     for col, names in (("Emotion", EMOTIONS), ("Sentiment", SENTIMENTS)):
         bad = ~df[col].str.strip().str.lower().isin(names)
         if bad.any():
@@ -59,8 +59,9 @@ def read_meld_csv(path: Path):
             raise DataError(f"{path}, row {i + 2}: unknown {col.lower()} '{df[col].iloc[i]}'; MELD's are {names}")
     for col in ("Dialogue_ID", "Utterance_ID"):
         ids = pd.to_numeric(df[col], errors="coerce")
-        if ids.isna().any():
-            i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        bad = ids.isna() | (ids != ids.round())  # 0.5 is no utterance number (and not "utterance 0" twice)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(f"{path}, row {i + 2}: {col} '{df[col].iloc[i]}' is not an integer")
         df[col] = ids.astype(int)
     dup = df.duplicated(["Dialogue_ID", "Utterance_ID"])

@@ -214,3 +214,19 @@ def test_lfan_layout_folds_train_and_validation_and_predicts_an_unscored_test_se
     assert lines[0] == "image_location,valence,arousal" and len(lines) == 1 + 240
     with pytest.raises(ConfigError, match="set data.fold0_official=true"):
         AffWild2DataModule(root=str(root), layout="trainval_folds")
+
+
+def test_a_video_in_two_partitions_is_refused_or_left_out_of_both(root):
+    train = next(root.rglob("VA_Estimation_Challenge/Train_Set"))
+    shutil.copy(train / "vid_a.txt", train.parent / "Validation_Set" / "vid_a.txt")
+    with pytest.raises(DataError, match=r"Validation_Set/vid_a.txt: video 'vid_a' is also annotated in .*Train_Set"):
+        make(root)
+    dm = make(root, on_bad_input="skip")
+    assert "vid_a" not in {r.id for r in dm.recordings} and "vid_a" in dm.skipped  # no leak, and counted
+
+
+def test_bytes_that_are_not_text_are_a_clear_error(root):
+    ann = next(root.rglob("VA_Estimation_Challenge/Train_Set")) / "vid_b.txt"
+    ann.write_bytes(b"valence,arousal\n0.1,\xff\xfe0.2\n")
+    with pytest.raises(DataError, match=r"vid_b.txt: the annotation file is not UTF-8 text \(byte 20"):
+        make(root)

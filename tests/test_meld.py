@@ -66,6 +66,16 @@ def test_bad_csvs_fail_with_the_file_and_row(tmp_path):
     (tmp_path / "dev_sent_emo.csv").write_text("Utterance,Speaker\nhi,Ross\n")
     with pytest.raises(DataError, match=r"dev_sent_emo.csv: no column\(s\) \['Emotion'"):
         read_meld_csv(tmp_path / "dev_sent_emo.csv")
+    for rows, message in (([], "a header and no utterance rows"),
+                          ([row.replace("joy", "3")], r"row 2: unknown emotion '3'"),  # integer labels
+                          ([row, row.replace(",0,0,", ",0,0.5,")], r"row 3: Utterance_ID '0.5' is not an integer")):
+        _write(tmp_path / "train_sent_emo.csv", rows)
+        with pytest.raises(DataError, match=message):
+            read_meld_csv(tmp_path / "train_sent_emo.csv")
+    for content in (b"", b"Sr No.,Utterance\n1,\xe9t\xe9\n"):  # empty; Latin-1 bytes
+        (tmp_path / "train_sent_emo.csv").write_bytes(content)
+        with pytest.raises(DataError, match=r"train_sent_emo.csv: the MELD CSV is (empty|not UTF-8 text)"):
+            read_meld_csv(tmp_path / "train_sent_emo.csv")
 
 
 def test_empty_utterances_and_single_dialogues_are_counted(tmp_path, caplog):
