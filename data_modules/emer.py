@@ -151,10 +151,14 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         self._samples = {s.name: s for s in kept}
         set_path = root / self.set_file if self.set_file else None
         if set_path is not None and set_path.is_file():
-            self._given_folds = self._subject_folds(read_set_file(set_path), set_path)
+            self._given_folds = self._subject_folds(read_set_file(set_path), set_path, on_disk | labelled)
         return [Recording(s.name, s.subject, 1) for s in kept]
 
-    def _subject_folds(self, folds: dict[str, int], path: Path) -> dict[str, int]:
+    def _subject_folds(self, folds: dict[str, int], path: Path, known: set[str]) -> dict[str, int]:
+        unknown = sorted(set(folds) - known)
+        if unknown:
+            raise DataError(f"{path}: {len(unknown)} sample(s) neither in the label sheet nor on disk, first "
+                            f"'{unknown[0]}': remove them (a fold file naming other samples is another release's)")
         by_subject: dict[str, set[int]] = {}
         for s in self._samples.values():
             if s.name not in folds:
@@ -171,6 +175,11 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         if self.recordings:
             return
         given = self.index() and self._given_folds
+        used = sorted(set(given.values())) if given else []
+        if used and used != list(range(len(used))):  # e.g. folds 1..5 and one stray 9: name it, not "9 folds"
+            subject = max(given, key=given.get)
+            raise DataError(f"{self.set_file}: the fold numbers are {[u + 1 for u in used]} (not 1..{len(used)}): "
+                            f"subject '{subject}' is in fold {given[subject] + 1}; fix that line")
         if given and self.num_folds != max(given.values()) + 1:
             raise ConfigError(f"{self.set_file} has {max(given.values()) + 1} folds but {self.num_folds} were asked "
                               f"for: set cv.folds={max(given.values()) + 1}, or data.set_file=null for "

@@ -100,8 +100,10 @@ def read_set_file(path: Path) -> dict[str, int]:
         parts = line.replace(",", " ").split()
         if not parts or parts[0].startswith("#"):
             continue
-        if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
-            raise DataError(f"{path} line {n}: expected '<sample> <fold>', got '{line.strip()}'")
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise DataError(f"{path} line {n}: expected '<sample> <fold>' (fold 0..4 or 1..5), got '{line.strip()}'")
+        if parts[0] in folds:
+            raise DataError(f"{path} line {n}: sample '{parts[0]}' is listed twice")
         folds[parts[0]] = int(parts[1])
     if folds and min(folds.values()) == 1:
         folds = {k: v - 1 for k, v in folds.items()}

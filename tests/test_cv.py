@@ -259,3 +259,35 @@ def test_one_writer_per_fold_the_second_job_stops_or_waits(compose_tiny, caplog)
     threading.Timer(1.0, held.release).start()
     result = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "cv.wait_for_lock=true"))
     assert [f.status for f in result.folds] == ["cached", "trained"] and "waiting" in caplog.text
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_scores(tmp_path):
+    """Kill -9 a CV job mid-epoch, while it saves a checkpoint, while it predicts and while it merges; the plain
+    rerun must print the scores of a run that was never interrupted."""
+    import subprocess
+    import sys
+
+    from tests.conftest import TINY
+
+    repo = Path(__file__).resolve().parents[1]
+    args = [*TINY, "cv.folds=2", "trainer.max_epochs=3"]
+
+    def cv(root, *fault):
+        command = [sys.executable, "-m", *(["tests.fault_runner", *fault] if fault else ["mmer.cli", "cv"]), *args,
+                   f"paths.output_root={root}"]
+        return subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+
+    def scores(root):
+        summary = json.loads(next(Path(root).rglob("summary.json")).read_text())
+        return {k: round(v, 4) for k, v in summary.items() if k.startswith(("cv/", "fold")) and "/time/" not in k}
+
+    assert cv(tmp_path / "reference").returncode == 0
+    reference = scores(tmp_path / "reference")
+    for point, n in (("mid-epoch", 12), ("checkpoint-save", 5), ("prediction", 3), ("merge", 1)):
+        root = tmp_path / point
+        killed = cv(root, point, str(n))
+        assert killed.returncode == -9, (point, killed.stderr[-2000:])
+        again = cv(root)
+        assert again.returncode == 0, (point, again.stderr[-2000:])
+        assert scores(root) == reference, point

@@ -220,3 +220,16 @@ def test_two_fold_cv_on_the_fixture(experiment, key, tmp_path_factory, tmp_path)
         assert "fold0/val/fer_f1_weighted" in keys and "fold1/val/loss_adversarial" in keys
     else:
         assert (result.run_dir / "values_oof.png").is_file() and "cv/oof_ccc_valence" in s
+
+
+def test_set_file_duplicates_unknown_samples_and_stray_fold_numbers_are_named(tmp_path_factory):
+    root = _copy(tmp_path_factory, "emer_set")
+    lines = (root / "emer_set.txt").read_text().splitlines()
+    subject = lines[0].split("_")[0] + "_"
+    stray = [line.rsplit(" ", 1)[0] + " 9" if line.startswith(subject) else line for line in lines]
+    for bad, message in (([*lines, lines[0]], r"emer_set.txt line \d+: sample '.*' is listed twice"),
+                         ([*lines, "nobody_c9 3"], r"1 sample\(s\) neither in the label sheet nor on disk, first 'nobody"),
+                         (stray, r"subject '.*' is in fold 9; fix that")):
+        (root / "emer_set.txt").write_text("\n".join(bad) + "\n")
+        with pytest.raises(DataError, match=message):
+            emer(root)
