@@ -16,8 +16,9 @@ def read_text(path: str | Path, what: str = "file") -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r});"
-                        " re-save it as UTF-8") from None
+        bad = exc.object[exc.start:exc.start + 1]
+        raise DataError(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {bad!r}); re-save it as UTF-8"
+                        ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
 

@@ -72,7 +72,7 @@ def catalogue() -> str:
         import yaml
 
         datasets = yaml.safe_load((config.config_dir() / "datasets.yaml").read_text())
-        experiments = [e for e in config.available("experiment")]
+        experiments = config.available("experiment")
     except (MmerError, OSError) as exc:
         return f"(no experiments listed: {exc})"
     width = max(map(len, datasets))

@@ -196,11 +196,12 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     if missing:
         raise ConfigError(f"model.modalities {missing} are not provided by the data module "
                           f"(it provides {sorted(input_spec)})")
-    backbones = {m: build_component(cfg.model.backbones[m], f"backbone model.backbones.{m}", in_dim=input_spec[m].dim)
-                 for m in cfg.model.modalities}
-    fusion = build_component(cfg.model.fusion, "fusion model.fusion", in_dims={m: b.out_dim for m, b in backbones.items()})
+    backbones = {m: build_component(cfg.model.backbones[m], f"backbone model.backbones.{m}",
+                                    in_dim=input_spec[m].dim) for m in cfg.model.modalities}
+    fusion = build_component(cfg.model.fusion, "fusion model.fusion",
+                             in_dims={m: b.out_dim for m, b in backbones.items()})
     heads = [build_component(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
-                    **head_sizes(name, node, target_spec)) for name, node in cfg.model.heads.items()]
+                             **head_sizes(name, node, target_spec)) for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
     return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                             optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
