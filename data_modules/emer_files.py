@@ -46,11 +46,17 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
             raise DataError(f"{path}: no column '{columns[key]}' (data.label_columns.{key}); the sheet has "
                             f"{list(df.columns)}: set data.label_columns.{key} to the right one")
     views = {v: columns[v] for v in (*CLASS_VIEWS, *VALUE_VIEWS) if columns.get(v) in df.columns}
-    samples, problems = [], {}
+    samples, problems, first_row = [], {}, {}
     for row, rec in enumerate(df.to_dict("records"), start=2):
         name = str(rec[columns["sample"]]).strip()
         if not name or name == "nan":
             continue
+        if name in first_row:  # two rows for one sample would make two recordings of it: neither is kept
+            problems[name] = (f"{path} row {row}: sample '{name}' already has row {first_row[name]}; give each "
+                              "sample one row")
+            samples = [s for s in samples if s.name != name]
+            continue
+        first_row[name] = row
         sample = EmerSample(name, str(rec[columns["subject"]]).strip())
         try:
             for view, col in views.items():

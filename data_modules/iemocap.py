@@ -45,7 +45,7 @@ _TEXT = re.compile(r"^(\S+) \[[\d.]+-[\d.]+\]: ?(.*)$")
 
 def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
     """(start, end in seconds, utterance id, emotion code) of every label line, in file order."""
-    out = []
+    out, seen = [], {}
     for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         if not line.startswith("["):
             continue
@@ -55,6 +55,10 @@ def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
                             f"[V, A, D]', found '{line.strip()}'")
         if m.group(4) not in CODES:
             raise DataError(f"{path}:{lineno}: unknown emotion code '{m.group(4)}'; IEMOCAP's are {sorted(CODES)}")
+        if m.group(3) in seen:
+            raise DataError(f"{path}:{lineno}: utterance {m.group(3)} already has a label line ({path.name}:"
+                            f"{seen[m.group(3)]}); give each utterance one line")
+        seen[m.group(3)] = lineno
         out.append((float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)))
     if not out:
         raise DataError(f"{path}: no label lines ('[start - end]<TAB>utterance<TAB>code<TAB>[V, A, D]')")

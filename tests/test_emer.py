@@ -233,3 +233,14 @@ def test_set_file_duplicates_unknown_samples_and_stray_fold_numbers_are_named(tm
         (root / "emer_set.txt").write_text("\n".join(bad) + "\n")
         with pytest.raises(DataError, match=message):
             emer(root)
+
+
+def test_a_repeated_label_row_is_refused_or_leaves_the_sample_out(tmp_path_factory):
+    root = _copy(tmp_path_factory, "emer_dup")
+    sheet = pd.read_excel(root / "EMER_label.xlsx")
+    pd.concat([sheet, sheet.iloc[[2]]]).to_excel(root / "EMER_label.xlsx", index=False)
+    name = str(sheet.iloc[2]["sample"])
+    with pytest.raises(DataError, match=rf"EMER_label.xlsx row {len(sheet) + 2}: sample '{name}' already has row 4"):
+        emer(root)
+    dm = emer(root, on_bad_input="skip")
+    assert name not in {r.id for r in dm.recordings} and dm.data_report()["label rows with a problem"] == 1

@@ -1,6 +1,7 @@
 """IEMOCAP on a generated fixture in the IEMOCAP_full_release layout: parsing, protocols, bad input, LOSO CV."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,13 @@ def test_sentence_wavs_and_video_spans_per_utterance(iemocap, tmp_path, caplog):
     assert not other.input_masks["visual"].any() and other.input_masks["audio"].all()
     assert "9 utterances have no usable clip" in caplog.text
     assert dm.bad_clips["Ses01F_impro01/Ses01F_impro01_M001"] == "audio: no audio file"
+
+
+def test_a_repeated_label_line_is_named(iemocap, tmp_path):
+    source = next(Path(iemocap).rglob("EmoEvaluation/*.txt"))
+    lines = source.read_text().splitlines()
+    label = next(line for line in lines if line.startswith("["))
+    copy = tmp_path / source.name
+    copy.write_text("\n".join([*lines, label]) + "\n")
+    with pytest.raises(DataError, match=rf"{source.name}:{len(lines) + 1}: utterance .* already has a label line"):
+        read_evaluation(copy)
