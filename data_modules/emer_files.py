@@ -142,8 +142,14 @@ def read_eye_table(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]
         if key == "event":
             out[key] = df[col].fillna("").astype(str).str.strip().str.lower().to_numpy()
         else:
-            out[key] = pd.to_numeric(df[col].astype(str).str.replace(",", ".", regex=False), errors="coerce") \
-                .to_numpy(np.float64)
+            text = df[col].fillna("").astype(str).str.strip()
+            values = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            bad = values.isna() & ~text.str.lower().isin(["", "nan"])  # empty / nan: no sample there (a blink)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(f"{path} row {i + 2}, column '{col}': '{text.iloc[i]}' is not a number "
+                                f"({int(bad.sum())} such cells); re-export the table")
+            out[key] = values.to_numpy(np.float64)
     return out
 
 

@@ -79,7 +79,7 @@ def read_annotations(path: Path) -> tuple[list[AgentTrack], dict[str, list[str]]
         bad = pd.to_numeric(df[c], errors="coerce").isna()
         if bad.any():
             raise DataError(f"{path}: column '{c}' has {int(bad.sum())} non-numeric value(s), first at row "
-                            f"{int(bad.idxmax()) + 2}; fix or remove those rows")
+                            f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}; fix or remove those rows")
     has_faces = all(c in df.columns for c in FACE_COLUMNS)
     vote_cols = [f"votes_{c}" for c in CLASSES if f"votes_{c}" in df.columns]
     tracks, left_out = [], {}
@@ -139,7 +139,7 @@ def read_openpose_frame(path: Path) -> np.ndarray:
     try:
         data = json.loads(read_text(path, "OpenPose keypoint file"))
         people = [np.asarray(p["pose_keypoints_2d"], np.float64) for p in data.get("people", [])]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: JSON not an object
         raise DataError(f"{path}: not a readable OpenPose keypoint file ({exc}); re-run OpenPose on that frame or "
                         f"delete the file (the frame then counts as having no pose)") from None
     people = [p for p in people if p.size]

@@ -34,6 +34,7 @@ def read_csv(path: str | Path, what: str = "table", **options: Any):
     text = read_text(path, what)
     if not text.strip():
         raise DataError(f"{path}: the {what} is empty (no header, no rows)")
+    options.setdefault("index_col", False)  # a row with extra fields must not turn the first columns into an index
     try:
         return pd.read_csv(io.StringIO(text), **options)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

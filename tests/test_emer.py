@@ -66,6 +66,14 @@ def test_eye_tables_by_column_name_in_any_export_style(tmp_path):
     df.drop(columns=["Gaze point Y"]).to_csv(tmp_path / "nogaze.tsv", sep="\t", index=False)
     with pytest.raises(DataError, match=r"no usable gaze columns.*Gaze point Y.*the table has"):
         read_eye_table(tmp_path / "nogaze.tsv", EYE)
+    blink = df.astype(object)
+    blink.loc[1, "Gaze point X"], blink.loc[2, "Gaze point Y"] = "", "nan"  # no gaze sample there: kept as NaN
+    blink.to_csv(tmp_path / "blink.tsv", sep="\t", index=False)
+    assert np.isnan(read_eye_table(tmp_path / "blink.tsv", EYE)["gaze_x"][1])
+    blink.loc[2, "Gaze point Y"] = "abc"  # not a number and not empty: never silently dropped
+    blink.to_csv(tmp_path / "garbage.tsv", sep="\t", index=False)
+    with pytest.raises(DataError, match=r"garbage.tsv row 4, column 'Gaze point Y': 'abc' is not a number"):
+        read_eye_table(tmp_path / "garbage.tsv", EYE)
 
 
 def test_fixture_views_masks_and_folds(tmp_path_factory):
