@@ -42,6 +42,7 @@ from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule,
 from data_modules.cache import cache_key
 from data_modules.extraction import ExtractedDataset, Extraction
 from data_modules.media import (
+    MEDIA_TOLERANCE,
     decode_audio,
     egemaps_per_frame,
     logmel_per_frame,
@@ -53,7 +54,7 @@ from data_modules.readers import read_text
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: truncated soundtracks are refused (caches of 1 may hold them)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     test_list: a file of test video ids (one per line): held out, predicted, written in the ABAW format, not scored.
     on_bad_input: ``error`` (default) stops at an unreadable/truncated video or an annotation whose line count
     disagrees with the video; ``skip`` leaves such recordings out, counted and reported.
+    media_tolerance: the fraction of the soundtrack that may be missing: it must last what the file's header
+    promises and the annotation's frames / fps (a video cut short keeps its header), else the video is bad input.
     embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
     its tokens as the modality (512-d features, one per sub-clip; :mod:`data_modules.embeddings`). The model then
     uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
@@ -104,7 +107,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
                  sample_rate: int = 16000, n_mels: int = 64, mel_rate: int = 1, frame_count_tolerance: int = 0,
                  mfcc: bool = False, egemaps: bool = False, tracks: tuple[str, ...] = ("va",),
                  layout: str = "train_folds", test_list: str | None = None,
-                 on_bad_input: str = "error",
+                 on_bad_input: str = "error", media_tolerance: float = MEDIA_TOLERANCE,
                  embed: dict[str, Any] | None = None, **base) -> None:
         super().__init__(**base)
         self.root, self.cache_dir = root, cache_dir
@@ -126,7 +129,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         self._labels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # video -> track -> labels
         self._unreadable_crops = 0
         self._recordings: list[Recording] = []
-        self.extraction = Extraction("affwild2", "recording", on_bad_input)
+        self.extraction = Extraction("affwild2", "recording", on_bad_input, media_tolerance)
 
     def input_spec(self) -> dict[str, ModalitySpec]:
         spec = self._raw_spec()
@@ -210,7 +213,12 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         if not listing.is_file():
             raise DataError(f"data.test_list: '{listing}' does not exist; give the challenge's test-set list "
                             f"(one video id per line) or test_list=null")
-        ids = [line.strip() for line in read_text(listing, "test-set list").splitlines() if line.strip()]
+        lines = [(n, line.strip()) for n, line in enumerate(read_text(listing, "test-set list").splitlines(), 1)]
+        first: dict[str, int] = {}
+        for n, video in lines:
+            if video and first.setdefault(video, n) != n:
+                raise DataError(f"{listing}:{n}: test video '{video}' is listed again (first on line {first[video]})")
+        ids = list(first)
         out = []
         for video in ids:
             raw = raw_video_id(video)
@@ -302,7 +310,9 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         packed = self.cache.get_or_build(rec.id, "faces", face_key, faces_and_mask)
         faces = packed[:, :-1].reshape(n, 3, self.face_size, self.face_size)
         present = packed[:, -1].astype(bool)
-        wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate))  # decoded at most once
+        covers = (n / fps, f"{files['annotation']} ({n} frames at {fps:g} fps)")
+        wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate, self.extraction.media_tolerance,
+                                                    covers))  # decoded at most once
         inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame, self.mel_rate,
                                                         n_mels=self.n_mels)}
         if self.mfcc:

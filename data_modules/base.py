@@ -156,6 +156,24 @@ def collate_windows(items: list[dict]) -> Batch:
     return Batch(inputs, masks, targets, tmasks, meta)
 
 
+def check_partitions(recordings: Sequence[Recording], name: str) -> None:
+    """No recording twice and no group (subject, raw video) in both the train/validation and the held-out partition:
+    either would score the model on what it trained on. A data module's own checks name the files first; this one
+    guards every data module, present and future."""
+    seen: dict[str, Recording] = {}
+    for r in recordings:
+        if r.id in seen:
+            raise DataError(f"{name}: recording '{r.id}' is indexed twice (partitions {seen[r.id].partition} and "
+                            f"{r.partition}); each recording must appear once in the data")
+        seen[r.id] = r
+    held_out = {r.group for r in recordings if r.partition == "test"}
+    both = sorted({r.group for r in recordings if r.partition == "trainval"} & held_out)
+    if both:
+        example = next(r.id for r in recordings if r.group == both[0] and r.partition == "test")
+        raise DataError(f"{name}: group '{both[0]}' (e.g. '{example}') is in both the train/validation and the held-out "
+                        f"partition ({len(both)} such groups): that would score the model on a subject it trained on")
+
+
 class FoldedDataModule(L.LightningDataModule):
     """Recordings, grouped deterministic folds over the ``trainval`` partition, splits and loaders: what every
     dataset shares, whether its items are windows of a long recording (:class:`WindowedDataModule`) or whole
@@ -255,6 +273,7 @@ class FoldedDataModule(L.LightningDataModule):
         recordings = sorted(self.index(), key=lambda r: r.id)
         if not recordings:
             raise DataError(f"{type(self).__name__}: no recordings found; check data.root / DATA_DIR")
+        check_partitions(recordings, type(self).__name__)
         trainval = [r for r in recordings if r.partition == "trainval"]
         if self.num_folds == "loso":
             self.num_folds = len({r.group for r in trainval})

@@ -38,12 +38,12 @@ from data_modules.biovid_files import (
 )
 from data_modules.cache import cache_key
 from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.media import decode_frames
+from data_modules.media import MEDIA_TOLERANCE, decode_frames
 from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
 TASKS = {"multiclass": list(CLASSES), "binary": ["BL1", "PA4"]}
 
 
@@ -55,13 +55,15 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
     frame_step: feed every k-th video frame (the cache keeps them all).
     bio_length: biosignal samples per sample. bio_normalize: z-score each biosignal per sample.
     on_bad_input: ``error`` (default) or ``skip`` (count, report, leave out).
+    media_tolerance: the fraction of a video's frames (as its header promises them) that may fail to decode.
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
                  task: Literal["multiclass", "binary"] = "multiclass",
                  modalities: tuple[str, ...] = ("visual", "gsr"), face_size: int = 112, crop: str = "center",
                  num_frames: int = 138, frame_step: int = 1, bio_length: int = 2816, bio_normalize: bool = True,
-                 on_bad_input: Literal["error", "skip"] = "error", **folded) -> None:
+                 on_bad_input: Literal["error", "skip"] = "error", media_tolerance: float = MEDIA_TOLERANCE,
+                 **folded) -> None:
         super().__init__(**folded)
         if task not in TASKS:
             raise ConfigError(f"data.task={task!r}: choose one of {sorted(TASKS)}")
@@ -75,7 +77,7 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
         self.face_size, self.crop, self.num_frames, self.frame_step = face_size, crop, num_frames, frame_step
         self.bio_length, self.bio_normalize = bio_length, bio_normalize
         self.classes = TASKS[task]
-        self.extraction = Extraction("biovid", "sample", on_bad_input)
+        self.extraction = Extraction("biovid", "sample", on_bad_input, media_tolerance)
         self._samples: dict[str, BioVidSample] = {}
         self._recordings: list[Recording] = []
 
@@ -113,7 +115,8 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
                                 f"data.modalities without 'visual'")
             key = cache_key({"kind": "frames", "size": self.face_size, "crop": self.crop, "v": EXTRACTION_VERSION},
                             [video])
-            frames = self.cache.get_or_build(rec.id, "frames", key, lambda: decode_frames(video, self.face_size, self.crop))
+            frames = self.cache.get_or_build(rec.id, "frames", key, lambda: decode_frames(
+                video, self.face_size, self.crop, self.extraction.media_tolerance))
             inputs["visual"] = frames[:: self.frame_step]
         bio = [m for m in self.modalities if m in BIO_COLUMNS]
         if bio:

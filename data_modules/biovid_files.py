@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_modules.readers import read_csv
 from mmer.errors import DataError
 
 CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")
@@ -31,12 +32,8 @@ class BioVidSample:
 
 
 def _read_tsv(path: Path):
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot read it as a tab-separated table ({exc})") from None
+    """A BioVid tab-separated table as strings (empty cells stay ""), through the one reader of dataset tables."""
+    return read_csv(path, "tab-separated table", sep="\t", dtype=str, keep_default_na=False)
 
 
 def _require_columns(df, path: Path, needed: list[str]) -> None:
@@ -94,7 +91,8 @@ def video_path(root: Path, sample: BioVidSample) -> Path:
 
 
 def read_bio_csv(path: Path, columns: list[str]) -> np.ndarray:
-    """The named columns of a biosignal CSV as (rows, len(columns)) float32."""
+    """The named columns of a biosignal CSV as (rows, len(columns)) float32. A value that is not a finite number
+    (text, ``nan``, ``inf``) stops with the file, line and column: NaN would otherwise pass into every feature."""
     if not path.is_file():
         raise DataError(f"{path}: biosignal file is missing; it is needed for modalities {columns}")
     df = _read_tsv(path)
@@ -109,6 +107,11 @@ def read_bio_csv(path: Path, columns: list[str]) -> np.ndarray:
             bad = next(i for i, v in enumerate(values) if not _is_float(v))
             raise DataError(f"{path}, line {bad + 2}: column '{col}' has the non-numeric value '{values.iloc[bad]}'"
                             ) from None
+        finite = np.isfinite(out[:, j])
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite)[0])
+            raise DataError(f"{path}, line {bad + 2}: column '{col}' has the value '{values.iloc[bad]}' "
+                            f"({int((~finite).sum())} non-finite values); re-export the signal")
     if len(out) == 0:
         raise DataError(f"{path}: no rows under the header")
     return out

@@ -198,7 +198,7 @@ class DialogueDataModule(WindowedDataModule):
 
         utterances, media = self._media[rec.id]
         n, k, s, nf = len(media), self.frames_per_clip, self.frame_size, self.faces_per_clip
-        settings = {"rows": self.clip_rows, "k": k, "size": s, "mels": self.n_mels, "faces": nf, "v": 3,
+        settings = {"rows": self.clip_rows, "k": k, "size": s, "mels": self.n_mels, "faces": nf, "v": 4,
                     "spans": [(m.start, m.end) for m in media]}
         files = sorted({str(f) for m in media for f in (m.audio, m.video) if f is not None and Path(f).is_file()})
         if nf:
@@ -209,7 +209,7 @@ class DialogueDataModule(WindowedDataModule):
         def build() -> np.ndarray:
             packed = np.zeros(n, dtype=[("audio", np.float32, (self.clip_rows, self.n_mels)),
                                         ("frames", np.uint8, (k + nf, 3, s, s)), ("audio_ok", bool),
-                                        ("visual_ok", bool), ("why", "U200")])
+                                        ("visual_ok", bool), ("why", "U600")])
             videos: dict[Path, tuple[np.ndarray, float] | DataError] = {}
             for i, m in enumerate(media):
                 why = []
@@ -234,7 +234,7 @@ class DialogueDataModule(WindowedDataModule):
                     packed["visual_ok"][i] |= bool(packed["frames"][i, k:].any())  # faces without the video
                     if unreadable:
                         why.append(f"{unreadable} unreadable face crops")
-                packed["why"][i] = "; ".join(why)[:200]
+                packed["why"][i] = "; ".join(why)[:600]
             return packed
 
         packed = cache.get_or_build(rec.id.replace("/", "_"), "clips", cache_key(settings, files), build)
@@ -260,11 +260,14 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
     import torch
     import torchaudio
 
-    from data_modules.media import decode_audio
+    from data_modules.media import SLACK_SECONDS, check_complete, decode_audio
 
     if path is None:
         raise DataError("no audio file")
     wave = decode_audio(path, 16000)
+    if end is not None:  # a span past the sound's end would be silently shorter
+        check_complete(path, "soundtrack", len(wave) / 16000, end, "seconds", SLACK_SECONDS, None,
+                       source=f"the utterance's span ({start or 0:g}-{end:g} s)")
     if start is not None:
         wave = wave[int(start * 16000):int(end * 16000) if end is not None else None]
     if len(wave) < 400:

@@ -45,12 +45,12 @@ from data_modules.emer_files import (
     read_set_file,
 )
 from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.media import IMAGE_SUFFIXES, decode_frames, read_face_set
+from data_modules.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
 from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
 MODALITIES = ("face", "eye", "gaze", "fixation")
 EYE_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -72,7 +72,8 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
     integer_labels: null (labels are names), ``zero_based`` or ``one_based`` (numbers index the class lists).
     eye_columns: our name -> the eye table's column. timestamp_unit: us, ms or s. screen: gaze coordinate range.
     eye_steps: resampled steps per sample. face_frames, face_size, fixation_size: images per sample and sides.
-    on_bad_input: ``error`` or ``skip``.
+    on_bad_input: ``error`` or ``skip``. media_tolerance: the fraction of a face video's frames (as its header
+    promises them) that may fail to decode.
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
@@ -83,7 +84,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
                  eye_columns: dict[str, str] | None = None, timestamp_unit: Literal["us", "ms", "s"] = "us",
                  screen: tuple[float, float] = (1920.0, 1080.0), eye_steps: int = 32, face_frames: int = 8,
                  face_size: int = 112, fixation_size: int = 64, on_bad_input: Literal["error", "skip"] = "error",
-                 **folded) -> None:
+                 media_tolerance: float = MEDIA_TOLERANCE, **folded) -> None:
         super().__init__(**folded)
         unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or not modalities:
@@ -100,13 +101,14 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         self.seconds_per_unit, self.screen = UNITS[timestamp_unit], tuple(screen)
         self.eye_steps, self.face_frames = eye_steps, face_frames
         self.face_size, self.fixation_size = face_size, fixation_size
-        self.extraction = Extraction("emer", "sample", on_bad_input)
+        self.extraction = Extraction("emer", "sample", on_bad_input, media_tolerance)
         self._recordings: list[Recording] = []
         self._samples: dict[str, EmerSample] = {}
         self._views: dict[str, str] = {}
         self._given_folds: dict[str, int] = {}
         self.counts: Counter = Counter()
         self._eye_missing: dict[str, int] = {}  # sample -> optional eye columns its table lacks
+        self._gaze_blank: dict[str, tuple[int, int]] = {}  # sample -> (rows without a gaze point, rows)
 
     # ------------------------------------------------------------------------------------------ spec
     def input_spec(self) -> dict[str, ModalitySpec]:
@@ -233,7 +235,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
                     log.warning("emer: %d unreadable face image(s) in %s", unreadable, folder)
                 return faces
             if video is not None:
-                frames = decode_frames(video, self.face_size)
+                frames = decode_frames(video, self.face_size, tolerance=self.extraction.media_tolerance)
                 return frames[np.linspace(0, len(frames) - 1, self.face_frames).round().astype(int)]
             return np.zeros((self.face_frames, 3, self.face_size, self.face_size), np.uint8)
 
@@ -248,13 +250,16 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         key = self._eye_key(path)
 
         def build() -> np.ndarray:
-            eye, gaze, mask, missing = eye_features(read_eye_table(path, self.eye_columns), self.eye_steps,
-                                                    self.screen, self.seconds_per_unit)
-            return np.concatenate([eye, gaze, mask[:, None], np.full((len(mask), 1), len(missing))], 1, dtype=np.float32)
+            table = read_eye_table(path, self.eye_columns)
+            eye, gaze, mask, missing = eye_features(table, self.eye_steps, self.screen, self.seconds_per_unit)
+            blank = np.count_nonzero(~(np.isfinite(table["gaze_x"]) & np.isfinite(table["gaze_y"])))
+            extra = np.tile(np.array([[len(missing), blank, len(table["gaze_x"])]], np.float32), (len(mask), 1))
+            return np.concatenate([eye, gaze, mask[:, None], extra], 1, dtype=np.float32)
 
         packed = self.cache.get_or_build(name, "eye", key, build)
         d = len(EYE_FEATURES)
-        self._eye_missing[name] = int(packed[0, -1])
+        self._eye_missing[name] = int(packed[0, d + 3])
+        self._gaze_blank[name] = (int(packed[0, d + 4]), int(packed[0, d + 5]))
         return np.asarray(packed[:, :d]), np.asarray(packed[:, d:d + 2]), np.asarray(packed[:, d + 2] > 0.5)
 
     def _eye_key(self, path: Path) -> str:
@@ -283,5 +288,6 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
                 if not np.any(mask):
                     counts[f"samples without {m} data"] += 1
         counts["eye tables missing an optional column"] = sum(n > 0 for n in self._eye_missing.values())
+        counts["eye-table rows without a gaze point (empty or nan cells)"] = sum(b for b, _ in self._gaze_blank.values())
         counts["samples skipped"] = len(self.skipped)
         return dict(sorted(counts.items()))

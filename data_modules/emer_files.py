@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.readers import read_sheet, read_text
+from data_modules.readers import read_csv, read_sheet, read_text
 from mmer.errors import DataError
 
 CLASS_VIEWS = ("er", "er3", "fer", "fer3")  # views holding class names
 VALUE_VIEWS = ("valence", "arousal", "intensity")
+VALUE_RANGES = {"valence": (-1.0, 1.0), "arousal": (-1.0, 1.0), "intensity": (0.0, 3.0)}  # the release's scales
 EYE_FEATURES = ("gaze_x", "gaze_y", "pupil_left", "pupil_right", "fixation", "saccade", "speed", "valid")
 
 
@@ -33,8 +34,9 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
 
     ``columns`` maps our names (sample, subject, er, er3, fer, fer3, valence, arousal, intensity) to the sheet's.
     Class cells are class names (any case) unless ``integer_labels`` is ``zero_based`` / ``one_based``: then numbers
-    index the class list. A problem (unknown class name, a number without ``integer_labels``, a non-numeric value)
-    is returned per sample as a message naming the file and row; the caller decides to stop or skip.
+    index the class list. A problem (unknown class name, a number without ``integer_labels``, a non-numeric value,
+    a value outside :data:`VALUE_RANGES`) is returned per sample as a message naming the file and row; the caller
+    decides to stop or skip.
     """
 
     if not path.is_file():
@@ -68,9 +70,14 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
                                                         integer_labels, f"{path} row {row}, column '{col}'")
                 else:
                     try:
-                        sample.values[view] = float(str(cell).replace(",", "."))
+                        value = float(str(cell).replace(",", "."))
                     except ValueError:
                         raise DataError(f"{path} row {row}, column '{col}': '{cell}' is not a number") from None
+                    lo, hi = VALUE_RANGES[view]
+                    if not lo <= value <= hi:  # also NaN / inf written as text
+                        raise DataError(f"{path} row {row}, column '{col}': {view} {cell} is outside [{lo:g}, {hi:g}]"
+                                        f", EMER's scale; fix the cell (or leave it empty to mask this view)")
+                    sample.values[view] = value
         except DataError as exc:
             problems[name] = str(exc)
             continue
@@ -121,15 +128,12 @@ def read_eye_table(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]
     it has (numbers with a decimal comma are read too; ``event`` stays text). Needs the timestamp and gaze x / y."""
     import pandas as pd
 
-    try:
-        if path.suffix in (".xlsx", ".xls"):
-            df = read_sheet(path, "eye-movement table")
-        else:
-            header = path.open(encoding="utf-8", errors="replace").readline()
-            sep = max(("\t", ";", ","), key=header.count)  # a decimal comma never appears in the header line
-            df = pd.read_csv(path, sep=sep, dtype=object)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read the eye-movement table ({exc})") from None
+    if path.suffix in (".xlsx", ".xls"):
+        df = read_sheet(path, "eye-movement table")
+    else:
+        header = read_text(path, "eye-movement table").partition("\n")[0]
+        sep = max(("\t", ";", ","), key=header.count)  # a decimal comma never appears in the header line
+        df = read_csv(path, "eye-movement table", sep=sep, dtype=object)
     df.columns = [str(c).strip() for c in df.columns]
     needed = [k for k in ("timestamp", "gaze_x", "gaze_y") if columns[k] not in df.columns]
     if needed:

@@ -1,7 +1,9 @@
 """Per-recording extraction shared by the datasets read from media files: load each recording once (memoised; the
 arrays are memory-mapped, so holding them costs no RAM), a progress bar over what is not loaded yet, and the
 bad-input policy: ``error`` stops at the first bad recording with its message; ``skip`` leaves it out, counts it
-and lists it in a warning at the end (and in ``skipped``, which the CV summary reports as ``data/skipped``).
+and lists it in a warning at the end (and in ``skipped``, which the CV summary reports as ``data/skipped``). A
+recording whose decoded video or soundtrack falls short of what its file (or annotation) promises by more than
+``media_tolerance`` is a bad recording (:mod:`data_modules.media`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 
 from data_modules.base import Item, Recording
 from data_modules.cache import FeatureCache
+from data_modules.media import MEDIA_TOLERANCE
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -20,10 +23,15 @@ POLICIES = ("error", "skip")
 
 
 class Extraction:
-    def __init__(self, dataset: str, unit: str, on_bad_input: Literal["error", "skip"] = "error") -> None:
+    def __init__(self, dataset: str, unit: str, on_bad_input: Literal["error", "skip"] = "error",
+                 media_tolerance: float = MEDIA_TOLERANCE) -> None:
         if on_bad_input not in POLICIES:
             raise ConfigError(f"data.on_bad_input={on_bad_input!r}: choose one of {list(POLICIES)}")
+        if not 0 <= media_tolerance < 1:
+            raise ConfigError(f"data.media_tolerance={media_tolerance}: give the fraction of a file's promised length "
+                              f"that may be missing, in [0, 1) (default {MEDIA_TOLERANCE})")
         self.dataset, self.unit, self.on_bad_input = dataset, unit, on_bad_input
+        self.media_tolerance = media_tolerance
         self.loaded: dict[str, Item] = {}
         self.skipped: dict[str, str] = {}  # recording id -> why
 

@@ -54,11 +54,12 @@ from data_modules.groupwalk_files import (
     read_annotations,
     read_openpose_frame,
 )
+from data_modules.media import MEDIA_TOLERANCE
 from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 COUNTERS = ("frames without an OpenPose file", "agent frames with no matching pose", "frames with no visible torso",
             "agents with no pose at all", "boxes clipped to the frame", "boxes outside the frame",
@@ -78,12 +79,15 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
     face_size, context_size: crop sides in pixels. face_fraction: face side as a fraction of the box height.
     min_iou: least IoU between an agent box and a pose's keypoint box to match them. min_confidence: joints below it
     count as not detected. group_by: ``agent`` or ``video`` (fold groups). on_bad_input: ``error`` or ``skip``.
+    media_tolerance: the fraction of a video's frames (as its header promises them) that may fail to decode before
+    the frames a sample needs.
     """
 
     def __init__(self, root: str | None = None, cache_dir: str | None = None, segment_frames: int = 32,
                  frames_per_sample: int = 4, face_size: int = 48, context_size: int = 96, face_fraction: float = 0.2,
                  min_iou: float = 0.3, min_confidence: float = 0.05, group_by: Literal["agent", "video"] = "agent",
-                 on_bad_input: Literal["error", "skip"] = "error", **folded) -> None:
+                 on_bad_input: Literal["error", "skip"] = "error", media_tolerance: float = MEDIA_TOLERANCE,
+                 **folded) -> None:
         super().__init__(**folded)
         if group_by not in ("agent", "video"):
             raise ConfigError(f"data.group_by={group_by!r}: choose 'agent' or 'video'")
@@ -94,7 +98,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         self.segment_frames, self.frames_per_sample = segment_frames, frames_per_sample
         self.face_size, self.context_size, self.face_fraction = face_size, context_size, face_fraction
         self.min_iou, self.min_confidence, self.group_by = min_iou, min_confidence, group_by
-        self.extraction = Extraction("groupwalk", "sample", on_bad_input)
+        self.extraction = Extraction("groupwalk", "sample", on_bad_input, media_tolerance)
         self._recordings: list[Recording] = []
         self._segments: dict[str, Segment] = {}
         self._by_video: dict[str, list[str]] = defaultdict(list)  # video -> its sample ids, in array order
@@ -116,7 +120,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "groupwalk"))
-        tracks, self.left_out = read_annotations(root / "annotations.csv")
+        tracks, self.left_out = read_annotations(root / "annotations.csv", self.extraction.on_bad_input)
         for reason, agents in self.left_out.items():
             log.warning("groupwalk: %d agent(s) left out, %s: %s", len(agents), reason, ", ".join(agents[:10]))
         conflicts = sum(t.label_conflicts for t in tracks)
@@ -284,7 +288,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
             for slot, r in enumerate(np.linspace(lo, hi - 1, k).round().astype(int)):
                 need[int(seg.track.frames[r])].append((s, slot, seg, int(r)))
         last = max(need) if need else -1
-        for index, frame in iter_frames(path):
+        for index, frame in iter_frames(path, self.extraction.media_tolerance):
             for s, slot, seg, r in need.pop(index, []):
                 self._crop(frame, seg, r, raw[seg.track.agent][r], (s, slot), face, context, masks, counts)
             if index >= last:

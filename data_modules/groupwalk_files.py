@@ -59,11 +59,12 @@ class AgentTrack:
     label_conflicts: int = 0
 
 
-def read_annotations(path: Path) -> tuple[list[AgentTrack], dict[str, list[str]]]:
+def read_annotations(path: Path, on_bad_input: str = "error") -> tuple[list[AgentTrack], dict[str, list[str]]]:
     """``annotations.csv`` -> (tracks with a known label, {reason: [video/agent, ...]} of agents left out).
 
-    A missing column or a non-numeric box stops with an error naming the file; an unknown label leaves that agent
-    out (reported, never guessed)."""
+    A missing column, a non-numeric box, a frame number that is not a whole number >= 0 or a vote count < 0 stops
+    with an error naming the file and row; an unknown label leaves that agent out (reported, never guessed); two
+    rows for one agent and frame stop with both rows named (``on_bad_input="skip"``: that agent is left out)."""
     import pandas as pd
 
     if not path.is_file():
@@ -75,16 +76,33 @@ def read_annotations(path: Path) -> tuple[list[AgentTrack], dict[str, list[str]]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; found {list(df.columns)}. Expected "
                         f"{','.join(REQUIRED)}[,location][,votes_<class>...][,face_x1,face_y1,face_x2,face_y2]")
-    for c in ("frame", "x1", "y1", "x2", "y2"):
-        bad = pd.to_numeric(df[c], errors="coerce").isna()
-        if bad.any():
-            raise DataError(f"{path}: column '{c}' has {int(bad.sum())} non-numeric value(s), first at row "
-                            f"{int(np.flatnonzero(bad.to_numpy())[0]) + 2}; fix or remove those rows")
-    has_faces = all(c in df.columns for c in FACE_COLUMNS)
     vote_cols = [f"votes_{c}" for c in CLASSES if f"votes_{c}" in df.columns]
+    for c in ("frame", "x1", "y1", "x2", "y2", *vote_cols):
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(np.float64))
+        if c.startswith("votes_"):  # an empty vote cell is no vote
+            bad = (bad & df[c].notna().to_numpy()) | (values.to_numpy(np.float64) < 0)
+        elif c == "frame":
+            bad |= (values.fillna(-1).to_numpy(np.float64) < 0) | (values.fillna(0) % 1 != 0).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            need = {"frame": "a whole number >= 0"}.get(c, "a count >= 0" if c.startswith("votes_") else "a number")
+            raise DataError(f"{path} row {i + 2}: column '{c}' is '{df[c].iloc[i]}', not {need} ({int(bad.sum())} "
+                            f"such row(s)); fix or remove those rows")
+        df[c] = values
+    has_faces = all(c in df.columns for c in FACE_COLUMNS)
     tracks, left_out = [], {}
+    twice = df.duplicated(["video", "agent", "frame"], keep=False)
     for (video, agent), g in df.groupby(["video", "agent"], sort=True):
-        g = g.sort_values("frame").drop_duplicates("frame")
+        if twice[g.index].any():  # two boxes (or labels) for one agent and frame: neither can be trusted
+            rows = (g.index[twice[g.index].to_numpy()] + 2).tolist()
+            if on_bad_input == "error":
+                raise DataError(f"{path} rows {rows[0]} and {rows[1]}: agent '{agent}' of video '{video}' has two rows "
+                                f"for frame {int(df['frame'][rows[0] - 2])}; keep one row per agent and frame "
+                                f"(data.on_bad_input=skip leaves such agents out)")
+            left_out.setdefault("two rows for one frame", []).append(f"{video}/{agent}")
+            continue
+        g = g.sort_values("frame")
         labels = Counter(str(v).strip().lower() for v in g["label"])
         label, _ = labels.most_common(1)[0]
         if label not in CLASSES:
@@ -264,28 +282,53 @@ def masked_context(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ E-Gait
 def read_egait(features: Path, labels: Path | None = None) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """E-Gait style ``.h5`` files: ``features`` holds one dataset per gait, (T, 48) = 16 joints x (x, y, z) per
-    frame (or (T, 16, 3)); ``labels`` one integer per gait under the same key. -> ({key: (T, 16, 3)}, {key: label})."""
+    frame (or (T, 16, 3)); ``labels`` one integer per gait under the same key. -> ({key: (T, 16, 3)}, {key: label}).
+    A missing, damaged or non-HDF5 file, a gait of another shape or with non-finite coordinates, and a label that
+    is not a class number stop with the file named."""
     try:
         import h5py
     except ImportError:
         raise DataError("E-Gait .h5 files need h5py: pip install h5py") from None
     gaits, classes = {}, {}
-    with h5py.File(features, "r") as fh:
-        for key in sorted(fh.keys()):
-            arr = np.asarray(fh[key], np.float64)
-            if arr.ndim == 2 and arr.shape[1] == 48:
-                arr = arr.reshape(len(arr), 16, 3)
-            if arr.ndim != 3 or arr.shape[1:] != (16, 3):
-                raise DataError(f"{features}: gait '{key}' has shape {arr.shape}; expected (frames, 48) or "
-                                f"(frames, 16, 3)")
-            gaits[key] = arr
+    for key, arr in _h5_datasets(h5py, features):
+        if arr.ndim == 2 and arr.shape[1] == 48:
+            arr = arr.reshape(len(arr), 16, 3)
+        if arr.ndim != 3 or arr.shape[1:] != (16, 3) or not len(arr):
+            raise DataError(f"{features}: gait '{key}' has shape {arr.shape}; expected (frames, 48) or "
+                            f"(frames, 16, 3)")
+        if not np.isfinite(arr).all():
+            raise DataError(f"{features}: gait '{key}' has {int((~np.isfinite(arr)).sum())} non-finite joint "
+                            f"coordinates; re-export it or remove that gait")
+        gaits[key] = arr
     if labels is not None:
-        with h5py.File(labels, "r") as fh:
-            missing = [k for k in gaits if k not in fh]
-            if missing:
-                raise DataError(f"{labels}: no label for gait(s) {missing[:5]} ({len(missing)} in all)")
-            classes = {k: int(np.asarray(fh[k]).reshape(-1)[0]) for k in gaits}
+        found = dict(_h5_datasets(h5py, labels))
+        missing = [k for k in gaits if k not in found]
+        if missing:
+            raise DataError(f"{labels}: no label for gait(s) {missing[:5]} ({len(missing)} in all)")
+        for k in gaits:
+            value = found[k].reshape(-1)
+            if value.size == 0 or not np.isfinite(value[0]) or value[0] != int(value[0]):
+                raise DataError(f"{labels}: the label of gait '{k}' is {value[:1].tolist()}, not a class number")
+            classes[k] = int(value[0])
     return gaits, classes
+
+
+def _h5_datasets(h5py, path: Path) -> list[tuple[str, np.ndarray]]:
+    """(key, float64 array) of every top-level dataset of an HDF5 file, in key order; a missing, damaged or
+    non-HDF5 file, or an entry that is not numbers, is a DataError naming the file (h5py reports damage as
+    OSError, RuntimeError, KeyError or ValueError, depending on where it lies)."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found; E-Gait needs features.h5 and labels.h5 (data.features / data.labels)")
+    key = None
+    try:
+        with h5py.File(path, "r") as fh:
+            out = []
+            for key in sorted(fh.keys()):
+                out.append((key, np.asarray(fh[key], np.float64)))
+            return out
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        where = f"gait '{key}'" if key is not None else "the file"
+        raise DataError(f"{path}: {where} cannot be read as HDF5 numbers ({exc}); re-download it") from None
 
 
 def egait_to_coco18(gait: np.ndarray) -> np.ndarray:

@@ -1,6 +1,10 @@
 """Decoding media for feature extraction: face-crop folders, video metadata and audio (PyAV, imported lazily).
 
-Every error names the file and what to do; nothing here guesses silently.
+Every error names the file and what to do; nothing here guesses silently. A file cut short often still opens and
+decodes without a word from FFmpeg (an AVI or a fast-start MP4 keeps its header), so what was decoded is compared
+with what the file promises: its header's frame count and durations, a WAV's data-chunk size, and, where the
+caller knows it, the annotation's length. A shortfall of more than ``max(slack, tolerance x promise)`` (slack: 2
+video frames or 0.1 s of sound; tolerance: ``data.media_tolerance``, 2 % by default) is a :class:`DataError`.
 """
 
 from __future__ import annotations
@@ -71,6 +75,74 @@ def read_face_set(folder: Path | None, count: int, size: int) -> tuple[np.ndarra
     return faces, unreadable
 
 
+MEDIA_TOLERANCE = 0.02  # the fraction of a promised length that may be missing (data.media_tolerance)
+SLACK_FRAMES = 2
+SLACK_SECONDS = 0.1
+
+
+def check_complete(path: Path, what: str, got: float, promised: float | None, unit: str, slack: float,
+                   tolerance: float | None = MEDIA_TOLERANCE, source: str = "the file's header") -> None:
+    """Raise a :class:`DataError` when ``got < promised - max(slack, tolerance * promised)`` (no promise: no check;
+    ``tolerance=None``: the slack alone, for spans that must be covered exactly)."""
+    if promised is None or not promised > 0:
+        return
+    if got < promised - max(slack, (tolerance or 0.0) * promised):
+        hint = "" if tolerance is None else (f" (or raise data.media_tolerance={tolerance:g}, the fraction that may "
+                                             f"be missing)")
+        raise DataError(f"{path}: the {what} is truncated: {got:.6g} of the {promised:.6g} {unit} that {source} "
+                        f"promises were decoded; re-download or re-encode it{hint}")
+
+
+def promised_frames(stream) -> float | None:
+    """The number of frames a video stream's header promises: its frame count, else duration x rate (None when
+    the container says neither)."""
+    if stream.frames:
+        return float(stream.frames)
+    rate = float(stream.average_rate or stream.base_rate or 0)
+    if stream.duration and stream.time_base and rate > 0:
+        return float(stream.duration * stream.time_base) * rate
+    return None
+
+
+def promised_audio_seconds(path: Path, container) -> float | None:
+    """The soundtrack length a file promises, in seconds: the audio stream's duration, a WAV's data-chunk size
+    (FFmpeg measures a cut WAV by its size, not its header), and the video stream's length (a soundtrack spans its
+    video); the longest of those known."""
+    promises = []
+    audio = container.streams.audio[0]
+    if audio.duration and audio.time_base:
+        promises.append(float(audio.duration * audio.time_base))
+    if path.suffix.lower() == ".wav":
+        promises.append(wav_header_seconds(path))
+    if container.streams.video:
+        video = container.streams.video[0]
+        rate = float(video.average_rate or video.base_rate or 0)
+        if video.frames and rate > 0:
+            promises.append(video.frames / rate)
+    promises = [p for p in promises if p]
+    return max(promises) if promises else None
+
+
+def wav_header_seconds(path: Path) -> float | None:
+    """Seconds of sound a RIFF/WAVE header promises (data-chunk bytes / byte rate); None for a streamed WAV (size
+    0 or 0xFFFFFFFF) or a header this does not understand."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and pos + 20 <= len(head):
+            byte_rate = struct.unpack("<I", head[pos + 16:pos + 20])[0]
+        elif chunk == b"data":
+            return size / byte_rate if byte_rate and 0 < size < 0xFFFFFFFF else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _open(path: Path):
     import av
 
@@ -101,10 +173,11 @@ def video_info(path: Path) -> tuple[float, int]:
     return fps, int(count)
 
 
-def decode_frames(path: Path, size: int, crop: str = "center") -> np.ndarray:
+def decode_frames(path: Path, size: int, crop: str = "center", tolerance: float = MEDIA_TOLERANCE) -> np.ndarray:
     """Every frame of a video's first stream as (N, 3, size, size) uint8 RGB: ``crop="center"`` takes the
     centred square of side min(H, W) first (a frontal face video keeps its aspect ratio), ``"none"`` squeezes the
-    whole frame. A file that fails to decode part-way is an error, never a silently shorter sample."""
+    whole frame. A file that fails to decode part-way, or decodes to fewer frames than its header promises, is an
+    error, never a silently shorter sample."""
     import av
     from PIL import Image
 
@@ -114,6 +187,7 @@ def decode_frames(path: Path, size: int, crop: str = "center") -> np.ndarray:
     with _open(path) as container:
         if not container.streams.video:
             raise DataError(f"{path}: no video stream")
+        promised = promised_frames(container.streams.video[0])
         try:
             for frame in container.decode(container.streams.video[0]):
                 img = frame.to_image()
@@ -127,17 +201,20 @@ def decode_frames(path: Path, size: int, crop: str = "center") -> np.ndarray:
                             f"re-encode or re-download it") from None
     if not frames:
         raise DataError(f"{path}: the video decoded to no frames")
+    check_complete(path, "video", len(frames), promised, "frames", SLACK_FRAMES, tolerance)
     return np.stack(frames)
 
 
-def iter_frames(path: Path):
+def iter_frames(path: Path, tolerance: float = MEDIA_TOLERANCE):
     """Yield (index, (H, W, 3) uint8 RGB frame) of a video's first stream at its own resolution, one at a time (a
-    long full-HD video never sits in memory). A file that fails part-way is an error naming it."""
+    long full-HD video never sits in memory). A file that fails part-way, or runs out before the frame count its
+    header promises (checked once the caller asks past the last decoded frame), is an error naming it."""
     import av
 
     with _open(path) as container:
         if not container.streams.video:
             raise DataError(f"{path}: no video stream")
+        promised = promised_frames(container.streams.video[0])
         index = 0
         try:
             for frame in container.decode(container.streams.video[0]):
@@ -146,16 +223,21 @@ def iter_frames(path: Path):
         except av.error.FFmpegError as exc:
             raise DataError(f"{path}: video is unreadable or truncated after {index} frames ({exc}); re-encode or "
                             f"re-download it") from None
+        check_complete(path, "video", index, promised, "frames", SLACK_FRAMES, tolerance)
 
 
-def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
-    """Mono float32 waveform at ``sample_rate`` from the first audio stream of a video (FFmpeg's resampler)."""
+def decode_audio(path: Path, sample_rate: int = 16000, tolerance: float = MEDIA_TOLERANCE,
+                 covers: tuple[float, str] | None = None) -> np.ndarray:
+    """Mono float32 waveform at ``sample_rate`` from the first audio stream of a video or sound file (FFmpeg's
+    resampler). It must last what the file promises (:func:`promised_audio_seconds`) and, with ``covers=(seconds,
+    what)``, what the caller's annotation needs (``(n / fps, "annotation's 900 frames")``), within the tolerance."""
     import av
 
     with _open(path) as container:
         if not container.streams.audio:
             raise DataError(f"{path}: no audio stream; audio features need the raw video with its soundtrack")
         stream = container.streams.audio[0]
+        promised = promised_audio_seconds(path, container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks = []
         try:
@@ -166,7 +248,12 @@ def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
             raise DataError(f"{path}: audio is unreadable or truncated ({exc})") from None
     if not chunks:
         raise DataError(f"{path}: the audio stream decoded to no samples")
-    return np.concatenate(chunks).astype(np.float32)
+    wave = np.concatenate(chunks).astype(np.float32)
+    check_complete(path, "soundtrack", len(wave) / sample_rate, promised, "seconds", SLACK_SECONDS, tolerance)
+    if covers is not None:
+        check_complete(path, "soundtrack", len(wave) / sample_rate, covers[0], "seconds", SLACK_SECONDS, tolerance,
+                       source=covers[1])
+    return wave
 
 
 def _rows_per_frame(spec: np.ndarray, sample_rate: int, fps: float, hop: int, num_frames: int) -> np.ndarray:

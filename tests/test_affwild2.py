@@ -230,3 +230,10 @@ def test_bytes_that_are_not_text_are_a_clear_error(root):
     ann.write_bytes(b"valence,arousal\n0.1,\xff\xfe0.2\n")
     with pytest.raises(DataError, match=r"vid_b.txt: the annotation file is not UTF-8 text \(byte 20"):
         make(root)
+
+
+def test_a_test_video_listed_twice_is_named_with_both_lines(root):
+    listing = root / "test_set.txt"
+    listing.write_text("vid_x\nvid_y\n\nvid_x\n")
+    with pytest.raises(DataError, match=r"test_set.txt:4: test video 'vid_x' is listed again \(first on line 1\)"):
+        make(root, test_list=str(listing))

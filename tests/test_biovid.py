@@ -53,6 +53,11 @@ def test_bio_csv_columns_by_name_and_clear_errors(copy):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"_bio\.csv, line 11: column 'gsr' has the non-numeric value 'n/a'"):
         read_bio_csv(path, ["gsr"])
+    for bad in ("nan", "inf"):  # numbers to float(), but NaN would reach every feature of the sample
+        lines[10] = lines[10].split("\t")[0] + f"\t{bad}\t0\t0"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(DataError, match=rf"_bio\.csv, line 11: column 'gsr' has the value '{bad}' \(1 non-finite"):
+            read_bio_csv(path, ["gsr"])
 
 
 def test_unknown_class_and_missing_column_in_samples_csv(copy):

@@ -174,3 +174,16 @@ def test_cache_names_from_ids_stay_inside_the_cache_and_cleanup_only_touches_its
     np.save(mine, np.zeros(1))
     cache.get_or_build("train/dia0", "frames", "fedcba9876543210", lambda: np.ones(3))
     assert mine.is_file() and not (root / "train/dia0/frames-0123456789abcdef.npy").exists()
+
+
+def test_no_recording_twice_and_no_group_on_both_sides_of_the_held_out_split():
+    """The guard under every data module: a leak stops before any fold, whatever the dataset's own checks missed."""
+    from data_modules.base import Recording, check_partitions
+
+    fine = [Recording("a", "s1", 10), Recording("b", "s1", 10), Recording("c", "s2", 10, "test")]
+    check_partitions(fine, "demo")
+    with pytest.raises(DataError, match=r"demo: recording 'a' is indexed twice \(partitions trainval and test\)"):
+        check_partitions([*fine, Recording("a", "s3", 10, "test")], "demo")
+    with pytest.raises(DataError, match=r"demo: group 's1' \(e.g. 'd'\) is in both the train/validation and the "
+                                        r"held-out partition"):
+        check_partitions([*fine, Recording("d", "s1", 10, "test")], "demo")

@@ -140,6 +140,35 @@ def test_bad_labels_stop_or_are_counted(tmp_path_factory):
         emer(root, integer_labels="one_based")
 
 
+def test_out_of_range_values_stop_or_leave_the_sample_out_and_empty_gaze_cells_are_counted(tmp_path_factory):
+    """Before: valence 999 was trained on, and eye-table rows with empty / nan gaze cells vanished uncounted."""
+    root = _copy(tmp_path_factory, "emer_range")
+    sheet = pd.read_excel(root / "EMER_label.xlsx")
+    sheet.loc[2, "valence"] = 999
+    sheet.loc[5, "FER_intensity"] = -1
+    sheet.to_excel(root / "EMER_label.xlsx", index=False)
+    with pytest.raises(DataError, match=r"EMER_label.xlsx row 4, column 'valence': valence 999 is outside \[-1, 1\]"):
+        emer(root)
+    def blank_rows() -> int:
+        dm = emer(root, on_bad_input="skip")
+        for rec in dm.recordings:
+            dm.load(rec)
+        return dm.data_report()["eye-table rows without a gaze point (empty or nan cells)"]
+
+    before = blank_rows()  # the fixture has blinks of its own
+    path = root / "eye" / "s03_c1.tsv"
+    table = pd.read_csv(path, sep="\t", dtype=object)
+    seen = table.index[table["Gaze point X"].notna() & table["Gaze point Y"].notna()]
+    table.loc[seen[:10], "Gaze point X"] = ""  # ten more blinks: no gaze point there (masked, and now counted)
+    table.loc[seen[10:13], "Gaze point Y"] = "nan"
+    table.to_csv(path, sep="\t", index=False)
+    dm = emer(root, on_bad_input="skip")
+    assert {sheet.loc[2, "sample"], sheet.loc[5, "sample"]}.isdisjoint(r.id for r in dm.recordings)
+    report = dm.data_report()
+    assert report["label rows with a problem"] == 2 and len(dm.recordings) == 38
+    assert blank_rows() == before + 13
+
+
 def test_an_eye_table_without_gaze_stops_with_its_columns(tmp_path_factory):
     root = _copy(tmp_path_factory, "emer_nogaze")
     path = root / "eye" / "s01_c0.tsv"

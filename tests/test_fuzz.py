@@ -32,6 +32,18 @@ def xlsx_bytes() -> bytes:
 
 XLSX = xlsx_bytes()
 
+
+def h5_bytes() -> bytes:
+    import io
+
+    import h5py
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as fh:
+        fh["gait000"] = np.zeros((4, 48))
+    return buffer.getvalue()
+
 #: parser name -> (file name, a valid file, parse(path))
 PARSERS = {
     "affwild2 VA": ("vid.txt", b"valence,arousal\n0.1,0.2\n-5,-5\n0.3,-0.4\n", affwild2_files.read_va_file),
@@ -60,6 +72,7 @@ PARSERS = {
                        b"1\t071309_w_21\t0\tBL1\t0\t071309_w_21-BL1-081\n", biovid_files.read_samples_csv),
     "BioVid biosignals": ("071309_w_21-BL1-081_bio.csv", b"time\tgsr\tecg\n0\t1.5\t0.1\n1000\t1.6\t0.2\n",
                           lambda p: biovid_files.read_bio_csv(p, ["gsr"])),
+    "E-Gait features": ("features.h5", h5_bytes(), groupwalk_files.read_egait),
     "IEMOCAP labels": ("Ses01F_impro01.txt", b"[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 2.5000, 2.5000]\n",
                        iemocap.read_evaluation),
     "IEMOCAP transcript": ("Ses01F_impro01.txt", b"Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n",

@@ -258,3 +258,38 @@ def test_average_precision_reference():
         s, y = rng.integers(0, 4, 20) / 3, rng.random(20) < 0.4
         if y.any():
             assert average_precision(s, y) == pytest.approx(sklearn.average_precision_score(y, s))
+
+
+def test_two_rows_for_one_agent_frame_and_impossible_numbers_are_named(tmp_path):
+    """Before: a second row for an agent's frame was dropped silently (either box could have been kept)."""
+    from data_modules.groupwalk_files import read_annotations
+
+    header = "video,agent,frame,x1,y1,x2,y2,label,votes_angry,votes_happy,votes_neutral,votes_sad\n"
+    rows = [f"v01,a0,{f},10,10,40,90,happy,0,3,0,0" for f in range(4)] + ["v01,a1,0,50,10,80,90,sad,0,0,0,3"]
+    path = tmp_path / "annotations.csv"
+    path.write_text(header + "\n".join(rows + ["v01,a0,2,12,10,42,90,happy,0,3,0,0"]) + "\n")
+    with pytest.raises(DataError, match=r"annotations.csv rows 4 and 7: agent 'a0' of video 'v01' has two rows for frame 2"):
+        read_annotations(path)
+    tracks, left_out = read_annotations(path, on_bad_input="skip")
+    assert [t.agent for t in tracks] == ["a1"] and left_out == {"two rows for one frame": ["v01/a0"]}
+    for bad, column, need in (("v01,a0,-1,10,10,40,90,happy,0,3,0,0", "frame", "a whole number >= 0"),
+                              ("v01,a0,1.5,10,10,40,90,happy,0,3,0,0", "frame", "a whole number >= 0"),
+                              ("v01,a0,1,10,10,40,90,happy,0,-3,0,0", "votes_happy", "a count >= 0")):
+        path.write_text(header + "\n".join([rows[0], bad]) + "\n")
+        with pytest.raises(DataError, match=rf"annotations.csv row 3: column '{column}' is '-?[\d.]+', not {need}"):
+            read_annotations(path)
+
+
+def test_a_damaged_egait_file_is_named(tmp_path):
+    """Before: a corrupt features.h5 ended in h5py's traceback."""
+    from data_modules.egait import EGaitDataModule
+    from mmer.fixtures.groupwalk import make_egait_fixture
+
+    root = make_egait_fixture(tmp_path / "eg", gaits=4)
+    data = (root / "features.h5").read_bytes()
+    (root / "features.h5").write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataError, match=r"features.h5: (the file|gait '\w+') cannot be read as HDF5 numbers"):
+        EGaitDataModule(root=str(root), num_folds=2).index()
+    (root / "features.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(DataError, match=r"features.h5: the file cannot be read as HDF5"):
+        EGaitDataModule(root=str(root), num_folds=2).index()

@@ -257,7 +257,9 @@ def _conclude(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, fold
     """Merge the folds, score, write the run's tables, predictions, plot and summary; returns (summary, table)."""
     merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
     scored = merged if _has_labels(test_targets) else {}
-    summary = _summarise(results, scored, test_targets, dm, ev)
+    oof = {v: a for r in results for v, a in r.oof.items()}  # pooled out-of-fold predictions, and their targets
+    pooled = (oof, ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
+    summary = _summarise(results, scored, test_targets, pooled, ev)
     aliases = _split_aliases(summary, dm, ev, folds)
     summary.update(aliases)
     summary.update({f"time/{k}": round(v, 1) for k, v in times.items()})
@@ -274,7 +276,7 @@ def _conclude(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, fold
     if merged:
         write_table(run_dir / "merged_test_predictions.csv", merged, ev.columns)
         dm.export_predictions(run_dir / "submission", merged, ev.target)  # e.g. ABAW's files; most: none
-    text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, dm)
+    text = _report(cfg, run_dir, ev, summary, folds, results, scored, test_targets, pooled, dm)
     headline = [f"{k} {v:.4f}" for k, v in aliases.items() if k.endswith(("/f1_weighted", "/acc"))]
     footer = ("  ".join(headline) + "\n" if headline else "") + (
         f"wall time {summary['time/wall_s']:.0f} s (data preparation {summary['time/prepare_s']:.0f} s, training "
@@ -324,7 +326,8 @@ def _split_aliases(summary: dict[str, float], dm: FoldedDataModule, ev: Evaluato
 
 
 def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], folds: list[int],
-            results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: FoldedDataModule) -> str:
+            results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table],
+            pooled: tuple[Table, tuple[Table, Table]], dm: FoldedDataModule) -> str:
     """Print and save the score table, and draw the task's plot (frame values: predictions over time; classes: the
     pooled out-of-fold confusion matrix; sample values: predicted against true)."""
     from mmer.report import print_table, score_rows, split_rows
@@ -340,18 +343,18 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
     text = print_table(title, rows, ev.score_keys)
     atomic_write_text(run_dir / "table.txt", text)
     if ev.task.plot is not None:
-        oof = {v: a for r in results for v, a in r.oof.items()}
-        p, t = ev.labelled_rows(oof, *ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
+        p, t = ev.labelled_rows(pooled[0], *pooled[1])
         data = ReportData(str(cfg.name), merged, *test_targets, [r.test for r in results], p, t,
                           int(cfg.cv.plot_videos))
         ev.task.plot(run_dir, ev.columns, data)
     return text
 
 
-def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table], dm: FoldedDataModule,
-               ev: Evaluator) -> dict[str, float]:
+def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Table, Table],
+               pooled: tuple[Table, tuple[Table, Table]], ev: Evaluator) -> dict[str, float]:
     """fold{k}/{val,test}/*; cv/val_mean_* and cv/val_std_* over the folds' own validation scores; with a held-out
-    partition cv/* (merged) and cv/fold_mean_* (mean single-fold held-out score); cv/oof_* (pooled out-of-fold)."""
+    partition cv/* (merged) and cv/fold_mean_* (mean single-fold held-out score); cv/oof_* (``pooled``: the
+    out-of-fold predictions of every fold and their (targets, masks))."""
     summary: dict[str, float] = {}
     for r in results:
         summary.update(r.scores)
@@ -362,7 +365,5 @@ def _summarise(results: list[FoldResult], merged: Table, test_targets: tuple[Tab
         summary.update({f"cv/{k}": v for k, v in ev.score(merged, *test_targets).items()})
         for key in ev.score_keys:
             summary[f"cv/fold_mean_{key}"] = float(np.mean([r.scores[f"fold{r.fold}/test/{key}"] for r in results]))
-    oof = {v: a for r in results for v, a in r.oof.items()}
-    oof_t, oof_m = ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof])
-    summary.update({f"cv/oof_{k}": v for k, v in ev.score(oof, oof_t, oof_m).items()})
+    summary.update({f"cv/oof_{k}": v for k, v in ev.score(pooled[0], *pooled[1]).items()})
     return summary
