@@ -53,12 +53,15 @@ def read_samples_csv(path: Path) -> list[BioVidSample]:
     df = _read_tsv(path)
     df.columns = [c.strip() for c in df.columns]
     _require_columns(df, path, ["subject_name", "class_name", "sample_name"])
-    samples = []
+    samples, first = [], {}
     for i, row in enumerate(df.itertuples(index=False), start=2):
         sample = BioVidSample(row.subject_name.strip(), row.class_name.strip(), row.sample_name.strip())
         if not sample.subject or not sample.name:
             raise DataError(f"{path}, line {i}: empty subject_name or sample_name")
         _check_class(sample.class_name, f"{path}, line {i}")
+        if first.setdefault(sample.name, i) != i:  # a second row would make a second recording of one trial
+            raise DataError(f"{path}, line {i}: sample '{sample.name}' is already on line {first[sample.name]}; "
+                            f"give each sample one row")
         samples.append(sample)
     if not samples:
         raise DataError(f"{path}: no sample rows under the header")

@@ -66,6 +66,10 @@ def test_unknown_class_and_missing_column_in_samples_csv(copy):
     table.write_text(text.replace("PA3", "PA9", 1))
     with pytest.raises(DataError, match=r"samples.csv, line \d+: unknown class 'PA9'"):
         read_samples_csv(table)
+    lines = text.splitlines()
+    table.write_text("\n".join([*lines, lines[3]]) + "\n")  # a trial listed twice
+    with pytest.raises(DataError, match=rf"samples.csv, line {len(lines) + 1}: sample '[^']+' is already on line 4"):
+        read_samples_csv(table)
     table.write_text(text.replace("class_name", "label"))
     with pytest.raises(DataError, match=r"no column\(s\) \['class_name'\]"):
         read_samples_csv(table)
