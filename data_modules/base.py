@@ -304,6 +304,27 @@ class FoldedDataModule(L.LightningDataModule):
                                 f"({len(self.split('trainval'))} recordings): every label is masked (e.g. all -5); "
                                 f"check the annotation files")
 
+    def input_statistics(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean (D,), std (D,)) of one modality's per-step features over the valid steps of the active fold's
+        training split only (never its validation split or the held-out partition): what a backbone with
+        ``norm: fold_zscore`` standardises with. Population std."""
+        total, squares, count = None, None, 0
+        for rec in self.split("train"):
+            item = self.load(rec)
+            x = np.asarray(item.inputs[modality], np.float64)
+            x = x.reshape(len(x), -1)
+            mask = item.input_masks.get(modality)
+            if mask is not None:
+                x = x[np.asarray(mask, bool).reshape(len(x))]
+            total = x.sum(0) if total is None else total + x.sum(0)
+            squares = (x ** 2).sum(0) if squares is None else squares + (x ** 2).sum(0)
+            count += len(x)
+        if not count:
+            raise DataError(f"{type(self).__name__}: no valid '{modality}' steps in fold {self.fold}'s training split "
+                            f"to standardise with")
+        mean = total / count
+        return mean.astype(np.float32), np.sqrt(np.maximum(squares / count - mean ** 2, 0.0)).astype(np.float32)
+
     def set_fold(self, fold: int) -> None:
         if not 0 <= fold < self.num_folds:
             raise ConfigError(f"fold={fold} is outside 0..{self.num_folds - 1}")

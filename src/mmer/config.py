@@ -205,4 +205,5 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
     return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                             optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
-                            token_stride=cfg.model.token_stride, compile=cfg.model.compile)
+                            token_stride=cfg.model.token_stride, compile=cfg.model.compile,
+                            token_upsampling=cfg.model.token_upsampling)

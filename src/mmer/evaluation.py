@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmer.errors import ConfigError
+from mmer.postprocess import Postprocess
 from mmer.predictions import Table, stitch_predict_outputs
 from mmer.tasks import Task, get_task
 
@@ -30,6 +31,7 @@ class Evaluator:
     head: str
     target: str
     columns: list[str]  # value dimensions, class names or label names; a table row holds one value for each
+    postprocess: Postprocess = Postprocess()  # raw predictions -> a fold's table (clip, smoothing): cv.clip_folds, cv.smooth
 
     @property
     def score_keys(self) -> list[str]:
@@ -46,14 +48,18 @@ class Evaluator:
         return self.task.merge_name
 
     def table(self, outputs: Sequence[dict], recordings: Sequence[Recording]) -> Table:
-        """``predict_step`` outputs of ``recordings`` -> one (rows, C) array per recording."""
+        """``predict_step`` outputs of ``recordings`` -> one (rows, C) array per recording, post-processed
+        (:mod:`mmer.postprocess`: clipped and smoothed as the experiment says, identically for every fold)."""
+        post = self.postprocess
+        outputs = [{**o, "outputs": {self.head: post.window(o["outputs"][self.head].numpy())}} for o in outputs]
         if self.task.per_frame:
-            return stitch_predict_outputs(outputs, self.head, {r.id: r.num_frames for r in recordings})
-        table = {}
-        for out in outputs:
-            for rec_id, row in zip(out["meta"]["recording"], out["outputs"][self.head].numpy()):
-                table[rec_id] = row.astype(np.float64)[None]
-        return table
+            table = stitch_predict_outputs(outputs, self.head, {r.id: r.num_frames for r in recordings})
+        else:
+            table = {}
+            for out in outputs:
+                for rec_id, row in zip(out["meta"]["recording"], out["outputs"][self.head]):
+                    table[rec_id] = row.astype(np.float64)[None]
+        return post.fold(table, self.columns)
 
     def targets(self, dm: FoldedDataModule, recordings: Sequence[Recording]) -> tuple[Table, Table]:
         """Per recording: targets (rows, D) (values, labels) or (rows, 1) (class index), and masks (rows,)."""
@@ -72,7 +78,9 @@ class Evaluator:
                 np.concatenate([targets[r][masks[r]] for r in ids]))
 
     def score(self, preds: Table, targets: Table, masks: Table) -> dict[str, float]:
-        return self.task.scores(*self.labelled_rows(preds, targets, masks), self.columns)
+        """The task's scores of a table, clipped first (a fold table kept unclipped for the merge is scored as the
+        clipped values it stands for)."""
+        return self.task.scores(*self.labelled_rows(self.postprocess.clipped(preds), targets, masks), self.columns)
 
     def merge(self, tables: Sequence[Table]) -> Table:
         return self.task.merge_tables(tables)
@@ -93,4 +101,6 @@ def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
     if target not in target_spec:
         raise ConfigError(f"head '{name}' reads target '{target}', which the data module does not provide "
                           f"(it provides {sorted(target_spec)})")
-    return Evaluator(get_task(heads[name].task, f"head model.heads.{name}"), name, target, list(target_spec[target]))
+    task, columns = get_task(heads[name].task, f"head model.heads.{name}"), list(target_spec[target])
+    post = Postprocess.for_task(task, columns, cfg.cv.clip_folds, cfg.cv.smooth)
+    return Evaluator(task, name, target, columns, post)

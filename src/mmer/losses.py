@@ -7,12 +7,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def ccc_loss(preds: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
-    """Sum over target dims of (1 - CCC) over all valid frames of the batch.
+def ccc_loss(preds: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-8, per: str = "batch") -> Tensor:
+    """Sum over target dims of (1 - CCC).
 
-    preds, target: (B, T, D) or (N, D); mask: (B, T) or (N,) True where labelled. Population moments as in
-    :func:`mmer.metrics.ccc`, plus ``eps`` in the denominator so constant predictions do not produce NaN.
+    preds, target: (B, T, D) or (N, D); mask: (B, T) or (N,) True where labelled. ``per="batch"`` (mmer's
+    default): one CCC over all valid frames of the batch. ``per="window"`` (the leader-follower reference,
+    sucv/ABAW2 ``base/loss_function.py``): one CCC per window b over its own valid frames, averaged over the
+    windows with at least 2 of them: sum_d mean_b (1 - CCC_bd). Population moments as in :func:`mmer.metrics.ccc`
+    (the reference divides its variances by T - 1: a factor 299/300 at 300-frame windows), plus ``eps`` in the
+    denominator so constant predictions do not produce NaN.
     """
+    if per == "window" and preds.dim() == 3:
+        return _ccc_loss_per_window(preds, target, mask, eps)
+    if per not in ("batch", "window"):
+        raise ValueError(f"ccc_loss per={per!r}: choose 'batch' or 'window'")
     d = preds.shape[-1]
     m = mask.reshape(-1)
     x = preds.reshape(-1, d)[m].float()
@@ -24,6 +32,22 @@ def ccc_loss(preds: Tensor, target: Tensor, mask: Tensor, eps: float = 1e-8) -> 
     cov = ((x - mx) * (y - my)).mean(0)
     ccc = 2 * cov / (vx + vy + (mx - my) ** 2 + eps)
     return (1.0 - ccc).sum()
+
+
+def _ccc_loss_per_window(preds: Tensor, target: Tensor, mask: Tensor, eps: float) -> Tensor:
+    """(B, T, D) windows -> sum_d mean over windows with >= 2 valid frames of (1 - CCC of that window)."""
+    w = mask.unsqueeze(-1).to(torch.float32)  # (B, T, 1)
+    n = w.sum(1)  # (B, 1)
+    keep = n.squeeze(-1) >= 2
+    if not keep.any():
+        return preds.sum() * 0.0
+    x, y = preds.float(), target.float()
+    mx, my = (x * w).sum(1) / n.clamp_min(1), (y * w).sum(1) / n.clamp_min(1)  # (B, D)
+    dx, dy = (x - mx.unsqueeze(1)) * w, (y - my.unsqueeze(1)) * w
+    vx, vy = (dx ** 2).sum(1) / n.clamp_min(1), (dy ** 2).sum(1) / n.clamp_min(1)
+    cov = (dx * dy).sum(1) / n.clamp_min(1)
+    ccc = 2 * cov / (vx + vy + (mx - my) ** 2 + eps)  # (B, D)
+    return (1.0 - ccc[keep]).mean(0).sum()
 
 
 def masked_cross_entropy(logits: Tensor, target: Tensor, mask: Tensor, weight: Tensor | None = None) -> Tensor:

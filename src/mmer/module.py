@@ -23,9 +23,10 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from mmer.backbones.features import FoldStandardiser
 from mmer.batch import Batch, model_input
 from mmer.fusion.base import Fusion
-from mmer.heads import Head, frames_from_tokens
+from mmer.heads import UPSAMPLING, Head, frames_from_tokens
 from mmer.timeaxis import align_time, resample_mask
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -42,12 +43,15 @@ class MultimodalModule(L.LightningModule):
     scheduler: optional factory ``scheduler(optimizer)``, stepped every epoch, or every step if the scheduler says
         ``interval = "step"`` (``mmer.schedules``); a factory taking ``total_steps`` gets the run's optimizer steps.
     token_stride: label frames per fused token (1 = one token per frame).
+    token_upsampling: how per-frame heads' token outputs become frame outputs (``repeat`` or ``interpolate``,
+        :func:`mmer.heads.frames_from_tokens`).
     compile: ``torch.compile`` backbones and fusion in place (state-dict keys are unchanged).
     """
 
     def __init__(self, backbones: dict[str, nn.Module], fusion: Fusion | Callable[..., Fusion],
                  heads: Sequence[Head | Callable[..., Head]], optimizer: OptimizerFactory | None = None,
-                 scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False) -> None:
+                 scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False,
+                 token_upsampling: str = "repeat") -> None:
         super().__init__()
         if not backbones:
             raise ValueError("MultimodalModule needs at least one backbone (model.modalities is empty)")
@@ -68,6 +72,9 @@ class MultimodalModule(L.LightningModule):
         self.optimizer_factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=1e-3))
         self.scheduler_factory = scheduler
         self.token_stride = token_stride
+        if token_upsampling not in UPSAMPLING:
+            raise ValueError(f"token_upsampling={token_upsampling!r}: choose one of {list(UPSAMPLING)}")
+        self.token_upsampling = token_upsampling
         self.metrics = nn.ModuleDict({
             f"{stage}_metrics": nn.ModuleDict({h.name: nn.ModuleDict(h.task.metrics(h.out_dim)) for h in built})
             for stage in STAGES  # "train" alone would clash with nn.Module.train
@@ -106,7 +113,8 @@ class MultimodalModule(L.LightningModule):
         outputs = {}
         for head in self.heads:
             out = head(fused, fused_mask)
-            outputs[head.name] = frames_from_tokens(out, num_frames) if head.task.per_frame else out
+            outputs[head.name] = frames_from_tokens(out, num_frames, self.token_upsampling) if head.task.per_frame \
+                else out
         return (outputs, weights) if need_weights else outputs
 
     # ----------------------------------------------------------------------------------------------- steps
@@ -115,7 +123,7 @@ class MultimodalModule(L.LightningModule):
         total = 0.0
         for head in self.heads:
             target, mask = batch.targets[head.target], batch.target_masks[head.target]
-            loss = head.task.loss(outputs[head.name], target, mask)
+            loss = head.loss(outputs[head.name], target, mask)
             self.log(f"{stage}/{head.metric_prefix}loss_{head.name}", loss, on_step=False, on_epoch=True,
                      batch_size=batch.size)
             total = total + head.weight * loss
@@ -144,7 +152,7 @@ class MultimodalModule(L.LightningModule):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         outputs = self(batch)
-        return {"meta": batch.meta, "outputs": {h.name: h.task.predict(outputs[h.name]).float().cpu() for h in self.heads}}
+        return {"meta": batch.meta, "outputs": {h.name: h.task.activate(outputs[h.name]).float().cpu() for h in self.heads}}
 
     def _log_epoch_metrics(self, stage: str) -> None:
         for head in self.heads:
@@ -157,6 +165,17 @@ class MultimodalModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")
+
+    def on_fit_start(self) -> None:
+        """Fill every :class:`~mmer.backbones.features.FoldStandardiser` of a modality's backbone with the statistics
+        of that modality over the fold's training recordings (``datamodule.input_statistics``); one restored from a
+        checkpoint keeps its own."""
+        for m, backbone in self.backbones.items():
+            todo = [s for s in backbone.modules() if isinstance(s, FoldStandardiser) and not bool(s.fitted)]
+            if todo:
+                mean, std = self.trainer.datamodule.input_statistics(m)
+                for standardiser in todo:
+                    standardiser.set_statistics(torch.as_tensor(mean), torch.as_tensor(std))
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:

@@ -28,7 +28,7 @@ def stitch_predict_outputs(outputs: Sequence[dict], head: str, lengths: dict[str
     one (num_frames, D) array per video (uniform mean over covering windows)."""
     windows: dict[str, list[tuple[int, np.ndarray]]] = defaultdict(list)
     for out in outputs:
-        preds = out["outputs"][head].numpy()
+        preds = np.asarray(out["outputs"][head])
         for video, start, pred in zip(out["meta"]["recording"], out["meta"]["start"].tolist(), preds):
             windows[video].append((start, pred))
     table = {}
@@ -71,14 +71,18 @@ def merge_tables(tables: Sequence[Table]) -> Table:
         if sorted(t) != videos:
             raise DataError(f"fold table {i} has videos {sorted(set(t) ^ set(videos))[:5]} that fold table 0 "
                             f"does not share: merge needs the same videos in every fold")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        merged = {v: ccc_centering(np.stack([t[v] for t in tables])) for v in videos}
-    clamped = [w for w in caught if "ccc_centering" in str(w.message)]
+    merged, clamped = {}, {}
+    for v in videos:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            merged[v] = ccc_centering(np.stack([t[v] for t in tables]))
+        notes = [w for w in caught if "ccc_centering" in str(w.message)]
+        if notes:
+            clamped[v] = notes[0].message
     if clamped:
         log.warning("ccc_centering: fold agreements clamped at 0 (non-positive or non-finite) for %d of %d videos; "
-                    "those videos use the plain mean of fold means. First: %s", len(clamped), len(videos),
-                    clamped[0].message)
+                    "a dimension with none left uses the plain mean of fold means. First: %s: %s", len(clamped),
+                    len(videos), *next(iter(clamped.items())))
     return merged
 
 

@@ -157,13 +157,19 @@ class Task:
         """Rows are mutually exclusive class probabilities (scored at their argmax)."""
         return self.kind == "classes"
 
-    def predict(self, out: Tensor) -> Tensor:
-        """Raw head output -> the prediction that is scored and written (probabilities, or clamped values)."""
+    def activate(self, out: Tensor) -> Tensor:
+        """Raw head output -> probabilities (classes, labels) or the values themselves, not yet clipped: what a
+        fold's prediction table starts from (:mod:`mmer.postprocess` clips and smooths it)."""
         if self.kind == "classes":
             return out.softmax(-1)
         if self.kind == "labels":
             return out.sigmoid()
-        return out.clamp(-self.clip, self.clip) if self.clip is not None else out
+        return out
+
+    def predict(self, out: Tensor) -> Tensor:
+        """Raw head output -> the prediction the epoch metrics score (probabilities, or clamped values)."""
+        out = self.activate(out)
+        return out.clamp(-self.clip, self.clip) if self.clip is not None and self.kind == "values" else out
 
     def metric_values(self, dim_names: Sequence[str], name: str, value: Tensor) -> dict[str, float]:
         """One computed epoch metric -> loggable scalars (a per-dim metric: one per dimension and their mean)."""

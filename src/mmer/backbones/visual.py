@@ -8,7 +8,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from mmer.backbones.layers import conv_stack
-from mmer.backbones.tcn import TCN
+from mmer.backbones.tcn import TCN, Style
 
 
 class FrameCNNTCN(nn.Module):
@@ -19,10 +19,10 @@ class FrameCNNTCN(nn.Module):
     """
 
     def __init__(self, in_dim: int = 1, cnn_channels: Sequence[int] = (16, 32), tcn_channels: Sequence[int] = (64, 64),
-                 kernel: int = 5, dropout: float = 0.1) -> None:
+                 kernel: int = 5, dropout: float = 0.1, causal: bool = False, style: Style = "mmer") -> None:
         super().__init__()
         self.cnn, c_in = conv_stack(in_dim, cnn_channels)
-        self.tcn = TCN(c_in, tcn_channels, kernel, dropout)
+        self.tcn = TCN(c_in, tcn_channels, kernel, dropout, causal, style)
         self.out_dim = self.tcn.out_dim
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:

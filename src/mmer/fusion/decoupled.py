@@ -15,6 +15,19 @@ them over without putting them on one time axis (``own_time_axes``). For the tok
 ``adversarial_weight * L_adversarial + specific_weight * L_specific`` (defaults 0.1, 0.1) to the heads' losses
 (``aux_losses``), as EMERT's ``a * adversarial + b * modality-specific + c * task``. Tokens of absent modalities
 (mask False) take no part in attention or in either loss.
+
+Two granularities of the discriminator losses (``discriminate``):
+
+- ``tokens`` (mmer's first version): one CE per present token, averaged over all tokens of all modalities (face's
+  8 tokens then weigh 8 of 72).
+- ``modality_mean`` (the reference, kejun1/EMER ``model/EMERT/model.py``): the discriminator sees each modality's
+  time-averaged projection, one CE per (sample, modality), averaged over the samples and summed over the modalities:
+  L = sum_m mean_b CE(Disc(mean_t x_m[b]), m), about M times the weight of ``tokens``.
+
+The reference's other choices are options too: ``discriminator="linear"`` (Linear(d -> M); ``mlp``: d-ReLU-M),
+``feature_dropout`` (0.5 there: dropout on the features before the projections), ``positions`` (learned positional
+embeddings over all N tokens, 72 for EMER's 8 + 32 + 32) and ``ff_dim`` (the attention layers' feed-forward width,
+64 there).
 """
 
 from __future__ import annotations
@@ -46,30 +59,42 @@ def reverse_gradient(x: Tensor, lam: float = 1.0) -> Tensor:
 class DecoupledFusion(Fusion):
     """Args:
     in_dims: {modality: token size}; tokens of other sizes than the largest are first mapped to it by a Linear.
-    d_model, heads, depth, dropout: the cross-attention transformer (EMERT: 64, 8, 2).
+    d_model, heads, depth, dropout: the cross-attention transformer (EMERT: 64, 8, 2, dropout 0.5).
     adversarial_weight, specific_weight: a and b of the loss. grl_lambda: the reversal's scale.
+    discriminate: ``tokens`` or ``modality_mean`` (module doc). discriminator: ``mlp`` or ``linear``.
+    feature_dropout: dropout on the features before the projections. positions: number of learned positional
+    embeddings over the concatenated tokens (0: none). ff_dim: feed-forward width of the attention layers.
     """
 
     own_time_axes = True
 
     def __init__(self, in_dims: dict[str, int], d_model: int = 64, heads: int = 8, depth: int = 2,
                  dropout: float = 0.1, adversarial_weight: float = 0.1, specific_weight: float = 0.1,
-                 grl_lambda: float = 1.0) -> None:
+                 grl_lambda: float = 1.0, discriminate: str = "tokens", discriminator: str = "mlp",
+                 feature_dropout: float = 0.0, positions: int = 0, ff_dim: int | None = None) -> None:
         super().__init__()
         if len(in_dims) < 2:
             raise ValueError(f"DecoupledFusion needs at least two modalities to tell apart, got {list(in_dims)}")
         if d_model % heads:
             raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        if discriminate not in ("tokens", "modality_mean") or discriminator not in ("mlp", "linear"):
+            raise ValueError(f"discriminate={discriminate!r} (tokens | modality_mean), discriminator="
+                             f"{discriminator!r} (mlp | linear)")
         self.modalities = list(in_dims)
         common = max(in_dims.values())
         self.adapt = nn.ModuleDict({m: nn.Identity() if d == common else nn.Linear(d, common)
                                     for m, d in in_dims.items()})
         self.specific = nn.ModuleDict({m: nn.Linear(common, d_model) for m in in_dims})
         self.invariant = nn.Linear(common, d_model)
-        self.discriminator = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, len(in_dims)))
+        self.discriminator = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, len(in_dims))) \
+            if discriminator == "mlp" else nn.Linear(d_model, len(in_dims))
         self.embed = nn.Parameter(torch.zeros(len(in_dims), d_model))
-        self.layers = nn.ModuleList(AttentionBlock(d_model, heads, dropout=dropout, cross=True) for _ in range(depth))
+        self.layers = nn.ModuleList(AttentionBlock(d_model, heads, dropout=dropout, cross=True, ff_dim=ff_dim)
+                                    for _ in range(depth))
         self.adversarial_weight, self.specific_weight, self.grl_lambda = adversarial_weight, specific_weight, grl_lambda
+        self.discriminate = discriminate
+        self.feature_dropout = nn.Dropout(feature_dropout)
+        self.positions = nn.Parameter(torch.zeros(positions, d_model)) if positions else None
         self.out_dim = d_model
         self.aux_losses: dict[str, Tensor] = {}
 
@@ -79,7 +104,7 @@ class DecoupledFusion(Fusion):
         spec, inv, mask, ids = [], [], [], []
         for i, m in enumerate(self.modalities):
             if m in feats and m in masks:
-                x = self.adapt[m](feats[m])
+                x = self.feature_dropout(self.adapt[m](feats[m]))
                 spec.append(self.specific[m](x))
                 inv.append(self.invariant(x))
                 mask.append(masks[m])
@@ -91,7 +116,9 @@ class DecoupledFusion(Fusion):
         return torch.cat(spec, 1), torch.cat(inv, 1), torch.cat(mask, 1), torch.cat(ids)
 
     def discriminator_losses(self, spec: Tensor, inv: Tensor, mask: Tensor, ids: Tensor) -> dict[str, Tensor]:
-        """The two modality-classification losses over present tokens (0 when none is present)."""
+        """The two weighted modality-classification losses (module doc; 0 when no modality is present)."""
+        if self.discriminate == "modality_mean":
+            return self._modality_mean_losses(spec, inv, mask, ids)
         labels = ids.expand_as(mask)[mask]
         if labels.numel() == 0:
             zero = spec.sum() * 0.0
@@ -100,11 +127,33 @@ class DecoupledFusion(Fusion):
         l_adv = F.cross_entropy(self.discriminator(reverse_gradient(inv[mask], self.grl_lambda)), labels)
         return {"specific": self.specific_weight * l_spec, "adversarial": self.adversarial_weight * l_adv}
 
+    def _modality_mean_losses(self, spec: Tensor, inv: Tensor, mask: Tensor, ids: Tensor) -> dict[str, Tensor]:
+        """sum_m mean over samples with modality m present of CE(Disc(mean over m's present tokens), m)."""
+        l_spec = l_adv = spec.sum() * 0.0
+        reversed_inv = reverse_gradient(inv, self.grl_lambda)
+        for i in range(len(self.modalities)):
+            m = (mask & (ids == i)).unsqueeze(-1).to(spec.dtype)  # (B, N, 1)
+            count = m.sum(1)  # (B, 1)
+            present = count.squeeze(-1) > 0
+            if not present.any():
+                continue
+            label = torch.full((int(present.sum()),), i, dtype=torch.long, device=spec.device)
+            mean_spec = (spec * m).sum(1)[present] / count[present]
+            mean_inv = (reversed_inv * m).sum(1)[present] / count[present]
+            l_spec = l_spec + F.cross_entropy(self.discriminator(mean_spec), label)
+            l_adv = l_adv + F.cross_entropy(self.discriminator(mean_inv), label)
+        return {"specific": self.specific_weight * l_spec, "adversarial": self.adversarial_weight * l_adv}
+
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor], need_weights: bool = False):
         """feats {m: (B, T_m, D_m)}, masks {m: (B, T_m)} -> (B, 1, d) [, {"modalities": (B, M)}]."""
         spec, inv, mask, ids = self.project(feats, masks)
         self.aux_losses = self.discriminator_losses(spec, inv, mask, ids)
         e = self.embed[ids]
+        if self.positions is not None:
+            if len(ids) > len(self.positions):
+                raise ValueError(f"DecoupledFusion: {len(ids)} tokens but positions={len(self.positions)} learned "
+                                 f"positional embeddings; set model.fusion.positions to at least {len(ids)}")
+            e = e + self.positions[:len(ids)]
         h, keys = (inv + e) * mask.unsqueeze(-1), (spec + e) * mask.unsqueeze(-1)
         w = None
         for layer in self.layers:

@@ -4,6 +4,7 @@ For M modalities with aligned token sequences x_m (B, T, D_m) and masks (B, T):
 
 1. s_m = Linear(D_m -> d)(l2norm(x_m)), zero where masked.            M modality streams
 2. s_J = Linear(M d -> d)(concat_m s_m), mask_J = OR_m mask_m.       the joint stream
+   (``joint_from="features"``, the reference: s_J = Linear(sum D_m -> d)(concat_m l2norm(x_m)))
 3. s_i = SelfAttnBlock_i(s_i [+ PE]) over time, for every stream i.     (M + 1) self-attention layers
 4. c_{i<-j} = s_i + CrossAttn_i(query=s_i, key=value=s_j) (+ FF)     (M + 1) M outputs (6 for two modalities)
    for all i != j: one cross-attention module per query stream, residual so c stays aligned with step t.
@@ -35,11 +36,17 @@ class JointTransformerFusion(Fusion):
         features), so paper-reproduction experiments set it; on the synthetic task's small learned features it
         cost 0.06 held-out CCC on fold 0 (0.848 with, 0.909 without; ``mmer cv cv.only_folds=[0]``).
     positional: add sinusoidal time positions to the streams before self-attention.
+    block: ``pre_norm`` (mmer's default; it is what made the synthetic default train: see the README's JMT table)
+        or ``post_norm`` (the reference's encoder layer), for every attention layer (:class:`AttentionBlock`).
+    ff_dim: feed-forward width of every attention layer (default 2 d; the reference: 512).
+    joint_from: ``streams`` (the joint stream over the projected modality streams) or ``features`` (over the
+        L2-normalised input features, as the reference).
     """
 
     def __init__(self, in_dims: dict[str, int], d_model: int = 64, depth: int = 1, heads: int = 4,
                  fusion_depth: int = 1, dropout: float = 0.1, l2_normalize: bool = False,
-                 positional: bool = False) -> None:
+                 positional: bool = False, block: str = "pre_norm", ff_dim: int | None = None,
+                 joint_from: str = "streams") -> None:
         super().__init__()
         if not in_dims:
             raise ValueError("JointTransformerFusion needs at least one modality in in_dims")
@@ -52,16 +59,21 @@ class JointTransformerFusion(Fusion):
         self.out_dim = d_model
         self.l2_normalize = l2_normalize
         self.positional = positional
+        if joint_from not in ("streams", "features"):
+            raise ValueError(f"joint_from={joint_from!r}: choose 'streams' or 'features'")
+        self.joint_from = joint_from
         self.proj = nn.ModuleDict({m: nn.Linear(d, d_model) for m, d in in_dims.items()})
-        self.joint = nn.Linear(len(in_dims) * d_model, d_model)
+        joint_in = len(in_dims) * d_model if joint_from == "streams" else sum(in_dims.values())
+        self.joint = nn.Linear(joint_in, d_model)
+        layer = dict(dropout=dropout, block=block, ff_dim=ff_dim)
         self.self_attn = nn.ModuleDict({
-            s: nn.ModuleList([AttentionBlock(d_model, heads, dropout=dropout) for _ in range(depth)]) for s in self.streams
+            s: nn.ModuleList([AttentionBlock(d_model, heads, **layer) for _ in range(depth)]) for s in self.streams
         })
-        self.cross = nn.ModuleDict({s: AttentionBlock(d_model, heads, dropout=dropout, cross=True) for s in self.streams})
+        self.cross = nn.ModuleDict({s: AttentionBlock(d_model, heads, cross=True, **layer) for s in self.streams})
         self.pairs = [(q, k) for q in self.streams for k in self.streams if q != k]
         self.pair_embed = nn.Parameter(torch.zeros(len(self.pairs) + 1, d_model))
         self.fusion_token = nn.Parameter(torch.randn(d_model) * 0.02)
-        self.token_layers = nn.ModuleList([AttentionBlock(d_model, heads, dropout=dropout) for _ in range(fusion_depth)])
+        self.token_layers = nn.ModuleList([AttentionBlock(d_model, heads, **layer) for _ in range(fusion_depth)])
         self.norm = nn.LayerNorm(d_model)
 
     @property
@@ -76,7 +88,7 @@ class JointTransformerFusion(Fusion):
         """
         ref = next(iter(feats.values()))
         b, t = ref.shape[:2]
-        streams, smasks = {}, {}
+        streams, smasks, inputs = {}, {}, {}
         for m in self.modalities:
             mask = masks.get(m)
             if m not in feats or mask is None:
@@ -86,9 +98,11 @@ class JointTransformerFusion(Fusion):
                 x = feats[m]
             if self.l2_normalize:
                 x = F.normalize(x, dim=-1)
+            inputs[m] = zeros_where(x, mask)
             streams[m], smasks[m] = zeros_where(self.proj[m](x), mask), mask
         smasks[JOINT] = torch.stack([smasks[m] for m in self.modalities]).any(0)
-        streams[JOINT] = zeros_where(self.joint(torch.cat([streams[m] for m in self.modalities], -1)), smasks[JOINT])
+        joint_in = streams if self.joint_from == "streams" else inputs
+        streams[JOINT] = zeros_where(self.joint(torch.cat([joint_in[m] for m in self.modalities], -1)), smasks[JOINT])
 
         weights: dict[str, Tensor] = {}
         if self.positional:  # scaled so positions do not swamp the (often small) stream content

@@ -58,34 +58,50 @@ def attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor, dropout: float = 
     return F.dropout(weights, dropout, dropout > 0) @ v, weights
 
 
-class AttentionBlock(nn.Module):
-    """Pre-norm transformer block: x = q + Attn(LN(q), LN(kv)); x = x + FF(LN(x)). Batch-first.
+BLOCKS = ("pre_norm", "post_norm")
 
-    Self-attention when ``kv`` is None (keys are the normalised query itself); cross-attention to ``kv`` when
-    built with ``cross=True``.
+
+class AttentionBlock(nn.Module):
+    """A transformer block, batch-first, in one of two orders:
+
+    - ``pre_norm`` (mmer's default): x = q + Attn(LN(q), LN(kv)); x = x + FF(LN(x)), FF = Linear-GELU-Dropout-Linear.
+    - ``post_norm`` (the JMT reference, PoloWlg ``models/mm_transformers.py`` ``TransformerEncoderLayer``):
+      x = LN(q + Attn(q, kv)); x = LN(x + FF(x)), FF = Linear-ReLU-Linear.
+
+    Self-attention when ``kv`` is None (keys are the (normalised) query itself); cross-attention to ``kv`` when
+    built with ``cross=True``. ff_dim: the feed-forward width (default ``ff_mult * d_model``).
     query (B, Tq, d), query_mask (B, Tq); kv (B, Tk, d), key_mask (B, Tk). The residual keeps each query step's
     own content, so outputs stay aligned with the query's time axis; masked query steps output 0.
     """
 
-    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1, cross: bool = False) -> None:
+    def __init__(self, d_model: int, heads: int, ff_mult: int = 2, dropout: float = 0.1, cross: bool = False,
+                 block: str = "pre_norm", ff_dim: int | None = None) -> None:
         super().__init__()
+        if block not in BLOCKS:
+            raise ValueError(f"attention block={block!r}: choose one of {list(BLOCKS)}")
+        self.block = block
+        width = ff_dim or ff_mult * d_model
         self.norm_q = nn.LayerNorm(d_model)
-        self.norm_kv = nn.LayerNorm(d_model) if cross else None
+        self.norm_kv = nn.LayerNorm(d_model) if cross and block == "pre_norm" else None
+        self.cross = cross
         self.attn = MaskedMultiheadAttention(d_model, heads, dropout)
         self.norm_ff = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout),
-                                nn.Linear(ff_mult * d_model, d_model))
+        act = nn.GELU() if block == "pre_norm" else nn.ReLU()
+        self.ff = nn.Sequential(nn.Linear(d_model, width), act, nn.Dropout(dropout), nn.Linear(width, d_model))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, query: Tensor, query_mask: Tensor, kv: Tensor | None = None, key_mask: Tensor | None = None,
                 need_weights: bool = False):
-        q = self.norm_q(query)
-        if kv is None:
-            keys, key_mask = q, query_mask
-        elif self.norm_kv is None:
+        if kv is not None and not self.cross:
             raise ValueError("this AttentionBlock was built for self-attention: pass cross=True to attend to kv")
-        else:
-            keys = self.norm_kv(kv)
+        if self.block == "post_norm":
+            keys, key_mask = (query, query_mask) if kv is None else (kv, key_mask)
+            a, w = self.attn(query, keys, key_mask, need_weights)
+            x = self.norm_q(query + self.drop(a))
+            x = self.norm_ff(x + self.drop(self.ff(x)))
+            return x * query_mask.unsqueeze(-1).to(x.dtype), w
+        q = self.norm_q(query)
+        keys, key_mask = (q, query_mask) if kv is None else (self.norm_kv(kv), key_mask)
         a, w = self.attn(q, keys, key_mask, need_weights)
         x = query + self.drop(a)
         x = x + self.drop(self.ff(self.norm_ff(x)))
