@@ -357,9 +357,9 @@ class FoldedDataModule(L.LightningDataModule):
         """Every item of a split exactly once, in order (windowed data: tiled windows), e.g. for ``mmer explain``."""
         return self._loader(self.split(which), "eval")
 
-    def predict_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
-        """Every item of a split, in order, for the CV runner's prediction tables."""
-        return self._loader(self.split(which), "predict")
+    def predict_loader(self, which: Literal["val", "test", "trainval"] | Sequence[Recording]) -> DataLoader:
+        """Every item of a split (or of the given recordings), in order, for prediction tables."""
+        return self._loader(self.split(which) if isinstance(which, str) else list(which), "predict")
 
     def targets_of(self, rec: Recording) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         item = self.load(rec)

@@ -9,6 +9,8 @@
     mmer ablation [key=value ...]                                          fusion vs single-modality table
     mmer ablate experiment=emersk_groupwalk [key=value ...]                every subset of the modalities
     mmer explain RUN_DIR [--split val|test] [--scene-model M.pt ...]       explanations of a run's predictions
+    mmer evaluate RUN_DIR data.root=DIR [--split test|trainval|all]        a run's fold ensemble on labelled data
+    mmer export RUN_DIR [--fold K] [--format torchscript|onnx]             one fold's model for a fixed window
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
     mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer DIR   a tiny dataset in the real layout
@@ -24,7 +26,8 @@ from collections.abc import Sequence
 
 from mmer.errors import MmerError
 
-TRAINING = ("train", "cv", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local")
+TRAINING = ("train", "cv", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
+            "export")
 
 
 def _quiet(cmd: str) -> None:
@@ -143,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")
     p.add_argument("--anp-vocab")
     p.add_argument("overrides", nargs="*", help="changes to the run's config, e.g. data.root=/new/place")
+    p = sub.add_parser("evaluate", help="score a finished run's fold ensemble on a labelled copy of a dataset")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["test", "trainval", "all"],
+                   help="which recordings of the data to score (default: its held-out partition)")
+    p.add_argument("--name", default=None, help="output folder RUN_DIR/evaluate/NAME (default: the data root's name)")
+    p.add_argument("overrides", nargs="*", help="changes to the run's config, e.g. data.root=/labelled/copy")
+    p = sub.add_parser("export", help="export one fold's model for a fixed window (TorchScript or ONNX)")
+    p.add_argument("run_dir")
+    p.add_argument("--fold", type=int, default=None, help="default: the first finished fold")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
+    p.add_argument("--out", default=None, help="default: RUN_DIR/export/fold<K>.<pt|onnx>")
+    p.add_argument("overrides", nargs="*", help="changes to the run's config, e.g. data.root=/new/place")
     p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -186,6 +201,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         scene = SceneScorer.load(args.scene_model, args.scene_labels) if args.scene_model else None
         anp = SceneScorer.load(args.anp_model, args.anp_vocab) if args.anp_model else None
         explain_run(args.run_dir, args.split, args.fold, scene, anp, args.time_window, args.overrides)
+    elif args.cmd == "evaluate":
+        from mmer.evaluate import evaluate_run
+
+        evaluate_run(args.run_dir, args.overrides, args.split, args.name)
+    elif args.cmd == "export":
+        from mmer.export import export_run
+
+        print(export_run(args.run_dir, args.fold, args.format, args.out, args.overrides))
     elif args.cmd == "config":
         from omegaconf import OmegaConf
 

@@ -191,6 +191,7 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     A head whose ``out_dim`` is null gets the size of its target in ``target_spec`` ({target: names}), so a
     classification head follows the data's task (BioVid 5-class or binary) without a second setting."""
     from mmer.module import MultimodalModule
+    from mmer.trained import describe
 
     missing = [m for m in cfg.model.modalities if m not in input_spec]
     if missing:
@@ -203,7 +204,9 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     heads = [build_component(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
                              **head_sizes(name, node, target_spec)) for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
-    return MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
-                            optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
-                            token_stride=cfg.model.token_stride, compile=cfg.model.compile,
-                            token_upsampling=cfg.model.token_upsampling)
+    module = MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
+                              optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
+                              token_stride=cfg.model.token_stride, compile=cfg.model.compile,
+                              token_upsampling=cfg.model.token_upsampling)
+    module.description = describe(cfg, input_spec, target_spec or {})  # written into every checkpoint
+    return module

@@ -148,7 +148,7 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
                        for key, v in ev.score(tables["train"], *ev.targets(dm, dm.split("train"))).items()})
     write_table(fold_dir / "oof_predictions.csv", oof, ev.columns)
     if test:
-        if _has_labels(test_targets):  # a test set without public labels is predicted, never scored
+        if has_labels(test_targets):  # a test set without public labels is predicted, never scored
             scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(test, *test_targets).items()})
         write_table(fold_dir / "test_predictions.csv", test, ev.columns)
     atomic_write_text(done, strict_json({"fold": k, "status": status, "scores": scores}))
@@ -177,7 +177,7 @@ def slim_checkpoints(ckpt_dir: Path) -> None:
     atomic_write(best, lambda tmp: torch.save(state, tmp))
 
 
-def _has_labels(targets: tuple[Table, Table]) -> bool:
+def has_labels(targets: tuple[Table, Table]) -> bool:
     return any(np.any(m) for m in targets[1].values())
 
 
@@ -256,7 +256,7 @@ def _conclude(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, fold
               results: list[FoldResult], test_targets: tuple[Table, Table], times: dict[str, float]) -> tuple[dict, str]:
     """Merge the folds, score, write the run's tables, predictions, plot and summary; returns (summary, table)."""
     merged = ev.merge([r.test for r in results]) if test_targets[0] else {}
-    scored = merged if _has_labels(test_targets) else {}
+    scored = merged if has_labels(test_targets) else {}
     oof = {v: a for r in results for v, a in r.oof.items()}  # pooled out-of-fold predictions, and their targets
     pooled = (oof, ev.targets(dm, [rec for rec in dm.split("trainval") if rec.id in oof]))
     summary = _summarise(results, scored, test_targets, pooled, ev)

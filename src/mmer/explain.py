@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,6 +101,7 @@ def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str
 # ------------------------------------------------------------------------------------------------ running models
 def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
     from mmer.config import build_module
+    from mmer.trained import read_checkpoint
 
     ckpt = fold_dir / "checkpoints" / "best.ckpt"
     if not ckpt.is_file():
@@ -109,12 +109,7 @@ def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
     if not ckpt.is_file():
         raise ConfigError(f"{fold_dir}: no checkpoint (checkpoints/best.ckpt); finish the run first")
     model = build_module(cfg, dm.input_spec(), dm.target_spec())
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    except pickle.UnpicklingError:
-        raise ConfigError(f"{ckpt}: not a plain checkpoint (it holds objects other than tensors, numbers and "
-                          "strings, i.e. code); mmer does not unpickle code from a run folder") from None
-    model.load_state_dict(state)
+    model.load_state_dict(read_checkpoint(ckpt, described=False)["state_dict"])
     return model.eval()
 
 
@@ -191,18 +186,14 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     """Explain every prediction of a finished run; returns the output folder. ``scene`` / ``anp``:
     :class:`mmer.scene_scorers.SceneScorer` or None; ``overrides``: dotted keys changed in the run's config (e.g.
     ``data.root=/new/place``)."""
-    from omegaconf import OmegaConf
-
-    from mmer.config import check_targets, prepare_datamodule
+    from mmer.config import prepare_datamodule
     from mmer.evaluation import evaluator_for
+    from mmer.trained import run_config
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml); give the folder `mmer train` printed")
     if split not in ("val", "test"):
         raise ConfigError(f"--split {split}: choose val (every fold's own validation items) or test")
-    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), OmegaConf.from_dotlist(list(overrides)))
-    check_targets(cfg, str(run_dir / "config.yaml"))
+    cfg = run_config(run_dir, overrides)
     dm = prepare_datamodule(cfg)
     ev = evaluator_for(cfg, dm.target_spec())
     folds = sorted(int(p.name[4:]) for p in run_dir.glob("fold*") if (p / "done.json").is_file())

@@ -166,6 +166,26 @@ class MultimodalModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")
 
+    description: dict[str, Any] | None = None  # what rebuilds this model (mmer.trained.describe), set by build_module
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Every checkpoint carries the model description (plain types), so it loads anywhere on its own."""
+        if self.description is not None:
+            from mmer.trained import DESCRIPTION_KEY
+
+            checkpoint[DESCRIPTION_KEY] = self.description
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str, map_location: str | None = None, **unused: Any):
+        """The model of an mmer checkpoint, rebuilt from the description it carries (``weights_only`` loading;
+        no run folder needed): :func:`mmer.trained.load_module`."""
+        from mmer.trained import load_module
+
+        if unused:
+            raise TypeError(f"MultimodalModule.load_from_checkpoint takes no overrides ({sorted(unused)}): the "
+                            f"checkpoint's own description rebuilds the model")
+        return load_module(checkpoint_path, map_location)
+
     def on_fit_start(self) -> None:
         """Fill every :class:`~mmer.backbones.features.FoldStandardiser` of a modality's backbone with the statistics
         of that modality over the fold's training recordings (``datamodule.input_statistics``); one restored from a

@@ -1,0 +1,120 @@
+"""A trained model outside its CV run: self-describing checkpoints, load_from_checkpoint anywhere, the fold ensemble
+scored on a labelled copy of the data (``mmer evaluate``), export, and the bad inputs around them."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mmer.errors import ConfigError
+
+TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120",
+        "++data.max_frames=300", "data.window=100", "data.hop=60", "data.batch_size=4", "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false", "logger=csv", "cv.folds=2"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from mmer.config import compose
+    from mmer.cv import run_cv
+
+    return run_cv(compose([*TINY, f"paths.output_root={tmp_path_factory.mktemp('runs')}"]))
+
+
+def _predict(module, dm, recordings, ev):
+    import lightning as L
+
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        enable_model_summary=False)
+    return ev.table(trainer.predict(module, dataloaders=dm.predict_loader(recordings)), recordings)
+
+
+def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run, tmp_path):
+    from mmer.config import prepare_datamodule
+    from mmer.module import MultimodalModule
+    from mmer.predictions import read_table
+
+    elsewhere = tmp_path / "somewhere" / "model.ckpt"
+    elsewhere.parent.mkdir()
+    shutil.copy(run.run_dir / "fold1" / "checkpoints" / "best.ckpt", elsewhere)
+    module = MultimodalModule.load_from_checkpoint(str(elsewhere))
+    assert not module.training and module.description["target_spec"] == {"va": ["valence", "arousal"]}
+    dm = prepare_datamodule(_cfg(run), fold=1)
+    written, _ = read_table(run.run_dir / "fold1" / "oof_predictions.csv", run.evaluator.columns)
+    again = _predict(module, dm, dm.split("val"), run.evaluator)
+    assert sorted(again) == sorted(written)
+    for rec in written:
+        np.testing.assert_allclose(again[rec], written[rec], atol=1e-5)  # the CSV keeps 6 decimals
+
+
+def _cfg(run):
+    from mmer.trained import run_config
+
+    return run_config(run.run_dir)
+
+
+def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_outputs(run):
+    import json
+
+    from mmer.evaluate import evaluate_run
+
+    summary, out = evaluate_run(run.run_dir, name="same_data")
+    for key in run.evaluator.score_keys:  # the same held-out partition: the CV's merged scores, to the digit
+        assert summary[f"merged/{key}"] == pytest.approx(run.summary[f"cv/{key}"], abs=1e-9)
+        assert summary[f"fold0/{key}"] == pytest.approx(run.summary[f"fold0/test/{key}"], abs=1e-9)
+    assert {p.name for p in out.iterdir()} >= {"fold0_predictions.csv", "fold1_predictions.csv", "summary.json",
+                                               "merged_predictions.csv", "table.txt", "predictions.png"}
+    assert json.loads((out / "summary.json").read_text())["scores"]["merged/ccc_mean"] == summary["merged/ccc_mean"]
+    with pytest.raises(ConfigError, match=r"data.window is 120, the model was trained with 100"):
+        evaluate_run(run.run_dir, ["data.window=120"], name="other_window")
+    with pytest.raises(ConfigError, match=r"modality 'audio' is .*'dim': 12.* trained on .*'dim': 24"):
+        evaluate_run(run.run_dir, ["data.audio_dim=12"], name="other_audio")
+
+
+def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
+    from mmer.trained import load_module, load_run
+
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        load_module(tmp_path / "missing.ckpt")
+    (tmp_path / "noise.ckpt").write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(ConfigError, match=r"noise.ckpt: not a readable PyTorch checkpoint"):
+        load_module(tmp_path / "noise.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(ConfigError, match=r"foreign.ckpt: carries no mmer model description"):
+        load_module(tmp_path / "foreign.ckpt")
+    state = torch.load(run.run_dir / "fold0" / "checkpoints" / "best.ckpt", weights_only=True)
+    state["mmer"]["format"] = 99
+    torch.save(state, tmp_path / "future.ckpt")
+    with pytest.raises(ConfigError, match=r"future.ckpt: model description format 99, this mmer reads 1"):
+        load_module(tmp_path / "future.ckpt")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    shutil.copy(run.run_dir / "config.yaml", empty / "config.yaml")
+    with pytest.raises(ConfigError, match="no finished fold"):
+        load_run(empty)
+    with pytest.raises(ConfigError, match="not a run folder"):
+        load_run(tmp_path)
+
+
+def test_export_gives_the_checkpoints_outputs(run, tmp_path):
+    from mmer.config import prepare_datamodule
+    from mmer.export import example_batch, export_run
+    from mmer.trained import load_module
+
+    path = export_run(run.run_dir, fold=0, out=tmp_path / "fold0.pt")
+    exported = torch.jit.load(str(path))
+    module = load_module(run.run_dir / "fold0" / "checkpoints" / "best.ckpt")
+    dm = prepare_datamodule(_cfg(run))
+    batch = example_batch(dm)
+    mods = [m for m in module.backbones if m in batch.inputs]
+    with torch.no_grad():
+        expected = module(batch)["va"]
+        got = exported(*[batch.inputs[m] for m in mods], *[batch.masks[m] for m in mods])
+    torch.testing.assert_close(got, expected)
+    other = next(iter(dm.predict_loader(dm.split("trainval")[1:2])))  # another window of the same shape
+    with torch.no_grad():
+        torch.testing.assert_close(exported(*[other.inputs[m][:1] for m in mods], *[other.masks[m][:1] for m in mods]),
+                                   module(type(other)({m: other.inputs[m][:1] for m in mods},
+                                                      {m: other.masks[m][:1] for m in mods}))["va"])
+    assert (tmp_path / "fold0.pt.json").is_file()
