@@ -45,6 +45,7 @@ from data_modules.media import (
     MEDIA_TOLERANCE,
     decode_audio,
     egemaps_per_frame,
+    has_audio,
     logmel_per_frame,
     mfcc_per_frame,
     read_face_crops,
@@ -226,13 +227,35 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
                 raise DataError(f"{listing}: test video '{video}' has no raw video '{raw}.mp4|.avi' under {self.root}")
             if video in self._files:
                 raise DataError(f"{listing}: '{video}' is also annotated in the training/validation data")
-            self._files[video] = {"annotation": None, "video": videos[raw],
-                                  "crops": crops / video if crops is not None else None}
-            _, count = self._video_meta(videos[raw], raw)
-            self._labels[video] = {t: _unlabelled(TRACKS[t], count) for t in self.tracks}
-            out.append(Recording(video, raw, count, "test"))
+            out.append(self._unlabelled_video(video, videos[raw], crops / video if crops is not None else None,
+                                              "test"))
         log.info("affwild2: %d unlabelled test videos from %s (predicted, not scored)", len(out), listing)
         return out
+
+    def _unlabelled_video(self, video: str, path: Path, crops: Path | None, partition: str) -> Recording:
+        """A recording of ``path`` without labels (every track masked), its frame count from the video."""
+        self._files[video] = {"annotation": None, "video": path, "crops": crops}
+        _, count = self._video_meta(path, raw_video_id(video))
+        self._labels[video] = {t: _unlabelled(TRACKS[t], count) for t in self.tracks}
+        return Recording(video, raw_video_id(video), count, partition)
+
+    unlabelled_suffixes = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+
+    def frame_rate(self, rec: Recording) -> float:
+        return self._video_meta(self._files[rec.id]["video"], rec.group)[0]
+
+    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+        """A raw video (``mmer predict``): the soundtrack's features as in training, face crops from
+        ``faces/<video>/00001.jpg...`` (the cropped_aligned layout) where given, else every frame's face masked (no
+        face detector ships with mmer); a video without a soundtrack predicts from its faces, audio masked."""
+        path = Path(path)
+        if path.suffix.lower() not in self.unlabelled_suffixes:
+            raise DataError(f"{path}: Aff-Wild2 models predict from videos ({', '.join(self.unlabelled_suffixes)})")
+        video = path.stem
+        if video in self._files:
+            raise DataError(f"{path}: a video named '{video}' is already being predicted; rename one of them")
+        crops = Path(faces) / video if faces is not None else None
+        return [self._unlabelled_video(video, path, crops, "predict")]
 
     def _attach_track(self, root: Path, name: str, recordings: list[Recording]) -> None:
         """Labels of a secondary track for every recording: its file if it has one (same frame count), else masked."""
@@ -313,13 +336,21 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         covers = (n / fps, f"{files['annotation']} ({n} frames at {fps:g} fps)")
         wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate, self.extraction.media_tolerance,
                                                     covers))  # decoded at most once
-        inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame, self.mel_rate,
-                                                        n_mels=self.n_mels)}
-        if self.mfcc:
-            inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame, 1)
-        if self.egemaps:
-            inputs["egemaps"] = self._audio(rec, "egemaps", fps, wave, egemaps_per_frame, 1)
         masks = {"visual": present}
+        if rec.partition == "predict" and not has_audio(files["video"]):  # a silent new video: faces only
+            spec = self._raw_spec()
+            inputs = {"visual": faces}
+            for m in ("audio", "mfcc", "egemaps"):
+                if m in spec:
+                    inputs[m] = np.zeros((n * spec[m].rate, spec[m].dim), np.float32)
+                    masks[m] = np.zeros(n * spec[m].rate, bool)
+        else:
+            inputs = {"visual": faces, "audio": self._audio(rec, "logmel", fps, wave, logmel_per_frame,
+                                                            self.mel_rate, n_mels=self.n_mels)}
+            if self.mfcc:
+                inputs["mfcc"] = self._audio(rec, "mfcc", fps, wave, mfcc_per_frame, 1)
+            if self.egemaps:
+                inputs["egemaps"] = self._audio(rec, "egemaps", fps, wave, egemaps_per_frame, 1)
         for m in self.embed:
             inputs[m], masks[m] = self._embedded(rec, m, inputs[m], masks.get(m), fps)
         labels = self._labels[rec.id]

@@ -266,6 +266,21 @@ class FoldedDataModule(L.LightningDataModule):
         raise NotImplementedError(f"{type(self).__name__} has per_step_predictions=True and must name its steps "
                                   "with step_names(rec_id)")
 
+    def frame_rate(self, rec: Recording) -> float | None:
+        """Label frames per second of a recording (a video's fps), where the dataset knows it: the time axis of
+        ``mmer predict``'s CSV and plot."""
+        return None
+
+    #: file suffixes ``add_unlabelled`` reads (``mmer predict`` picks these out of a folder)
+    unlabelled_suffixes: tuple[str, ...] = ()
+
+    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+        """New recordings from a file without labels (``mmer predict``): read as the dataset's own are, served by
+        ``load`` (targets all masked), partition ``"predict"``. ``faces``: a folder of face crops in the dataset's
+        layout, where it has one. A data module that cannot read new files says so."""
+        raise DataError(f"{type(self).__name__} cannot read new files yet: `mmer predict` works for the datasets "
+                        f"whose data module implements add_unlabelled (the README's 'Use a trained model')")
+
     # ------------------------------------------------------------------ shared machinery
     def setup(self, stage: str | None = None) -> None:
         if self.recordings:

@@ -134,11 +134,14 @@ class DialogueDataModule(WindowedDataModule):
         return self._recordings
 
     def _build(self) -> list[Recording]:
+        return self._encode(self.dialogues())
+
+    def _encode(self, dialogues: list[Dialogue]) -> list[Recording]:
+        """Tokenise every utterance of ``dialogues`` once (with its context) and register their items."""
         from transformers import AutoTokenizer
 
         from mmer.backbones.text import resolve_encoder_path
 
-        dialogues = self.dialogues()
         tok = AutoTokenizer.from_pretrained(str(resolve_encoder_path(self.tokenizer)), local_files_only=True)
         empty = single = 0
         for d in dialogues:
@@ -159,6 +162,8 @@ class DialogueDataModule(WindowedDataModule):
                 self._media[d.recording.id] = (names, d.media)
         name = self.dataset_name
         log.info("%s: %d dialogues, %d utterances", name, len(dialogues), sum(len(d.texts) for d in dialogues))
+        if not dialogues:
+            raise DataError(f"{name}: no dialogues to read")
         if empty or single:
             log.warning("%s: %d empty utterances (kept, encoded as empty text) and %d one-utterance dialogues",
                         name, empty, single)

@@ -152,6 +152,12 @@ def _open(path: Path):
         raise DataError(f"{path}: cannot open the video ({exc}); re-download or re-encode it") from None
 
 
+def has_audio(path: Path) -> bool:
+    """Whether a media file has an audio stream."""
+    with _open(path) as container:
+        return bool(container.streams.audio)
+
+
 def video_info(path: Path) -> tuple[float, int]:
     """(frames per second, number of video frames) of a video file; frames are counted by decoding if the
     container does not say."""

@@ -41,18 +41,22 @@ COLUMNS = ["Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utter
 SPLITS = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
 
 
-def read_meld_csv(path: Path):
-    """One split's CSV as a DataFrame sorted by (Dialogue_ID, Utterance_ID), labels checked."""
+def read_meld_csv(path: Path, labelled: bool = True):
+    """One split's CSV as a DataFrame sorted by (Dialogue_ID, Utterance_ID), labels checked. ``labelled=False``
+    (``mmer predict``): the Emotion and Sentiment columns may be absent (checked where present)."""
     import pandas as pd
 
     df = read_csv(path, "MELD CSV", keep_default_na=False, dtype=str)  # labels as written: "0" is not "neutral"
-    missing = [c for c in COLUMNS if c not in df.columns]
+    needed = COLUMNS if labelled else [c for c in COLUMNS if c not in ("Emotion", "Sentiment")]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataError(f"{path}: no column(s) {missing}; found {list(df.columns)}. Expected the official MELD "
                         f"header (Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,...)")
     if df.empty:
         raise DataError(f"{path}: a header and no utterance rows; give the split's full CSV")
     for col, names in (("Emotion", EMOTIONS), ("Sentiment", SENTIMENTS)):
+        if col not in df.columns:
+            continue
         bad = ~df[col].str.strip().str.lower().isin(names)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -115,6 +119,32 @@ class MeldDataModule(DialogueDataModule):
 
     def target_spec(self) -> dict[str, list[str]]:
         return {"emotion": EMOTIONS, "sentiment": SENTIMENTS}
+
+    unlabelled_suffixes = (".csv",)
+
+    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+        """A MELD-style CSV of dialogues (Utterance, Speaker, Dialogue_ID, Utterance_ID; labels not needed), for
+        text models: one recording ``<csv name>/dia<D>`` per dialogue, encoded as in training (speaker, context)."""
+        if self.clips:
+            raise DataError(f"{path}: this model also reads audio and video clips; `mmer predict` reads new "
+                            f"dialogues for text models (data.clips=false)")
+        df = read_meld_csv(Path(path), labelled=False)
+        dialogues = []
+        for dialogue, rows in df.groupby("Dialogue_ID", sort=True):
+            rec_id, n = f"{Path(path).stem}/dia{dialogue}", len(rows)
+            if rec_id in self._items:
+                raise DataError(f"{path}: dialogue {dialogue} of a file named '{Path(path).stem}' is already being "
+                                f"predicted; rename one of the files")
+            dialogues.append(Dialogue(
+                Recording(rec_id, rec_id, n, "predict"), texts=[str(u).strip() for u in rows["Utterance"]],
+                speakers=[str(s).strip() for s in rows["Speaker"]],
+                targets={t: np.zeros(n, np.int64) for t in self.target_spec()},
+                target_masks={t: np.zeros(n, bool) for t in self.target_spec()},
+                utterance_ids=[f"utt{u}" for u in rows["Utterance_ID"].astype(int)]))
+        recordings = self._encode(dialogues)
+        longest = max(r.num_frames for r in recordings)
+        self.window = self.hop = max(self.window, longest)
+        return recordings
 
     def dialogues(self) -> list[Dialogue]:
         root = Path(require_dir(self.root, "meld"))

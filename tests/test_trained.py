@@ -118,3 +118,85 @@ def test_export_gives_the_checkpoints_outputs(run, tmp_path):
                                    module(type(other)({m: other.inputs[m][:1] for m in mods},
                                                       {m: other.masks[m][:1] for m in mods}))["va"])
     assert (tmp_path / "fold0.pt.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def affwild2_run(tmp_path_factory):
+    from mmer.config import compose
+    from mmer.cv import run_cv
+    from tests.conftest import fixture_root
+
+    root = fixture_root("affwild2", tmp_path_factory)
+    cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
+                   "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                   "logger=csv", f"paths.output_root={tmp_path_factory.mktemp('aw_runs')}"])
+    return run_cv(cfg), root
+
+
+def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_run, tmp_path):
+    import pandas as pd
+
+    from mmer.errors import DataError
+    from mmer.fixtures.datasets import AFFWILD2_VIDEOS, write_video
+    from mmer.predict import predict_files
+
+    run, root = affwild2_run
+    video = root / "batch1" / "vid_b.mp4"
+    frames = AFFWILD2_VIDEOS["vid_b"][1]
+    plain = pd.read_csv(predict_files(run.run_dir, [video], tmp_path / "plain") / "vid_b.csv")
+    assert len(plain) == frames and plain["frame"].tolist() == list(range(1, frames + 1))
+    assert np.isfinite(plain[["valence", "arousal"]].to_numpy()).all() and not plain["face_found"].any()
+    assert plain["time_s"].iloc[30] == pytest.approx(1.0, abs=1e-3)  # the fixture's 30 fps
+    out = predict_files(run.run_dir, [video], tmp_path / "faces", faces=root / "cropped_aligned", abaw=True)
+    faced = pd.read_csv(out / "vid_b.csv")
+    assert faced["face_found"].sum() == frames - 3  # the fixture drops 3 crops per video
+    assert not np.allclose(faced["valence"], plain["valence"])  # the faces are used
+    assert (out / "vid_b.png").is_file() and (out / "abaw" / "vid_b.txt").is_file()
+    stamp = (out / "vid_b.csv").stat().st_mtime_ns
+    silent = tmp_path / "in" / "silent.mp4"
+    write_video(silent, np.full((40, 24, 32, 3), 90, np.uint8), None, fps=30)
+    broken = tmp_path / "in" / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(DataError, match=r"1 of 3 inputs could not be predicted .*broken.mp4: cannot open the video"):
+        predict_files(run.run_dir, [video, tmp_path / "in"], out)
+    assert (out / "vid_b.csv").stat().st_mtime_ns == stamp  # done before: skipped, not recomputed
+    quiet = pd.read_csv(out / "silent.csv")  # no soundtrack: predicted from what is there
+    assert len(quiet) == 40 and np.isfinite(quiet[["valence", "arousal"]].to_numpy()).all()
+    assert "broken.mp4" in (out / "failed.txt").read_text() and not (out / "broken.csv").exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_evaluate_an_affwild2_run_on_a_second_copy_of_the_data(affwild2_run, tmp_path):
+    from mmer.evaluate import evaluate_run
+
+    run, root = affwild2_run
+    copy = shutil.copytree(root, tmp_path / "second", ignore=shutil.ignore_patterns(".mmer_cache"))
+    summary, out = evaluate_run(run.run_dir, [f"data.root={copy}"])
+    assert summary["merged/ccc_mean"] == pytest.approx(run.summary["cv/ccc_mean"], abs=1e-6)
+    assert out.name == "second" and (out / "predictions.png").is_file()
+
+
+def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
+    import pandas as pd
+
+    from mmer.config import compose
+    from mmer.cv import run_cv
+    from mmer.predict import predict_files
+    from tests.conftest import fixture_root
+
+    cfg = compose(["experiment=m2fnet_meld", f"data.root={fixture_root('meld', tmp_path_factory)}",
+                   "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=csv",
+                   f"paths.output_root={tmp_path / 'runs'}"])
+    run = run_cv(cfg)
+    csv = tmp_path / "in" / "episode.csv"
+    csv.parent.mkdir()
+    csv.write_text('Sr No.,Utterance,Speaker,Dialogue_ID,Utterance_ID\n1,"I am so happy for you!",Ross,4,0\n'
+                   '2,"Stop lying to me!",Rachel,4,1\n3,"Okay, I will check.",Joey,7,2\n')
+    (tmp_path / "in" / "notes.txt").write_text("not a dialogue")  # left aside, with a warning
+    out = predict_files(run.run_dir, [tmp_path / "in"], tmp_path / "out")
+    table = pd.read_csv(out / "episode.csv")
+    assert table["dialogue"].tolist() == ["episode/dia4", "episode/dia4", "episode/dia7"]
+    assert table["utterance"].tolist() == ["utt0", "utt1", "utt2"]
+    probs = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert set(table["prediction"]) <= {c[2:] for c in table.columns if c.startswith("p_")}

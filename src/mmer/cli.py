@@ -11,6 +11,7 @@
     mmer explain RUN_DIR [--split val|test] [--scene-model M.pt ...]       explanations of a run's predictions
     mmer evaluate RUN_DIR data.root=DIR [--split test|trainval|all]        a run's fold ensemble on labelled data
     mmer export RUN_DIR [--fold K] [--format torchscript|onnx]             one fold's model for a fixed window
+    mmer predict RUN_DIR INPUT... [--out DIR] [--faces DIR] [--abaw]       predictions for files without labels
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
     mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer DIR   a tiny dataset in the real layout
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from mmer.errors import MmerError
 
 TRAINING = ("train", "cv", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
-            "export")
+            "export", "predict")
 
 
 def _quiet(cmd: str) -> None:
@@ -158,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
     p.add_argument("--out", default=None, help="default: RUN_DIR/export/fold<K>.<pt|onnx>")
     p.add_argument("overrides", nargs="*", help="changes to the run's config, e.g. data.root=/new/place")
+    p = sub.add_parser("predict", help="a finished run's predictions for files without labels (videos, ...)")
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+", help="files, or folders of them (every readable file inside)")
+    p.add_argument("--out", default=None, help="default: RUN_DIR/predict; inputs whose CSV is there are skipped")
+    p.add_argument("--faces", default=None, help="face crops in the cropped_aligned layout: DIR/<video>/00001.jpg")
+    p.add_argument("--abaw", action="store_true", help="also write the ABAW submission files (Aff-Wild2 models)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a change to the run's config, e.g. --set trainer.accelerator=cpu")
     p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -209,6 +218,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mmer.export import export_run
 
         print(export_run(args.run_dir, args.fold, args.format, args.out, args.overrides))
+    elif args.cmd == "predict":
+        from mmer.predict import predict_files
+
+        predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides)
     elif args.cmd == "config":
         from omegaconf import OmegaConf
 

@@ -116,6 +116,33 @@ def plot_predictions(path: str | Path, videos: Sequence[str], merged: dict[str, 
     return save_figure(fig, path)
 
 
+def plot_trace(path: str | Path, values: np.ndarray, dims: Sequence[str], title: str, fps: float | None = None,
+               face_found: np.ndarray | None = None) -> Path:
+    """PNG of one recording's predicted values over time (seconds when ``fps`` is known), one panel per dimension;
+    frames without a face found are shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(len(values)) / fps if fps else np.arange(len(values))
+    fig, axes = plt.subplots(len(dims), 1, figsize=(9, 1.8 * len(dims) + 0.6), squeeze=False, sharex=True)
+    for c, dim in enumerate(dims):
+        ax = axes[c][0]
+        ax.plot(t, values[:, c], color="tab:red", lw=1.2)
+        if face_found is not None and (~face_found).any():
+            ax.fill_between(t, -1.05, 1.05, where=~face_found, color="grey", alpha=0.15, lw=0,
+                            label="no face found" if c == 0 else None)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel(dim)
+    axes[-1][0].set_xlabel("time (s)" if fps else "frame")
+    axes[0][0].set_title(title, fontsize=10)
+    if face_found is not None and (~face_found).any():
+        axes[0][0].legend(loc="upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_values(path: str | Path, pred: np.ndarray, true: np.ndarray, columns: Sequence[str], title: str) -> Path:
     """Predicted against true value per dimension (one panel each), with the identity line."""
     import matplotlib
