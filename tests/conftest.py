@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("MMER_OFFLINE", "1")  # tests never download (mmer.weights)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 # A small synthetic dataset so that CV smoke runs take seconds.

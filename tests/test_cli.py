@@ -39,3 +39,24 @@ def test_config_prints_the_composed_config_without_lightning(capsys):
     code = "import sys; from mmer.cli import main; main(['config', 'seed=3']); print('lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "seed: 3" in out and out.strip().endswith("False")
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp_path):
+    """``pip install .`` (not editable) into a folder, then mmer from elsewhere: the configs come from the wheel."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(repo), "--target",
+                    str(target)], check=True, cwd=tmp_path)
+    assert len(list((target / "mmer" / "experiments").rglob("*.yaml"))) == len(list((repo / "experiments").rglob("*.yaml")))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}
+    shown = subprocess.run([sys.executable, "-m", "mmer.cli", "config", "experiment=lfan_affwild2"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, check=True).stdout
+    assert "name: lfan_affwild2" in shown and "style: reference" in shown
+    where = subprocess.run([sys.executable, "-c", "import mmer.config as c; print(c.config_dir())"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(target)

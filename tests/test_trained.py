@@ -120,6 +120,24 @@ def test_export_gives_the_checkpoints_outputs(run, tmp_path):
     assert (tmp_path / "fold0.pt.json").is_file()
 
 
+def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_path):
+    import onnxruntime
+
+    from mmer.config import prepare_datamodule
+    from mmer.export import example_batch, export_run
+    from mmer.trained import load_module
+
+    path = export_run(run.run_dir, fold=1, fmt="onnx", out=tmp_path / "fold1.onnx")
+    module = load_module(run.run_dir / "fold1" / "checkpoints" / "best.ckpt")
+    batch = example_batch(prepare_datamodule(_cfg(run)))
+    mods = [m for m in module.backbones if m in batch.inputs]
+    session = onnxruntime.InferenceSession(str(path))
+    feed = {f"x_{m}": batch.inputs[m].numpy() for m in mods} | {f"mask_{m}": batch.masks[m].numpy() for m in mods}
+    assert [i.name for i in session.get_inputs()] == list(feed)
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, feed)[0], module(batch)["va"].numpy(), atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def affwild2_run(tmp_path_factory):
     from mmer.config import compose
@@ -200,3 +218,24 @@ def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
     probs = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert set(table["prediction"]) <= {c[2:] for c in table.columns if c.startswith("p_")}
+
+
+def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwild2_run, tmp_path):
+    """Without --faces, a detector's boxes become crops in the cropped_aligned layout (MTCNN when installed; here a
+    stand-in that finds a face in every other frame), and frames without one are flagged."""
+    import pandas as pd
+
+    from mmer.predict import predict_files
+
+    run, root = affwild2_run
+    seen = []
+
+    def every_other_frame(frame):
+        seen.append(frame.shape)
+        return (2.0, 2.0, 20.0, 20.0) if len(seen) % 2 else None
+
+    out = predict_files(run.run_dir, [root / "batch1" / "vid_b.mp4"], tmp_path / "out", detector=every_other_frame)
+    table = pd.read_csv(out / "vid_b.csv")
+    crops = sorted((out / ".faces" / "vid_b").glob("*.jpg"))
+    assert len(seen) == len(table) and len(crops) == (len(table) + 1) // 2
+    assert crops[0].name == "00001.jpg" and table["face_found"].tolist()[:4] == [1, 0, 1, 0]

@@ -12,6 +12,7 @@
     mmer evaluate RUN_DIR data.root=DIR [--split test|trainval|all]        a run's fold ensemble on labelled data
     mmer export RUN_DIR [--fold K] [--format torchscript|onnx]             one fold's model for a fixed window
     mmer predict RUN_DIR INPUT... [--out DIR] [--faces DIR] [--abaw]       predictions for files without labels
+    mmer fetch-weights torchvision:ARCH:NAME | hf:MODEL_ID                 pretrained weights into their cache
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
     mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer DIR   a tiny dataset in the real layout
@@ -165,8 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="default: RUN_DIR/predict; inputs whose CSV is there are skipped")
     p.add_argument("--faces", default=None, help="face crops in the cropped_aligned layout: DIR/<video>/00001.jpg")
     p.add_argument("--abaw", action="store_true", help="also write the ABAW submission files (Aff-Wild2 models)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "none"],
+                   help="without --faces: detect faces with MTCNN (pip install --no-deps facenet-pytorch) or not")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a change to the run's config, e.g. --set trainer.accelerator=cpu")
+    p = sub.add_parser("fetch-weights", help="download pretrained weights by name into their cache (needs network)")
+    p.add_argument("spec", help="torchvision:<arch>:<WEIGHTS> (torchvision:resnet18:DEFAULT) or hf:<model id>")
     p = sub.add_parser("sweep-local", help="run a W&B sweep YAML offline with the sweeps engine")
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -221,7 +226,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.cmd == "predict":
         from mmer.predict import predict_files
 
-        predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides)
+        predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides,
+                      None if args.detector == "none" else args.detector)
+    elif args.cmd == "fetch-weights":
+        from mmer.weights import fetch
+
+        print(fetch(args.spec))
     elif args.cmd == "config":
         from omegaconf import OmegaConf
 

@@ -19,11 +19,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_dir() -> Path:
-    """The Hydra config root: ``$MMER_CONFIG_DIR`` or ``<repo>/experiments``."""
-    path = Path(os.environ.get("MMER_CONFIG_DIR", REPO_ROOT / "experiments"))
-    if not (path / "config.yaml").is_file():
-        raise ConfigError(f"no config.yaml in {path}: set MMER_CONFIG_DIR to the experiments/ folder")
-    return path
+    """The Hydra config root: ``$MMER_CONFIG_DIR``, else ``<repo>/experiments`` (a clone or an editable install),
+    else the copy inside an installed wheel (``mmer.experiments``)."""
+    if "MMER_CONFIG_DIR" in os.environ:
+        path = Path(os.environ["MMER_CONFIG_DIR"])
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"MMER_CONFIG_DIR={path} has no config.yaml: point it at an experiments/ folder")
+        return path
+    for path in (REPO_ROOT / "experiments", Path(__file__).resolve().parent / "experiments"):
+        if (path / "config.yaml").is_file():
+            return path
+    raise ConfigError(f"no experiments/config.yaml beside {REPO_ROOT} and none inside the installed mmer: "
+                      f"reinstall mmer or set MMER_CONFIG_DIR to an experiments/ folder")
 
 
 def available(group: str) -> list[str]:

@@ -14,10 +14,11 @@ training partition), so the data must be reachable (``data.root=...``).
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,11 @@ def export_model(module: nn.Module, batch: Batch, head: str, out: Path, fmt: str
             try:
                 import onnx  # noqa: F401  (torch.onnx.export needs it)
             except ImportError:
-                raise ConfigError("--format onnx needs the onnx package: pip install onnx onnxscript (or use the "
-                                  "default --format torchscript)") from None
+                raise ConfigError("--format onnx needs the onnx package: pip install 'mmer[export]' (onnx, "
+                                  "onnxscript, onnxruntime), or use the default --format torchscript") from None
             names = [f"x_{m}" for m in modalities] + [f"mask_{m}" for m in modalities]
-            torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["outputs"])
+            with redirect_stdout(io.StringIO()):  # the exporter's optimiser prints a line per folded constant
+                torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["outputs"])
         else:
             raise ConfigError(f"--format {fmt}: choose one of {list(FORMATS)}")
     return out

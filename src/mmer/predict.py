@@ -70,9 +70,26 @@ def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
     return lines
 
 
+def _detector(choice: Any) -> Any:
+    """The face detector to use: a callable as given, MTCNN when installed, else None (with one warning)."""
+    if choice is None or callable(choice):
+        return choice
+    from data_modules.faces import mtcnn_detector
+
+    detect = mtcnn_detector() if choice == "mtcnn" else None
+    if detect is None:
+        log.warning("no face detector (pip install --no-deps facenet-pytorch gives MTCNN, whose weights ship in its "
+                    "wheel) and no --faces folder: every frame's face is masked (face_found=0); the other "
+                    "modalities still predict")
+    return detect
+
+
 def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path | None = None,
-                  faces: str | Path | None = None, abaw: bool = False, overrides: Sequence[str] = ()) -> Path:
-    """Predict every input (module doc); returns the output folder."""
+                  faces: str | Path | None = None, abaw: bool = False, overrides: Sequence[str] = (),
+                  detector: Any = "mtcnn") -> Path:
+    """Predict every input (module doc); returns the output folder. A model with a visual input and no ``faces``
+    folder: faces are detected in each video (``detector="mtcnn"``: :mod:`data_modules.faces`, when installed;
+    a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
     import lightning as L
     from tqdm.auto import tqdm
 
@@ -88,6 +105,9 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     dm.cache_dir = str(out / ".mmer_cache")  # features of the new files, never beside the training data
     ev = evaluator_for(run.cfg, dm.target_spec())
     files = expand_inputs(inputs, dm.unlabelled_suffixes or ("",))
+    detect = _detector(detector) if faces is None and "visual" in run.description["input_spec"] else None
+    if detect is not None:
+        faces = out / ".faces"
     models = [m for _, m in run.models()]
     trainer = L.Trainer(accelerator=run.cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
@@ -97,6 +117,10 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
         if target.is_file():  # done in an earlier run: resume past it
             continue
         try:
+            if detect is not None and path.suffix.lower() != ".csv":
+                from data_modules.faces import write_face_crops
+
+                write_face_crops(path, Path(faces) / path.stem, detect, int(run.cfg.data.get("face_size", 112)))
             recordings = dm.add_unlabelled(path, Path(faces) if faces else None)
             tables = [ev.table(trainer.predict(m, dataloaders=dm.predict_loader(recordings)), recordings)
                       for m in models]

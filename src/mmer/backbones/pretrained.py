@@ -1,8 +1,9 @@
 """Torchvision trunks used as token encoders, with local pretrained weights and one freeze switch.
 
-Nothing is ever downloaded: ``weights`` is a path to a local file (a state dict as saved by
-``torch.save(model.state_dict())``, or a checkpoint holding one under ``state_dict``); without it the trunk starts
-from random initialisation and a warning says so. ``freeze=True`` stops gradients into the trunk and keeps its
+``weights`` is a path to a local file (a state dict as saved by ``torch.save(model.state_dict())``, or a
+checkpoint holding one under ``state_dict``), or a torchvision weights name (``DEFAULT``, ``IMAGENET1K_V1``,
+``KINETICS400_V1``, ``imagenet``): fetched once into torch.hub's cache, never in tests (:mod:`mmer.weights`);
+without either the trunk starts from random initialisation and a warning says so. ``freeze=True`` stops gradients into the trunk and keeps its
 BatchNorm statistics fixed (the trunk stays in eval mode even while the rest of the model trains), so a frozen
 trunk computes one fixed function: the same whether it runs inside the training step or once, up front, into a
 feature cache (see :mod:`mmer.embeddings`).
@@ -34,10 +35,13 @@ def load_local_weights(module: nn.Module, path: str | None, what: str) -> None:
                       f"Pass a local file, e.g. model.backbones.<modality>.weights=/path/to/{what}.pth",
                       RandomInitWarning, stacklevel=2)
         return
-    file = Path(path).expanduser()
+    from mmer.weights import is_weights_name, torchvision_weights
+
+    file = torchvision_weights(what, path) if is_weights_name(path) else Path(path).expanduser()
     if not file.is_file():
-        raise ConfigError(f"{what}: weights file '{file}' does not exist; give a local .pth state dict (nothing is "
-                          f"downloaded) or weights=null for random initialisation")
+        raise ConfigError(f"{what}: weights file '{file}' does not exist; give a local .pth state dict, a "
+                          f"torchvision weights name (DEFAULT, IMAGENET1K_V1, ...) or weights=null for random "
+                          f"initialisation")
     state = torch.load(file, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]

