@@ -289,6 +289,39 @@ def data_path(size: str, device: torch.device, workers: int = 2, feed: dict | No
     return {}
 
 
+def per_frame_outputs(size: str, device: torch.device) -> dict:
+    """5. Per-frame outputs of JMT's visual stream: the reference's stride-1 sub-clips (one clip through the video
+    backbone per frame) vs ours (one clip per ``clip_len`` frames, token outputs interpolated to frames)."""
+    from mmer.backbones.pretrained import VideoClipEncoder
+    from mmer.heads import frames_from_tokens
+
+    s = SIZES[size]
+    with _quiet_random_init():
+        trunk = VideoClipEncoder(3, "r2plus1d_18", clip_len=s.clip_len, frame_stride=1, freeze=True).trunk
+    trunk = trunk.to(device).eval()
+    frames = _frames(s)
+    g = torch.Generator().manual_seed(0)
+    per_frame = torch.rand(s.batch * frames, 3, s.clip_len, s.face, s.face, generator=g).to(device)
+    per_token = per_frame[: s.batch * s.tokens]
+
+    @torch.no_grad()
+    def reference() -> None:
+        trunk(per_frame)
+
+    @torch.no_grad()
+    def ours() -> None:
+        tokens = trunk(per_token).reshape(s.batch, s.tokens, -1)[..., :2]
+        frames_from_tokens(tokens, frames, "interpolate")
+
+    ref_s = median_seconds(reference, device, 1, max(2, s.steps // 2))
+    ours_s = median_seconds(ours, device, 1, max(2, s.steps // 2))
+    emit("per_frame_outputs", device, "windows/s", s.batch / ours_s, s.batch / ref_s,
+         {**dataclasses.asdict(s), "frames_per_window": frames, "note": "R(2+1)D-18 trunk, frozen, no grad",
+          "reference_way": f"stride-1 sub-clips: {frames} clips per window",
+          "ours": f"{s.tokens} clips per window, token outputs linearly interpolated to frames"})
+    return {}
+
+
 def _settings(s: Size, device: torch.device, note: str) -> dict:
     gpu = device.type == "cuda"
     return {**dataclasses.asdict(s), "frames_per_window": _frames(s), "note": note,
@@ -298,7 +331,7 @@ def _settings(s: Size, device: torch.device, note: str) -> dict:
             "reference_way": "eager, per-tensor optimizer loop, loss.item() every step"}
 
 
-WORKLOADS = {"1": frozen_backbone, "2": end_to_end, "3": fusion_step, "4": data_path}
+WORKLOADS = {"1": frozen_backbone, "2": end_to_end, "3": fusion_step, "4": data_path, "5": per_frame_outputs}
 
 
 def run(size: str, device: torch.device, only: list[str], force_gpu_workloads: bool = False) -> None:

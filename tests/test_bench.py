@@ -11,10 +11,10 @@ from benchmarks.run import main
 
 
 def test_every_workload_prints_its_json_record(capsys):
-    main(["--size", "tiny", "--device", "cpu", "--only", "1,2,3,4", "--force-gpu-workloads"])
+    main(["--size", "tiny", "--device", "cpu", "--only", "1,2,3,4,5", "--force-gpu-workloads"])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["workload"] for r in records] == ["frozen_backbone_jmt", "end_to_end_finetune", "fusion_only_step",
-                                                "data_path"]
+                                                "data_path", "per_frame_outputs"]
     for r in records:
         assert r["ours"] > 0 and r["reference"] > 0 and r["ratio"] == pytest.approx(r["ours"] / r["reference"], 1e-2)
         assert r["device"].startswith("cpu") and r["settings"]

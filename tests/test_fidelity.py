@@ -18,6 +18,7 @@ REFERENCE = {
         **{f"model.backbones.{m}.{k}": v for m in ("audio", "mfcc")
            for k, v in {"norm": "fold_zscore_pooled", "causal": True, "style": "reference"}.items()},
         "model.fusion.attention_dim": 32, "model.heads.va.hidden": 0, "model.heads.va.dropout": 0.0,
+        "model.models_per_dim": True, "model.heads.va.per_dim": True,
         "model.heads.va.loss_options": {"per": "window"}, "cv.clip_folds": False,
     },
     "jmt_affwild2": {  # PoloWlg/Joint-Multimodal-Transformer-6th-ABAW
@@ -218,3 +219,27 @@ def test_pooled_statistics_are_those_of_the_flattened_feature():
     pooled.set_statistics(torch.tensor(x.mean(0)), torch.tensor(x.std(0)))
     torch.testing.assert_close(pooled.mean, torch.full((3,), x.mean(), dtype=torch.float32))
     torch.testing.assert_close(pooled.std, torch.full((3,), x.std(), dtype=torch.float32))
+
+
+def test_lfan_trains_valence_and_arousal_as_two_independent_models():
+    from data_modules.base import ModalitySpec
+    from mmer.batch import Batch
+    from mmer.config import build_module
+
+    cfg = compose(["experiment=lfan_affwild2", "data.face_size=16"])
+    spec = {"visual": ModalitySpec("frames", 3, scale=1 / 255), "audio": ModalitySpec("features", 64),
+            "mfcc": ModalitySpec("features", 39)}
+    module = build_module(cfg, spec, {"va": ["valence", "arousal"]})
+    assert len(module.replicas) == 1
+    main = {id(p) for p in [*module.backbones.parameters(), *module.fusion.parameters()]}
+    other = {id(p) for p in module.replicas.parameters()}
+    assert main.isdisjoint(other)
+    b, t = 2, 40
+    batch = Batch({"visual": torch.rand(b, t, 3, 16, 16), "audio": torch.randn(b, t, 64), "mfcc": torch.randn(b, t, 39)},
+                  {m: torch.ones(b, t, dtype=torch.bool) for m in spec})
+    out = module(batch)["va"]
+    assert out.shape == (b, t, 2)
+    out[..., 0].sum().backward()  # the valence output reaches only the first model
+    assert all(p.grad is None or not p.grad.any() for p in module.replicas.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in module.backbones.parameters())
+    assert module.heads[0].mlps[1][1].weight.grad is None or not module.heads[0].mlps[1][1].weight.grad.any()

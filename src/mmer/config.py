@@ -211,9 +211,19 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     heads = [build_component(node, f"head model.heads.{name}", name=name, in_dim=fusion.out_dim,
                              **head_sizes(name, node, target_spec)) for name, node in cfg.model.heads.items()]
     scheduler = _instantiate(cfg.model.scheduler, "scheduler") if cfg.model.get("scheduler") else None
+    replicas = None
+    if cfg.model.get("models_per_dim"):  # one independently initialised model per output dimension
+        if len(heads) != 1:
+            raise ConfigError(f"model.models_per_dim=true needs exactly one head, got {[h.name for h in heads]}")
+        replicas = []
+        for _ in range(heads[0].out_dim - 1):
+            more = {m: build_component(cfg.model.backbones[m], f"backbone model.backbones.{m}",
+                                       in_dim=input_spec[m].dim) for m in cfg.model.modalities}
+            replicas.append((more, build_component(cfg.model.fusion, "fusion model.fusion",
+                                                   in_dims={m: b.out_dim for m, b in more.items()})))
     module = MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                               optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
                               token_stride=cfg.model.token_stride, compile=cfg.model.compile,
-                              token_upsampling=cfg.model.token_upsampling)
+                              token_upsampling=cfg.model.token_upsampling, replicas=replicas)
     module.description = describe(cfg, input_spec, target_spec or {})  # written into every checkpoint
     return module

@@ -58,14 +58,24 @@ class Head(nn.Module):
         """The task's loss of this head's output, with the head's ``loss_options``."""
         return self.task.loss(output, target, mask, **self.loss_options)
 
-    def forward(self, fused: Tensor, mask: Tensor) -> Tensor:
-        """fused (B, T, d) or (B, d); mask (B, T) -> (B, T, out_dim) for frame tasks, else (B, out_dim)."""
+    def forward(self, fused: Tensor | Sequence[Tensor], mask: Tensor) -> Tensor:
+        """fused (B, T, d) or (B, d); mask (B, T) -> (B, T, out_dim) for frame tasks, else (B, out_dim). A
+        ``per_dim`` head may get one fused tensor per dimension (one model per dimension)."""
+        many = isinstance(fused, (list, tuple))
+        if many and not self.per_dim:
+            raise ValueError(f"Head '{self.name}': one fused input per dimension needs per_dim=true")
+        inputs = [self._pool(f, mask) for f in fused] if many else [self._pool(fused, mask)] * len(self.mlps) \
+            if self.per_dim else [self._pool(fused, mask)]
+        if self.per_dim:
+            return torch.cat([mlp(x) for mlp, x in zip(self.mlps, inputs, strict=True)], dim=-1)
+        return self.mlp(inputs[0])
+
+    def _pool(self, fused: Tensor, mask: Tensor) -> Tensor:
+        """Sample-level tasks: the masked mean over time; frame-level: unchanged."""
         if not self.task.per_frame and fused.dim() == 3:
             w = mask.unsqueeze(-1).to(fused.dtype)
-            fused = (fused * w).sum(1) / w.sum(1).clamp_min(1.0)
-        if self.per_dim:
-            return torch.cat([mlp(fused) for mlp in self.mlps], dim=-1)
-        return self.mlp(fused)
+            return (fused * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return fused
 
 
 def _mlp(in_dim: int, hidden: int, dropout: float, out_dim: int) -> nn.Sequential:

@@ -46,12 +46,16 @@ class MultimodalModule(L.LightningModule):
     token_upsampling: how per-frame heads' token outputs become frame outputs (``repeat`` or ``interpolate``,
         :func:`mmer.heads.frames_from_tokens`).
     compile: ``torch.compile`` backbones and fusion in place (state-dict keys are unchanged).
+    replicas: ``[(backbones, fusion), ...]`` for output dimensions 1, 2, ...: one independent model per dimension
+        (the leader-follower reference trains valence and arousal as two models). Needs a single head built with
+        ``per_dim=True``; the main backbones and fusion serve dimension 0.
     """
 
     def __init__(self, backbones: dict[str, nn.Module], fusion: Fusion | Callable[..., Fusion],
                  heads: Sequence[Head | Callable[..., Head]], optimizer: OptimizerFactory | None = None,
                  scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False,
-                 token_upsampling: str = "repeat") -> None:
+                 token_upsampling: str = "repeat",
+                 replicas: Sequence[tuple[dict[str, nn.Module], Fusion | Callable[..., Fusion]]] | None = None) -> None:
         super().__init__()
         if not backbones:
             raise ValueError("MultimodalModule needs at least one backbone (model.modalities is empty)")
@@ -69,6 +73,15 @@ class MultimodalModule(L.LightningModule):
         if len(set(names)) != len(names):
             raise ValueError(f"head names must be unique, got {names}")
         self.heads = nn.ModuleList(built)
+        self.replicas = None
+        if replicas:
+            if len(built) != 1 or not built[0].per_dim or built[0].out_dim != len(replicas) + 1:
+                raise ValueError(f"one model per dimension needs a single head with per_dim=true and {len(replicas) + 1}"
+                                 f" outputs (one per model), got {[(h.name, h.out_dim, h.per_dim) for h in built]}")
+            self.replicas = nn.ModuleList(nn.ModuleDict({
+                "backbones": nn.ModuleDict(b),
+                "fusion": f if isinstance(f, nn.Module) else f(in_dims={m: x.out_dim for m, x in b.items()})})
+                for b, f in replicas)
         self.optimizer_factory = optimizer or (lambda p: torch.optim.AdamW(p, lr=1e-3))
         self.scheduler_factory = scheduler
         self.token_stride = token_stride
@@ -86,36 +99,45 @@ class MultimodalModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------- forward
     def forward(self, batch: Batch, need_weights: bool = False):
-        """Returns ``{head_name: raw output}`` (and the fusion's attention weights if ``need_weights``)."""
-        feats, masks = {}, {}
-        for m, backbone in self.backbones.items():
-            if m not in batch.inputs:
-                continue
-            f = backbone(model_input(batch.inputs[m]), batch.masks[m])
-            feats[m], masks[m] = f, resample_mask(batch.masks[m], f.shape[1])
-        if not feats:
-            raise ValueError(f"batch has none of the model's modalities {list(self.backbones)}; "
-                             f"it has {list(batch.inputs)}")
-        num_frames = batch.meta.get("num_frames") or next(iter(feats.values())).shape[1]
-        if self.fusion.own_time_axes:  # e.g. EMERT: every modality's tokens as they are
-            a_feats, a_masks = feats, masks
-        else:
-            steps = math.ceil(num_frames / self.token_stride)
-            aligned = {m: align_time(feats[m], masks[m], steps) for m in feats}
-            a_feats = {m: v[0] for m, v in aligned.items()}
-            a_masks = {m: v[1] for m, v in aligned.items()}
-        fused = self.fusion(a_feats, a_masks, need_weights=need_weights)
-        weights = None
-        if need_weights:
-            fused, weights = fused
-        fused_mask = torch.stack([m.any(1) for m in a_masks.values()]).any(0).unsqueeze(1) \
-            if fused.shape[1] == 1 else torch.stack(list(a_masks.values())).any(0)
+        """Returns ``{head_name: raw output}`` (and the fusion's attention weights if ``need_weights``). With
+        ``replicas`` (one model per output dimension), the single per-dimension head reads dimension 0 from the
+        main backbones and fusion and dimension d from replica d - 1."""
+        fused, fused_mask, weights, num_frames = self._fuse(self.backbones, self.fusion, batch, need_weights)
+        if self.replicas is not None:
+            fused = [fused] + [self._fuse(r["backbones"], r["fusion"], batch, False)[0] for r in self.replicas]
         outputs = {}
         for head in self.heads:
             out = head(fused, fused_mask)
             outputs[head.name] = frames_from_tokens(out, num_frames, self.token_upsampling) if head.task.per_frame \
                 else out
         return (outputs, weights) if need_weights else outputs
+
+    def _fuse(self, backbones: nn.ModuleDict, fusion: Fusion, batch: Batch, need_weights: bool):
+        """backbones -> time alignment -> fusion: (fused (B, T_tok, d), its mask, weights or None, num_frames)."""
+        feats, masks = {}, {}
+        for m, backbone in backbones.items():
+            if m not in batch.inputs:
+                continue
+            f = backbone(model_input(batch.inputs[m]), batch.masks[m])
+            feats[m], masks[m] = f, resample_mask(batch.masks[m], f.shape[1])
+        if not feats:
+            raise ValueError(f"batch has none of the model's modalities {list(backbones)}; "
+                             f"it has {list(batch.inputs)}")
+        num_frames = batch.meta.get("num_frames") or next(iter(feats.values())).shape[1]
+        if fusion.own_time_axes:  # e.g. EMERT: every modality's tokens as they are
+            a_feats, a_masks = feats, masks
+        else:
+            steps = math.ceil(num_frames / self.token_stride)
+            aligned = {m: align_time(feats[m], masks[m], steps) for m in feats}
+            a_feats = {m: v[0] for m, v in aligned.items()}
+            a_masks = {m: v[1] for m, v in aligned.items()}
+        fused = fusion(a_feats, a_masks, need_weights=need_weights)
+        weights = None
+        if need_weights:
+            fused, weights = fused
+        fused_mask = torch.stack([m.any(1) for m in a_masks.values()]).any(0).unsqueeze(1) \
+            if fused.shape[1] == 1 else torch.stack(list(a_masks.values())).any(0)
+        return fused, fused_mask, weights, num_frames
 
     # ----------------------------------------------------------------------------------------------- steps
     def _shared_step(self, batch: Batch, stage: str) -> Tensor:
@@ -130,9 +152,12 @@ class MultimodalModule(L.LightningModule):
             pred = head.task.predict(outputs[head.name].detach())
             for metric in self.metrics[f"{stage}_metrics"][head.name].values():
                 metric.update(pred[mask], target[mask])
-        for name, loss in self.fusion.aux_losses.items():  # already weighted by the fusion
-            self.log(f"{stage}/loss_{name}", loss, on_step=False, on_epoch=True, batch_size=batch.size)
-            total = total + loss
+        fusions = [self.fusion] + ([r["fusion"] for r in self.replicas] if self.replicas is not None else [])
+        for k, fusion in enumerate(fusions):
+            for name, loss in fusion.aux_losses.items():  # already weighted by the fusion
+                self.log(f"{stage}/loss_{name}" + (f"_{k}" if k else ""), loss, on_step=False, on_epoch=True,
+                         batch_size=batch.size)
+                total = total + loss
         if not torch.isfinite(total):
             videos = batch.meta.get("recording", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
