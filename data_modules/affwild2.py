@@ -4,7 +4,7 @@ Recordings are the annotation files; ``<video>_left`` / ``<video>_right`` share 
 one fold group. The official Train_Set is the cross-validated partition and the official Validation_Set is the
 held-out partition that every fold predicts (test labels are not public).
 
-Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`data_modules.cache`):
+Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`mmer.data_modules.cache`):
 
 - ``faces``: (N, 3, face_size, face_size) uint8 face crops; a missing crop is a black frame and its visual mask
   is False (unreadable JPEGs are treated the same, counted and reported);
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from data_modules.affwild2_files import (
+from mmer.data_modules.affwild2_files import (
     AU_NAMES,
     EXPR_CLASSES,
     find_challenge,
@@ -38,10 +37,10 @@ from data_modules.affwild2_files import (
     read_expr_file,
     read_va_file,
 )
-from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
-from data_modules.cache import cache_key
-from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.media import (
+from mmer.data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
+from mmer.data_modules.cache import cache_key
+from mmer.data_modules.extraction import ExtractedDataset, Extraction
+from mmer.data_modules.media import (
     MEDIA_TOLERANCE,
     decode_audio,
     egemaps_per_frame,
@@ -51,7 +50,8 @@ from data_modules.media import (
     read_face_crops,
     video_info,
 )
-from data_modules.readers import read_text
+from mmer.data_modules.readers import read_text
+
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ TRACKS = {
 
 
 class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
-    """Args (besides :class:`~data_modules.base.WindowedDataModule`'s):
+    """Args (besides :class:`~mmer.data_modules.base.WindowedDataModule`'s):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
     face_size: side of the cached face crops. sample_rate, n_mels: audio features. mel_rate: log-mel rows per
     video frame (1: one row per frame; 4 at 25 fps: a 10 ms hop, what a per-sub-clip spectrogram CNN needs).
@@ -100,7 +100,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     media_tolerance: the fraction of the soundtrack that may be missing: it must last what the file's header
     promises and the annotation's frames / fps (a video cut short keeps its header), else the video is bad input.
     embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
-    its tokens as the modality (512-d features, one per sub-clip; :mod:`data_modules.embeddings`). The model then
+    its tokens as the modality (512-d features, one per sub-clip; :mod:`mmer.data_modules.embeddings`). The model then
     uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
     """
 
@@ -149,7 +149,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
 
     def embedders(self) -> dict[str, Any]:
         """The frozen backbones of ``embed``, built once."""
-        from data_modules.embeddings import build_frozen
+        from mmer.data_modules.embeddings import build_frozen
 
         raw = self._raw_spec()
         for m, factory in self.embed.items():
@@ -360,7 +360,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
                   fps: float) -> tuple[np.ndarray, np.ndarray]:
         """(tokens (n, D), token mask (n,)) of a frozen backbone over the whole recording, from the cache."""
-        from data_modules.embeddings import describe, embed_recording
+        from mmer.data_modules.embeddings import describe, embed_recording
 
         backbone, spec = self.embedders()[m], self._raw_spec()[m]
         files = self._files[rec.id]

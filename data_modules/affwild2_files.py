@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.readers import read_text
 
-from data_modules.readers import read_text
 from mmer.errors import DataError
 
 log = logging.getLogger(__name__)

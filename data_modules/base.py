@@ -22,9 +22,9 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
+from mmer.data_modules.folds import grouped_kfold
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.folds import grouped_kfold
 from mmer.batch import Batch
 from mmer.errors import ConfigError, DataError
 from mmer.merge import window_starts
@@ -177,7 +177,7 @@ def check_partitions(recordings: Sequence[Recording], name: str) -> None:
 class FoldedDataModule(L.LightningDataModule):
     """Recordings, grouped deterministic folds over the ``trainval`` partition, splits and loaders: what every
     dataset shares, whether its items are windows of a long recording (:class:`WindowedDataModule`) or whole
-    samples (:class:`data_modules.samples.SampleDataModule`).
+    samples (:class:`mmer.data_modules.samples.SampleDataModule`).
 
     Args:
         num_folds: k of the grouped k-fold over the trainval partition, or ``"loso"``: one fold per group

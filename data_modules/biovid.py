@@ -14,7 +14,7 @@ ones are cut.
 Bad input: a missing or unreadable video, a biosignal file without the needed column or with a non-numeric
 value stop with an error naming the file, unless ``on_bad_input="skip"``: then the sample is left out, counted
 and listed in a warning at the end of extraction (and in the CV summary), never silently
-(:mod:`data_modules.extraction`).
+(:mod:`mmer.data_modules.extraction`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-
-from data_modules.base import Item, ModalitySpec, Recording, require_dir
-from data_modules.biovid_files import (
+from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data_modules.biovid_files import (
     BIO_COLUMNS,
     CLASSES,
     BioVidSample,
@@ -36,10 +35,11 @@ from data_modules.biovid_files import (
     read_samples_csv,
     video_path,
 )
-from data_modules.cache import cache_key
-from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.media import MEDIA_TOLERANCE, decode_frames
-from data_modules.samples import SampleDataModule
+from mmer.data_modules.cache import cache_key
+from mmer.data_modules.extraction import ExtractedDataset, Extraction
+from mmer.data_modules.media import MEDIA_TOLERANCE, decode_frames
+from mmer.data_modules.samples import SampleDataModule
+
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ TASKS = {"multiclass": list(CLASSES), "binary": ["BL1", "PA4"]}
 
 
 class BioVidDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
     root: the BioVid Part A copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
     task: ``multiclass`` or ``binary``. modalities: which of visual, gsr, ecg, emg to load.
     face_size, crop: cached frame side and cropping (``center`` or ``none``). num_frames: video frames per sample.

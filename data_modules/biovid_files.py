@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.readers import read_csv
 
-from data_modules.readers import read_csv
 from mmer.errors import DataError
 
 CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule
 
-from data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Dialogue:
 
 
 class DialogueDataModule(WindowedDataModule):
-    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
     tokenizer: encoder folder or packaged name (``minilm``). max_tokens: tokens per utterance (longer ones are cut).
     speaker_in_text: prefix each utterance with its speaker. context_before / context_after: neighbouring utterances
     of the same dialogue added to each utterance's encoder input (see the module docstring; 0 = the utterance alone).
@@ -198,8 +198,8 @@ class DialogueDataModule(WindowedDataModule):
     def _extract_clips(self, rec: Recording) -> np.ndarray:
         """One structured array per dialogue (cached): audio (R, n_mels), frames (K + F, 3, S, S) uint8, two ok
         flags and why an input is missing (also reported when the array comes from the cache)."""
-        from data_modules.cache import FeatureCache, cache_key
-        from data_modules.media import IMAGE_SUFFIXES, read_face_set
+        from mmer.data_modules.cache import FeatureCache, cache_key
+        from mmer.data_modules.media import IMAGE_SUFFIXES, read_face_set
 
         utterances, media = self._media[rec.id]
         n, k, s, nf = len(media), self.frames_per_clip, self.frame_size, self.faces_per_clip
@@ -250,7 +250,7 @@ class DialogueDataModule(WindowedDataModule):
 
 
 def _decode_video(path: Path, size: int) -> tuple[np.ndarray, float] | DataError:
-    from data_modules.media import decode_frames, video_info
+    from mmer.data_modules.media import decode_frames, video_info
 
     try:
         return decode_frames(path, size), video_info(path)[0]
@@ -264,8 +264,7 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
     of its ``start``-``end`` span), zero-padded."""
     import torch
     import torchaudio
-
-    from data_modules.media import SLACK_SECONDS, check_complete, decode_audio
+    from mmer.data_modules.media import SLACK_SECONDS, check_complete, decode_audio
 
     if path is None:
         raise DataError("no audio file")

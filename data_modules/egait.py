@@ -1,7 +1,7 @@
 """E-Gait style gaits for pre-training EMERSK's gait module (``experiment=emersk_egait``).
 
 ``root/features.h5``: one dataset per gait, (frames, 48) = 16 joints x (x, y, z) (or (frames, 16, 3)), joints in the
-E-Gait / STEP order (:data:`data_modules.groupwalk_files.EGAIT_TO_COCO18`); ``root/labels.h5``: one integer per
+E-Gait / STEP order (:data:`mmer.data_modules.groupwalk_files.EGAIT_TO_COCO18`); ``root/labels.h5``: one integer per
 gait under the same key, meaning ``label_names[i]`` (default angry, neutral, happy, sad: the STEP code's order;
 check your copy and set ``data.label_names`` if it differs). Each gait becomes the same body-normalised COCO-18
 sequence GroupWalk's poses are (x, y dropped from 3D, y flipped), cut or padded to ``segment_frames``, so weights
@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data_modules.groupwalk_files import CLASSES, JOINTS, egait_to_coco18, normalise_pose, read_egait
+from mmer.data_modules.samples import SampleDataModule
 
-from data_modules.base import Item, ModalitySpec, Recording, require_dir
-from data_modules.groupwalk_files import CLASSES, JOINTS, egait_to_coco18, normalise_pose, read_egait
-from data_modules.samples import SampleDataModule
 from mmer.errors import ConfigError, DataError
 
 

@@ -12,7 +12,7 @@ Layout under ``root`` (``DATA_DIR``; file and column names are settings, default
     fixation/<sample>.png|jpg   optional fixation heat map
 
 Modalities: ``face`` (K = ``face_frames`` evenly picked images, uint8), ``eye`` (``eye_steps`` x 8 resampled
-eye-movement features, :data:`data_modules.emer_files.EYE_FEATURES`), ``gaze`` (``eye_steps`` x 2 fixation / gaze
+eye-movement features, :data:`mmer.data_modules.emer_files.EYE_FEATURES`), ``gaze`` (``eye_steps`` x 2 fixation / gaze
 points), ``fixation`` (the heat map, one grey image). Targets, for the views the sheet has: ``er``, ``fer``
 (7 classes), ``er3``, ``fer3`` (3 classes), ``va`` (valence, arousal), ``intensity``; an empty cell masks that view.
 
@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-
-from data_modules.base import Item, ModalitySpec, Recording, require_dir
-from data_modules.cache import cache_key
-from data_modules.emer_files import (
+from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data_modules.cache import cache_key
+from mmer.data_modules.emer_files import (
     EYE_FEATURES,
     EmerSample,
     eye_features,
@@ -44,9 +43,10 @@ from data_modules.emer_files import (
     read_labels,
     read_set_file,
 )
-from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
-from data_modules.samples import SampleDataModule
+from mmer.data_modules.extraction import ExtractedDataset, Extraction
+from mmer.data_modules.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
+from mmer.data_modules.samples import SampleDataModule
+
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _first(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
 
 
 class EmerDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
     root, cache_dir: the release and the feature cache (default ``<root>/.mmer_cache``).
     modalities: which of face, eye, gaze, fixation to load. label_file, set_file: file names under root.
     label_columns: our name -> the sheet's column. classes7, classes3: class names of the 7- and 3-class views.

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.readers import read_csv, read_sheet, read_text
 
-from data_modules.readers import read_csv, read_sheet, read_text
 from mmer.errors import DataError
 
 CLASS_VIEWS = ("er", "er3", "fer", "fer3")  # views holding class names

@@ -3,7 +3,7 @@ arrays are memory-mapped, so holding them costs no RAM), a progress bar over wha
 bad-input policy: ``error`` stops at the first bad recording with its message; ``skip`` leaves it out, counts it
 and lists it in a warning at the end (and in ``skipped``, which the CV summary reports as ``data/skipped``). A
 recording whose decoded video or soundtrack falls short of what its file (or annotation) promises by more than
-``media_tolerance`` is a bad recording (:mod:`data_modules.media`).
+``media_tolerance`` is a bad recording (:mod:`mmer.data_modules.media`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from data_modules.base import Item, Recording
-from data_modules.cache import FeatureCache
-from data_modules.media import MEDIA_TOLERANCE
+from mmer.data_modules.base import Item, Recording
+from mmer.data_modules.cache import FeatureCache
+from mmer.data_modules.media import MEDIA_TOLERANCE
+
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from data_modules.media import iter_frames
+from mmer.data_modules.media import iter_frames
 
 log = logging.getLogger(__name__)
 #: a detector: (H, W, 3) uint8 RGB frame -> (x1, y1, x2, y2) of the most confident face, or None

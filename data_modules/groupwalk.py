@@ -1,6 +1,6 @@
 """GroupWalk (EmotiCon): people walking, one emotion per agent (angry, happy, neutral, sad); EMERSK's dataset.
 
-Layout under ``root`` (``DATA_DIR``); the CSV format is mmer's own (:mod:`data_modules.groupwalk_files`)::
+Layout under ``root`` (``DATA_DIR``); the CSV format is mmer's own (:mod:`mmer.data_modules.groupwalk_files`)::
 
     annotations.csv                        one row per agent per annotated frame
     videos/<video>.mp4 (or .avi/.mkv/.mov)
@@ -34,11 +34,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-
-from data_modules.base import Item, ModalitySpec, Recording, require_dir
-from data_modules.cache import cache_key
-from data_modules.extraction import ExtractedDataset, Extraction
-from data_modules.groupwalk_files import (
+from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data_modules.cache import cache_key
+from mmer.data_modules.extraction import ExtractedDataset, Extraction
+from mmer.data_modules.groupwalk_files import (
     CLASSES,
     JOINTS,
     AgentTrack,
@@ -54,8 +53,9 @@ from data_modules.groupwalk_files import (
     read_annotations,
     read_openpose_frame,
 )
-from data_modules.media import MEDIA_TOLERANCE
-from data_modules.samples import SampleDataModule
+from mmer.data_modules.media import MEDIA_TOLERANCE
+from mmer.data_modules.samples import SampleDataModule
+
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Segment:
 
 
 class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
     root: the GroupWalk copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
     segment_frames: annotated frames per sample (T). frames_per_sample: face / context frames per sample (K).
     face_size, context_size: crop sides in pixels. face_fraction: face side as a fraction of the box height.
@@ -262,7 +262,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         return poses
 
     def _extract(self, video: str, path: Path) -> dict[str, np.ndarray]:
-        from data_modules.media import iter_frames
+        from mmer.data_modules.media import iter_frames
 
         ids = self._by_video[video]
         segs = [self._segments[i] for i in ids]

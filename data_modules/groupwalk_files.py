@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.readers import read_csv, read_text
 
-from data_modules.readers import read_csv, read_text
 from mmer.errors import DataError
 
 CLASSES = ("angry", "happy", "neutral", "sad")

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from mmer.data_modules.base import Recording, require_dir
+from mmer.data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 
-from data_modules.base import Recording, require_dir
-from data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 from mmer.errors import ConfigError, DataError
 
 CODES = {"neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx"}
@@ -75,7 +75,7 @@ def read_transcription(path: Path) -> dict[str, str]:
 class IemocapDataModule(DialogueDataModule):
     """Args: root: the ``IEMOCAP_full_release`` folder (``DATA_DIR``). protocol: ``six_class`` or ``four_class``.
     val_fraction: share of the Session 1-4 dialogues used for checkpoint selection (six_class). The rest as
-    :class:`~data_modules.dialogue.DialogueDataModule`."""
+    :class:`~mmer.data_modules.dialogue.DialogueDataModule`."""
 
     def __init__(self, root: str | None = None, protocol: Literal["six_class", "four_class"] = "six_class",
                  val_fraction: float = 0.1, **dialogue) -> None:

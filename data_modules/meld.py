@@ -8,7 +8,7 @@ official order neutral, surprise, fear, sadness, joy, disgust, anger) and ``sent
 negative). Splits are the official ones: train is trained on, dev selects the checkpoint (fold 0's validation),
 test (if its CSV is present) is the held-out partition; ``split_names`` makes the summary say train/dev/test.
 
-Text: see :class:`~data_modules.dialogue.DialogueDataModule` (the modality ``text``: speaker-prefixed utterances
+Text: see :class:`~mmer.data_modules.dialogue.DialogueDataModule` (the modality ``text``: speaker-prefixed utterances
 tokenised by the encoder's own tokenizer).
 Clips (``clips=true``): ``dia{D}_utt{U}.mp4`` found by name under the root, the split told by the folder name
 (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``: any folder whose name contains train,
@@ -27,10 +27,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+from mmer.data_modules.base import Recording, require_dir
+from mmer.data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
+from mmer.data_modules.readers import read_csv
 
-from data_modules.base import Recording, require_dir
-from data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
-from data_modules.readers import read_csv
 from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def find_clips(root: Path) -> dict[tuple[str, int, int], Path]:
 
 
 class MeldDataModule(DialogueDataModule):
-    """Args: root: folder with the CSVs (``DATA_DIR``). The rest as :class:`~data_modules.dialogue.DialogueDataModule`
+    """Args: root: folder with the CSVs (``DATA_DIR``). The rest as :class:`~mmer.data_modules.dialogue.DialogueDataModule`
     (``clips=true``: the utterance clips give the modalities ``audio`` and ``visual``). The official split is fixed:
     ``num_folds=1`` with ``fold0_official=true`` (dev = fold 0's validation)."""
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from mmer.data_modules.base import FoldedDataModule, Recording, pad_to, stack_items, window_input
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.base import FoldedDataModule, Recording, pad_to, stack_items, window_input
 from mmer.batch import Batch
 from mmer.errors import ConfigError
 

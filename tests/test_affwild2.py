@@ -2,11 +2,11 @@
 
 import shutil
 
+import mmer.data_modules.affwild2 as aw
 import numpy as np
 import pytest
+from mmer.data_modules.affwild2 import AffWild2DataModule
 
-import data_modules.affwild2 as aw
-from data_modules.affwild2 import AffWild2DataModule
 from mmer.errors import ConfigError, DataError
 from mmer.fixtures import make_affwild2_fixture
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from mmer.data_modules.affwild2_files import find_challenge, find_videos, raw_video_id, read_va_file
 
-from data_modules.affwild2_files import find_challenge, find_videos, raw_video_id, read_va_file
 from mmer.errors import DataError
 
 
@@ -59,7 +59,7 @@ def test_discovery_never_walks_into_face_crops_or_the_cache(tmp_path):
 
 
 def test_expr_and_au_files_parse_and_fail_clearly(tmp_path):
-    from data_modules.affwild2_files import AU_NAMES, EXPR_CLASSES, read_au_file, read_expr_file
+    from mmer.data_modules.affwild2_files import AU_NAMES, EXPR_CLASSES, read_au_file, read_expr_file
 
     expr = tmp_path / "e.txt"
     expr.write_text(",".join(EXPR_CLASSES) + "\n0\n4\n-1\n7\n")

@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from mmer.data_modules.biovid import BioVidDataModule
+from mmer.data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
 
-from data_modules.biovid import BioVidDataModule
-from data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
 from mmer.batch import model_input
 from mmer.errors import DataError
 from tests.conftest import fixture_root
@@ -96,7 +96,7 @@ def test_batches_folds_and_tasks(biovid, tmp_path):
 
 
 def test_cache_is_reused_and_invalidated(biovid, tmp_path, monkeypatch):
-    import data_modules.biovid as mod
+    import mmer.data_modules.biovid as mod
 
     cache = str(tmp_path / "cache")
     first = _dm(biovid, cache_dir=cache)

@@ -53,6 +53,7 @@ def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(repo), "--target",
                     str(target)], check=True, cwd=tmp_path)
     assert len(list((target / "mmer" / "experiments").rglob("*.yaml"))) == len(list((repo / "experiments").rglob("*.yaml")))
+    assert (target / "mmer" / "data_modules" / "base.py").is_file() and not (target / "data_modules").exists()
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}
     shown = subprocess.run([sys.executable, "-m", "mmer.cli", "config", "experiment=lfan_affwild2"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout

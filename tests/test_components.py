@@ -260,8 +260,8 @@ def test_faces_scene_backbone_averages_only_present_faces():
 def test_uint8_frames_are_scaled_on_the_device_exactly_as_before():
     """Frames travel as uint8 and become float / 255 in the module: the same numbers the loader used to send."""
     import numpy as np
+    from mmer.data_modules.base import ModalitySpec, window_input
 
-    from data_modules.base import ModalitySpec, window_input
     from mmer.batch import model_input
 
     pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4)).astype(np.uint8)

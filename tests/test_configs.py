@@ -81,11 +81,12 @@ def test_unknown_target_class_is_a_clear_error():
     from mmer.config import build_datamodule
 
     with pytest.raises(ConfigError, match="cannot build data module"):
-        build_datamodule(compose(["data._target_=data_modules.synthetic.Nope"]))
+        build_datamodule(compose(["data._target_=mmer.data_modules.synthetic.Nope"]))
 
 
 def test_option_of_another_component_is_a_clear_error():
-    from data_modules.base import ModalitySpec
+    from mmer.data_modules.base import ModalitySpec
+
     from mmer.config import build_module
 
     cfg = compose(["model/fusion=concat", "++model.fusion.l2_normalize=true"])

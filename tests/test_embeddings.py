@@ -64,7 +64,7 @@ def test_cached_tokens_give_the_same_outputs_losses_and_gradients(weights, tmp_p
 
 
 def test_embedding_cache_is_reused_and_keyed_by_the_weights(weights, tmp_path_factory, tmp_path, monkeypatch):
-    import data_modules.embeddings as emb
+    import mmer.data_modules.embeddings as emb
 
     root = fixture_root("affwild2", tmp_path_factory)
     dm, _ = _build("jmt_affwild2_cached", weights, root, tmp_path / "cache", "data.embed")

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from mmer.data_modules.emer import EmerDataModule
+from mmer.data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
 
-from data_modules.emer import EmerDataModule
-from data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
 from mmer.errors import ConfigError, DataError, RandomInitWarning
 from tests.conftest import fixture_root
 

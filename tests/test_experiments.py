@@ -13,7 +13,7 @@ from tests.conftest import TINY, dataset_overrides
 @pytest.mark.parametrize("experiment", available("experiment"))
 def test_fast_dev_run(experiment, tmp_path_factory):
     cfg = compose([f"experiment={experiment}"])
-    dataset = cfg.data._target_.split(".")[1] + ("_clips" if cfg.data.get("clips") else "")
+    dataset = cfg.data._target_.rsplit(".", 2)[-2] + ("_clips" if cfg.data.get("clips") else "")
     metrics = fast_dev_run([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory)])
     assert "train/loss" in metrics
     for name, head in cfg.model.heads.items():

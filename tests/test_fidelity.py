@@ -222,7 +222,8 @@ def test_pooled_statistics_are_those_of_the_flattened_feature():
 
 
 def test_lfan_trains_valence_and_arousal_as_two_independent_models():
-    from data_modules.base import ModalitySpec
+    from mmer.data_modules.base import ModalitySpec
+
     from mmer.batch import Batch
     from mmer.config import build_module
 

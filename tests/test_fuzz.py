@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mmer.data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 from omegaconf import OmegaConf
 
-from data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 from mmer.config import config_dir
 from mmer.errors import DataError
 

@@ -6,9 +6,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
-from data_modules.groupwalk import GroupWalkDataModule
-from data_modules.groupwalk_files import (
+from mmer.data_modules.groupwalk import GroupWalkDataModule
+from mmer.data_modules.groupwalk_files import (
     BODY25_TO_COCO18,
     face_box,
     iou,
@@ -17,6 +16,7 @@ from data_modules.groupwalk_files import (
     normalise_pose,
     read_openpose_frame,
 )
+
 from mmer.errors import DataError
 from tests.conftest import fixture_root
 
@@ -178,7 +178,8 @@ def test_bad_input_is_masked_counted_or_left_out(tmp_path_factory):
 
 
 def test_every_module_subset_runs_through_the_same_model(groupwalk):
-    from data_modules.samples import SampleDataset, collate_samples
+    from mmer.data_modules.samples import SampleDataset, collate_samples
+
     from mmer.ablation import subsets
     from mmer.config import build_module, compose
 
@@ -219,7 +220,8 @@ def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
 
 
 def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):
-    from data_modules.egait import EGaitDataModule
+    from mmer.data_modules.egait import EGaitDataModule
+
     from mmer.backbones.pose import PoseSequence
     from mmer.fixtures.groupwalk import make_egait_fixture
 
@@ -262,7 +264,7 @@ def test_average_precision_reference():
 
 def test_two_rows_for_one_agent_frame_and_impossible_numbers_are_named(tmp_path):
     """Before: a second row for an agent's frame was dropped silently (either box could have been kept)."""
-    from data_modules.groupwalk_files import read_annotations
+    from mmer.data_modules.groupwalk_files import read_annotations
 
     header = "video,agent,frame,x1,y1,x2,y2,label,votes_angry,votes_happy,votes_neutral,votes_sad\n"
     rows = [f"v01,a0,{f},10,10,40,90,happy,0,3,0,0" for f in range(4)] + ["v01,a1,0,50,10,80,90,sad,0,0,0,3"]
@@ -282,7 +284,8 @@ def test_two_rows_for_one_agent_frame_and_impossible_numbers_are_named(tmp_path)
 
 def test_a_damaged_egait_file_is_named(tmp_path):
     """Before: a corrupt features.h5 ended in h5py's traceback."""
-    from data_modules.egait import EGaitDataModule
+    from mmer.data_modules.egait import EGaitDataModule
+
     from mmer.fixtures.groupwalk import make_egait_fixture
 
     root = make_egait_fixture(tmp_path / "eg", gaits=4)

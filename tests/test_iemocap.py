@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmer.data_modules.iemocap import IemocapDataModule, read_evaluation
 
-from data_modules.iemocap import IemocapDataModule, read_evaluation
 from mmer.errors import ConfigError, DataError
 from tests.conftest import fixture_root
 

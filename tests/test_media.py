@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
+from mmer.data_modules.media import decode_audio, decode_frames, iter_frames, wav_header_seconds
 
-from data_modules.media import decode_audio, decode_frames, iter_frames, wav_header_seconds
 from mmer.errors import DataError
 from mmer.fixtures.datasets import AUDIO_RATE, write_video, write_wav
 from tests.conftest import fixture_root
@@ -88,7 +88,7 @@ def _copy(dataset, tmp_path_factory, tmp_path):
 
 def test_affwild2_an_avi_cut_in_half_is_refused_or_skipped(tmp_path_factory, tmp_path, caplog):
     """Before: the half AVI's log-mel rows past its sound repeated the last row for 146 frames, silently."""
-    from data_modules.affwild2 import AffWild2DataModule
+    from mmer.data_modules.affwild2 import AffWild2DataModule
 
     root = _copy("affwild2", tmp_path_factory, tmp_path)
     cut(root / "batch2" / "vid_c.avi")
@@ -104,7 +104,7 @@ def test_affwild2_an_avi_cut_in_half_is_refused_or_skipped(tmp_path_factory, tmp
 
 def test_biovid_a_faststart_mp4_cut_short_is_refused_or_skipped(tmp_path_factory, tmp_path):
     """Before: a fast-start BioVid video cut short cached 46 of its 138 frames, silently."""
-    from data_modules.biovid import BioVidDataModule
+    from mmer.data_modules.biovid import BioVidDataModule
 
     root = _copy("biovid", tmp_path_factory, tmp_path)
     video = sorted((root / "video").glob("*/*.mp4"))[2]
@@ -120,7 +120,8 @@ def test_biovid_a_faststart_mp4_cut_short_is_refused_or_skipped(tmp_path_factory
 
 
 def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp_path):
-    from data_modules.emer import EmerDataModule
+    from mmer.data_modules.emer import EmerDataModule
+
     from mmer.config import compose
 
     root = _copy("emer", tmp_path_factory, tmp_path)
@@ -139,7 +140,8 @@ def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp
 
 
 def test_groupwalk_a_video_that_ends_before_its_annotation_is_refused_or_skipped(tmp_path_factory, tmp_path):
-    from data_modules.groupwalk import GroupWalkDataModule
+    from mmer.data_modules.groupwalk import GroupWalkDataModule
+
     from mmer.fixtures.groupwalk import FRAMES
 
     root = _copy("groupwalk", tmp_path_factory, tmp_path)
@@ -155,8 +157,8 @@ def test_groupwalk_a_video_that_ends_before_its_annotation_is_refused_or_skipped
 def test_dialogue_clips_cut_short_are_masked_and_counted(tmp_path_factory, tmp_path):
     """MELD and IEMOCAP keep an utterance whose clip is bad (its text stays): that modality is masked, counted and
     the reason says the file was truncated."""
-    from data_modules.iemocap import IemocapDataModule
-    from data_modules.meld import MeldDataModule
+    from mmer.data_modules.iemocap import IemocapDataModule
+    from mmer.data_modules.meld import MeldDataModule
 
     meld = _copy("meld", tmp_path_factory, tmp_path)
     clip = meld / "dev_splits_complete" / "dia1_utt3.mp4"

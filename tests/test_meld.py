@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from mmer.data_modules.meld import EMOTIONS, SENTIMENTS, MeldDataModule, read_meld_csv
 
-from data_modules.meld import EMOTIONS, SENTIMENTS, MeldDataModule, read_meld_csv
 from mmer.errors import DataError
 
 HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"

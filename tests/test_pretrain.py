@@ -77,6 +77,6 @@ def test_pretrain_needs_an_utterance_modality(tmp_path_factory):
 
 
 def _spec(kind, dim):
-    from data_modules.base import ModalitySpec
+    from mmer.data_modules.base import ModalitySpec
 
     return ModalitySpec(kind, dim)

@@ -5,8 +5,8 @@ import math
 
 import pytest
 import torch
+from mmer.data_modules.dialogue import with_context
 
-from data_modules.dialogue import with_context
 from mmer.backbones.text import TextEncoder
 from mmer.schedules import warmup_cosine
 

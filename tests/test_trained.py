@@ -95,6 +95,10 @@ def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
         load_run(empty)
     with pytest.raises(ConfigError, match="not a run folder"):
         load_run(tmp_path)
+    old = tmp_path / "old_run"  # written before the data modules moved under mmer: data_modules.* targets
+    shutil.copytree(run.run_dir, old, ignore=shutil.ignore_patterns("evaluate", "export", "predict"))
+    (old / "config.yaml").write_text((old / "config.yaml").read_text().replace("mmer.data_modules.", "data_modules."))
+    assert load_run(old).cfg.data._target_ == "mmer.data_modules.synthetic.SyntheticAVDataModule"
 
 
 def test_export_gives_the_checkpoints_outputs(run, tmp_path):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mmer.errors import ConfigError, MmerError
 
 if TYPE_CHECKING:
-    from data_modules.base import FoldedDataModule
+    from mmer.data_modules.base import FoldedDataModule
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ def _instantiate(node: Any, what: str, **kwargs) -> Any:
 
 
 #: packages whose classes a config read from a run folder may build (``mmer explain``): nothing else is imported
-TRUSTED_PACKAGES = ("mmer", "data_modules", "torch", "torchvision", "torchaudio", "transformers", "lightning")
+TRUSTED_PACKAGES = ("mmer", "torch", "torchvision", "torchaudio", "transformers", "lightning")
 
 
 def check_targets(cfg: Any, source: str) -> None:

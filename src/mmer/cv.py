@@ -44,7 +44,7 @@ from mmer.provenance import (
 )
 
 if TYPE_CHECKING:
-    from data_modules.base import FoldedDataModule
+    from mmer.data_modules.base import FoldedDataModule
 
 log = logging.getLogger(__name__)
 

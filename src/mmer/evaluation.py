@@ -20,7 +20,7 @@ from mmer.predictions import Table, stitch_predict_outputs
 from mmer.tasks import Task, get_task
 
 if TYPE_CHECKING:
-    from data_modules.base import FoldedDataModule, Recording
+    from mmer.data_modules.base import FoldedDataModule, Recording
 
 
 @dataclass(frozen=True)

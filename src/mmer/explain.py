@@ -43,7 +43,7 @@ from mmer.errors import ConfigError
 from mmer.provenance import atomic_write_text
 
 if TYPE_CHECKING:
-    from data_modules.base import FoldedDataModule
+    from mmer.data_modules.base import FoldedDataModule
 
 log = logging.getLogger(__name__)
 #: where a prediction is: a window or sample of a video (FRAME_PLACE), or an utterance of a dialogue (STEP_PLACE)

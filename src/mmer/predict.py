@@ -74,7 +74,7 @@ def _detector(choice: Any) -> Any:
     """The face detector to use: a callable as given, MTCNN when installed, else None (with one warning)."""
     if choice is None or callable(choice):
         return choice
-    from data_modules.faces import mtcnn_detector
+    from mmer.data_modules.faces import mtcnn_detector
 
     detect = mtcnn_detector() if choice == "mtcnn" else None
     if detect is None:
@@ -88,7 +88,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
                   faces: str | Path | None = None, abaw: bool = False, overrides: Sequence[str] = (),
                   detector: Any = "mtcnn") -> Path:
     """Predict every input (module doc); returns the output folder. A model with a visual input and no ``faces``
-    folder: faces are detected in each video (``detector="mtcnn"``: :mod:`data_modules.faces`, when installed;
+    folder: faces are detected in each video (``detector="mtcnn"``: :mod:`mmer.data_modules.faces`, when installed;
     a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
     import lightning as L
     from tqdm.auto import tqdm
@@ -118,7 +118,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             continue
         try:
             if detect is not None and path.suffix.lower() != ".csv":
-                from data_modules.faces import write_face_crops
+                from mmer.data_modules.faces import write_face_crops
 
                 write_face_crops(path, Path(faces) / path.stem, detect, int(run.cfg.data.get("face_size", 112)))
             recordings = dm.add_unlabelled(path, Path(faces) if faces else None)

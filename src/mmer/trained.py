@@ -77,8 +77,8 @@ def load_module(path: str | Path, map_location: str | None = None) -> Any:
     mode, on ``map_location`` or the CPU). Its config's ``_target_`` entries must lie in the trusted packages."""
     from omegaconf import OmegaConf
 
-    from data_modules.base import ModalitySpec
     from mmer.config import build_module, check_targets
+    from mmer.data_modules.base import ModalitySpec
 
     ckpt = read_checkpoint(path)
     description = ckpt[DESCRIPTION_KEY]
@@ -100,9 +100,28 @@ def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a run folder (no config.yaml); give the folder `mmer train` printed")
-    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), OmegaConf.from_dotlist(list(overrides)))
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    _rename_old_targets(saved)
+    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(list(overrides)))
     check_targets(cfg, str(run_dir / "config.yaml"))
     return cfg
+
+
+def _rename_old_targets(node: Any) -> None:
+    """Run folders written before the data modules moved under the mmer namespace name ``data_modules.x``
+    targets: read them as ``mmer.data_modules.x``."""
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        for key, value in list(node.items_ex(resolve=False)):
+            if key == "_target_" and isinstance(value, str) and value.startswith("data_modules."):
+                node[key] = "mmer." + value
+            elif isinstance(value, (DictConfig, ListConfig)):
+                _rename_old_targets(value)
+    elif isinstance(node, ListConfig):
+        for item in node:
+            if isinstance(item, (DictConfig, ListConfig)):
+                _rename_old_targets(item)
 
 
 @dataclass

@@ -50,7 +50,7 @@ class TextEncoder(nn.Module):
     time, each bucket trimmed to its own longest row (dynamic padding: on MELD this halves the padded tokens of a
     batch of dialogues; the result equals one padded call up to float rounding). Pooling ``mean``: the masked mean
     of the last hidden states over ``[CLS] utterance [SEP]`` (as sentence-transformers' MiniLM; context after that
-    first separator, see ``data_modules.dialogue``, is seen through attention only), or ``cls``. ``freeze`` stops
+    first separator, see ``mmer.data_modules.dialogue``, is seen through attention only), or ``cls``. ``freeze`` stops
     gradients into the encoder and keeps it in eval mode (no dropout); a frozen encoder's pooled vectors are
     cached in memory by token ids, so each distinct utterance input is encoded once per run, not once per epoch.
     Absent utterances are 0.
