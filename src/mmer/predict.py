@@ -140,7 +140,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
 
             for rec in recordings:
                 mask = dm.load(rec).input_masks.get("visual")
-                plot_trace(out / f"{rec.id}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
+                plot_trace(out / f"{rec.id.replace('/', '__')}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
                            dm.frame_rate(rec), None if mask is None else np.asarray(mask, bool))
         atomic_write_text(target, "\n".join(lines) + "\n")  # last: its presence marks the input done
     if failed:
