@@ -37,6 +37,19 @@ def shared_dir() -> Path:
     pytest.skip(f"{SHARED} not present")
 
 
+@pytest.fixture(scope="session")
+def tiny_speech_encoder(tmp_path_factory) -> Path:
+    """A random two-layer wav2vec2 (hidden 16) saved as a local model folder: what ``SpeechEncoder`` loads."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    folder = tmp_path_factory.mktemp("wav2vec2_tiny")
+    config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                            conv_dim=(8, 8), conv_stride=(5, 2), conv_kernel=(10, 3), num_feat_extract_layers=2,
+                            num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2)
+    Wav2Vec2Model(config).save_pretrained(folder)
+    return folder
+
+
 _FIXTURES: dict[str, Path] = {}
 
 

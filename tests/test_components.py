@@ -20,7 +20,7 @@ def sample_input(name, node, in_dim=16):
         return torch.randn(B, T, 1, 16, 16), {"in_dim": 1}
     if target.endswith("UtteranceMelCNN"):  # (B, T utterances, R rows, n_mels)
         return torch.randn(B, T, 40, 16), {"in_dim": 16}
-    if target.endswith("MelCNN"):
+    if target.endswith(("MelCNN", "SpeechEncoder")):
         return torch.randn(B, T * 160) * 0.1, {"in_dim": 1}
     if target.endswith("VideoClipEncoder"):  # 24 frames, every 2nd, clips of 2 -> 6 tokens
         return torch.rand(B, T, 3, 32, 32), {"in_dim": 3, "clip_len": 2, "frame_stride": 2}
@@ -55,8 +55,10 @@ def gradient_everywhere(module, loss):
 
 
 @pytest.mark.parametrize("name", available("model/backbone"))
-def test_backbone(name):
+def test_backbone(name, request):
     node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
+    if node["_target_"].endswith("SpeechEncoder"):  # a tiny local model instead of the hub id (never downloaded)
+        node.path = str(request.getfixturevalue("tiny_speech_encoder"))
     x, kwargs = sample_input(name, node)
     backbone = instantiate(node)(**kwargs)
     mask = torch.ones(x.shape[:2], dtype=torch.bool)

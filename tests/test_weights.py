@@ -72,3 +72,28 @@ def test_fetch_weights_names_its_two_forms():
 
     with pytest.raises(ConfigError, match=r"give torchvision:<arch>:<WEIGHTS> .* or hf:<model id>"):
         fetch("resnet18")
+
+
+def test_a_speech_encoder_trains_inside_a_model_on_a_4khz_waveform(tiny_speech_encoder):
+    """The synthetic raw default's 4 kHz waveform, resampled to the encoder's 16 kHz, through a (tiny, random)
+    wav2vec2 that is fine-tuned: one training and one validation batch with finite losses."""
+    import math
+
+    from mmer.cli import fast_dev_run
+    from tests.conftest import TINY
+
+    metrics = fast_dev_run(["experiment=jmt_synthetic_raw", *TINY, "model/backbone@model.backbones.audio=speech_encoder",
+                            f"model.backbones.audio.path={tiny_speech_encoder}", "model.backbones.audio.sample_rate=4000",
+                            "model.backbones.audio.freeze=false", "~model.backbones.audio.n_fft",
+                            "~model.backbones.audio.hop_length"])  # the mel CNN's settings in that experiment
+    assert math.isfinite(metrics["train/loss"]) and "val/ccc_mean" in metrics
+
+
+def test_a_speech_encoder_by_hub_id_offline_names_the_fetch_command(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from mmer.backbones.audio import SpeechEncoder
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ConfigError, match=r"`mmer fetch-weights hf:facebook/wav2vec2-base`"):
+        SpeechEncoder(path="facebook/wav2vec2-base")
