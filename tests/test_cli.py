@@ -61,3 +61,19 @@ def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp
     where = subprocess.run([sys.executable, "-c", "import mmer.config as c; print(c.config_dir())"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(target)
+
+
+def test_hydra_conventions_cfg_debug_fdr_and_hydra_keys(capsys, tmp_path):
+    """``--cfg job`` prints and runs nothing; ``debug=fdr`` is one batch of one fold; a hydra.* override is refused,
+    never silently ignored."""
+    runs = tmp_path / "runs"
+    assert main(["train", "--cfg", "job", f"paths.output_root={runs}", "model.fusion.depth=2"]) == 0
+    shown = capsys.readouterr().out
+    assert "name: jmt_synthetic" in shown and "depth: 2" in shown and not runs.exists()
+    assert main(["cv", "experiment=concat_synthetic", "--cfg", "all"]) == 0 and "name: concat_synthetic" in capsys.readouterr().out
+    assert main(["train", "debug=fdr", "data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120",
+                 "++data.max_frames=300", "data.window=100", "data.hop=60", "logger=csv",
+                 "trainer.enable_progress_bar=false", f"paths.output_root={runs}"]) == 0
+    assert "train/loss" in capsys.readouterr().out and not runs.exists()
+    assert main(["train", "hydra.run.dir=/tmp/elsewhere"]) == 2
+    assert "hydra.run.dir=/tmp/elsewhere: mmer does not run under Hydra's job runner" in capsys.readouterr().err

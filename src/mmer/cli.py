@@ -122,8 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run a dataset's default experiment (k-fold CV + merge)")
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
+    p.add_argument("--cfg", choices=["job", "all"], default=None,
+                   help="print the composed config (job: without the hydra section, which mmer does not use) and exit")
     p.add_argument("overrides", nargs="*")
-    for name, text in (("cv", "run a CV job from Hydra overrides"), ("check", "fast_dev_run smoke test"),
+    p = sub.add_parser("cv", help="run a CV job from Hydra overrides")
+    p.add_argument("--cfg", choices=["job", "all"], default=None, help="print the composed config and exit")
+    p.add_argument("overrides", nargs="*")
+    for name, text in (("check", "fast_dev_run smoke test"),
                        ("extract", "build a dataset's feature cache (what training would do on first use)"),
                        ("pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
                        ("ablation", "fusion vs single-modality ablation"),
@@ -182,15 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> int:
     from mmer import config
 
-    if args.cmd == "train":
+    if args.cmd in ("train", "cv"):
+        from omegaconf import OmegaConf
+
+        overrides = list(args.overrides)
+        if args.cmd == "train":
+            overrides.insert(0, f"experiment={args.experiment or config.default_experiment(args.dataset)}")
+        fdr = [o for o in overrides if o.replace(" ", "") == "debug=fdr"]
+        if fdr:  # the lightning-hydra-template alias: one training and one validation batch of one fold
+            metrics = fast_dev_run([o for o in overrides if o not in fdr])
+            print({k: round(v, 4) for k, v in metrics.items()})
+            return 0
+        cfg = config.compose(overrides)
+        if args.cfg:  # Hydra's --cfg: show what would run, run nothing (mmer composes no hydra section)
+            print(OmegaConf.to_yaml(cfg))
+            return 0
         from mmer.cv import run_cv
 
-        experiment = args.experiment or config.default_experiment(args.dataset)
-        run_cv(config.compose([f"experiment={experiment}", *args.overrides]))
-    elif args.cmd == "cv":
-        from mmer.cv import run_cv
-
-        run_cv(config.compose(args.overrides))
+        run_cv(cfg)
     elif args.cmd == "check":
         metrics = fast_dev_run(args.overrides)
         print({k: round(v, 4) for k, v in metrics.items()})

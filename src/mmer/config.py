@@ -56,6 +56,11 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith("hydra.")]
+    if hydra_keys:  # Hydra's own settings never reach mmer's runner: say so rather than ignore them
+        raise ConfigError(f"{hydra_keys[0]}: mmer does not run under Hydra's job runner, so hydra.* settings have no "
+                          f"effect; the run folder is <paths.output_root>/<name>/<config hash> (set "
+                          f"paths.output_root=DIR)")
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
