@@ -93,12 +93,17 @@ def check_complete(path: Path, what: str, got: float, promised: float | None, un
                         f"promises were decoded; re-download or re-encode it{hint}")
 
 
+def frame_rate(stream) -> float:
+    """A video stream's frames per second as its header states them (0 when it states none)."""
+    return float(stream.average_rate or stream.base_rate or 0)
+
+
 def promised_frames(stream) -> float | None:
     """The number of frames a video stream's header promises: its frame count, else duration x rate (None when
     the container says neither)."""
     if stream.frames:
         return float(stream.frames)
-    rate = float(stream.average_rate or stream.base_rate or 0)
+    rate = frame_rate(stream)
     if stream.duration and stream.time_base and rate > 0:
         return float(stream.duration * stream.time_base) * rate
     return None
@@ -116,7 +121,7 @@ def promised_audio_seconds(path: Path, container) -> float | None:
         promises.append(wav_header_seconds(path))
     if container.streams.video:
         video = container.streams.video[0]
-        rate = float(video.average_rate or video.base_rate or 0)
+        rate = frame_rate(video)
         if video.frames and rate > 0:
             promises.append(video.frames / rate)
     promises = [p for p in promises if p]
@@ -167,7 +172,7 @@ def video_info(path: Path) -> tuple[float, int]:
         if not container.streams.video:
             raise DataError(f"{path}: no video stream")
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.base_rate or 0)
+        fps = frame_rate(stream)
         count = stream.frames
         if not count:
             try:

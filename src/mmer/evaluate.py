@@ -56,8 +56,6 @@ def check_matches(description: dict[str, Any], cfg: Any, dm: Any) -> None:
 def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str = "test",
                  name: str | None = None) -> tuple[dict[str, float], Path]:
     """Score the run's fold ensemble (module doc); returns (summary, output folder)."""
-    import lightning as L
-
     from mmer.config import prepare_datamodule
     from mmer.cv import has_labels, strict_json
     from mmer.evaluation import evaluator_for
@@ -65,7 +63,7 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     from mmer.provenance import atomic_write_text
     from mmer.report import print_table
     from mmer.tasks import ReportData
-    from mmer.trained import load_run
+    from mmer.trained import load_run, prediction_trainer
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
@@ -81,9 +79,7 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     targets = ev.targets(dm, recordings)
     if not has_labels(targets):
         raise ConfigError(f"the '{split}' recordings carry no labels to score; use `mmer predict` for unlabelled data")
-    trainer = L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=bool(cfg.trainer.enable_progress_bar),
-                        enable_model_summary=False)
+    trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
     tables = {}
     for k, model in run.models():
         tables[k] = ev.table(trainer.predict(model, dataloaders=dm.predict_loader(recordings)), recordings)

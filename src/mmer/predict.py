@@ -58,8 +58,7 @@ def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
     if not ev.task.per_frame:
         return [",".join(["recording", *classes] + (["prediction"] if label else [])),
                 ",".join([rec.id, *(f"{v:.6f}" for v in values[0])] + ([label[0]] if label else []))]
-    mask = dm.load(rec).input_masks.get("visual")
-    face_found = None if mask is None else np.asarray(mask, bool)
+    face_found = _face_found(dm, rec)
     fps = dm.frame_rate(rec)
     lines = [",".join(["video", "frame", "time_s", *classes] + (["face_found"] if face_found is not None else [])
                       + (["prediction"] if label else []))]
@@ -68,6 +67,12 @@ def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
         cells += ([str(int(face_found[k]))] if face_found is not None else []) + ([label[k]] if label else [])
         lines.append(",".join(cells))
     return lines
+
+
+def _face_found(dm: Any, rec: Any) -> np.ndarray | None:
+    """Per frame, whether a face crop was there (the visual input's mask); None for models without faces."""
+    mask = dm.load(rec).input_masks.get("visual")
+    return None if mask is None else np.asarray(mask, bool)
 
 
 def _detector(choice: Any) -> Any:
@@ -90,13 +95,12 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     """Predict every input (module doc); returns the output folder. A model with a visual input and no ``faces``
     folder: faces are detected in each video (``detector="mtcnn"``: :mod:`mmer.data_modules.faces`, when installed;
     a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
-    import lightning as L
     from tqdm.auto import tqdm
 
     from mmer.config import build_datamodule
     from mmer.evaluation import evaluator_for
     from mmer.provenance import atomic_write_text
-    from mmer.trained import load_run
+    from mmer.trained import load_run, prediction_trainer
 
     run = load_run(run_dir, overrides)
     out = Path(out) if out else Path(run_dir) / "predict"
@@ -109,8 +113,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     if detect is not None:
         faces = out / ".faces"
     models = [m for _, m in run.models()]
-    trainer = L.Trainer(accelerator=run.cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = prediction_trainer(run.cfg)
     failed = {}
     for path in tqdm(files, desc="predicting", unit="file"):
         target = out / f"{path.stem}.csv"
@@ -139,9 +142,8 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             from mmer.report import plot_trace
 
             for rec in recordings:
-                mask = dm.load(rec).input_masks.get("visual")
                 plot_trace(out / f"{rec.id.replace('/', '__')}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
-                           dm.frame_rate(rec), None if mask is None else np.asarray(mask, bool))
+                           dm.frame_rate(rec), _face_found(dm, rec))
         atomic_write_text(target, "\n".join(lines) + "\n")  # last: its presence marks the input done
     if failed:
         atomic_write_text(out / "failed.txt", "".join(f"{p}\t{why}\n" for p, why in failed.items()))

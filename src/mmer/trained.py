@@ -90,6 +90,15 @@ def load_module(path: str | Path, map_location: str | None = None) -> Any:
     return module.to(map_location or "cpu").eval()
 
 
+def prediction_trainer(cfg: Any, progress: bool = False) -> Any:
+    """A Lightning trainer that only predicts (one device, no logger, no checkpoints): ``mmer evaluate`` /
+    ``mmer predict`` running a run's fold models."""
+    import lightning as L
+
+    return L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
+                     enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+
+
 def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
     """A run folder's config.yaml with dotted ``overrides`` (``data.root=/new/place``), refused if it would build
     an object outside the trusted packages."""
