@@ -33,6 +33,14 @@ def cache_key(settings: dict[str, Any], sources: Iterable[Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def default_cache_dir(dataset: str, root: str | Path) -> Path:
+    """Where a dataset's features go when ``data.cache_dir`` is null and the dataset must stay untouched (RAVDESS):
+    ``$MMER_CACHE_DIR`` (default ``~/.cache/mmer``) ``/<dataset>-<sha256 of the data folder's resolved path>``,
+    outside the release, which may be read-only or shared. Set ``data.cache_dir`` to move it."""
+    base = Path(os.environ.get("MMER_CACHE_DIR") or Path.home() / ".cache" / "mmer")
+    return base / f"{dataset}-{hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]}"
+
+
 SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._ -]*")
 KEYED = re.compile(r"-[0-9a-f]{16}\.npy")
 

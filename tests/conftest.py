@@ -8,6 +8,18 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MMER_OFFLINE", "1")  # tests never download (mmer.weights)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache_home(tmp_path_factory):
+    """Feature caches that default outside their dataset (RAVDESS: ~/.cache/mmer) go under pytest's tmp_path."""
+    before = os.environ.get("MMER_CACHE_DIR")
+    os.environ["MMER_CACHE_DIR"] = str(tmp_path_factory.mktemp("mmer_cache_home"))
+    yield
+    if before is None:
+        os.environ.pop("MMER_CACHE_DIR", None)
+    else:
+        os.environ["MMER_CACHE_DIR"] = before
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 # A small synthetic dataset so that CV smoke runs take seconds.

@@ -15,7 +15,7 @@
     mmer fetch-weights torchvision:ARCH:NAME | hf:MODEL_ID                 pretrained weights into their cache
     mmer sweep-local SWEEP.yaml [--count N] [key=value ...]                a W&B sweep YAML, offline
     mmer config [key=value ...]                                            print the resolved config
-    mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer DIR   a tiny dataset in the real layout
+    mmer make-fixture affwild2|biovid|meld|iemocap|groupwalk|egait|emer|ravdess DIR   a tiny dataset in the real layout
 """
 
 from __future__ import annotations

@@ -50,12 +50,15 @@ def _ccc_loss_per_window(preds: Tensor, target: Tensor, mask: Tensor, eps: float
     return (1.0 - ccc[keep]).mean(0).sum()
 
 
-def masked_cross_entropy(logits: Tensor, target: Tensor, mask: Tensor, weight: Tensor | None = None) -> Tensor:
-    """Cross-entropy over valid samples/frames. logits (..., C), target (...) int, mask (...)."""
+def masked_cross_entropy(logits: Tensor, target: Tensor, mask: Tensor, weight: Tensor | None = None,
+                         label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy over valid samples/frames. logits (..., C), target (...) int, mask (...). ``label_smoothing``
+    eps: the target is (1 - eps) one-hot + eps / C (a head's ``loss_options: {label_smoothing: 0.1}``)."""
     m = mask.reshape(-1)
     if not m.any():
         return logits.sum() * 0.0
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1])[m], target.reshape(-1)[m].long(), weight=weight)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1])[m], target.reshape(-1)[m].long(), weight=weight,
+                           label_smoothing=label_smoothing)
 
 
 def masked_bce(logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:

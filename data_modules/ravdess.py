@@ -1,0 +1,355 @@
+"""RAVDESS (Livingstone and Russo, 2018): acted speech and song, one clip = one sample, labels in the file name
+(:mod:`mmer.data_modules.ravdess_files`). The release is read in place: ``Actor_XX/*.wav`` (audio-only) and, where
+present, ``Actor_XX/*.mp4`` (audio-video 01 and video-only 02).
+
+Tasks (``task``): ``emotion`` (8 classes; ``calm=neutral`` merges calm into neutral, ``calm=drop`` leaves calm
+clips out), ``intensity`` (normal / strong; neutral clips have none and are left out), ``both`` (two heads).
+``vocal_channel``: speech, song or both. Folds are grouped by actor (``cv.folds=5`` or ``loso``); ``test_actors``
+makes those actors the held-out partition that every fold predicts and the CV table scores (fold soft vote).
+
+Modalities (any subset, each cached per clip under ``cache_dir``, by default ``~/.cache/mmer/ravdess-<hash>``,
+outside the release: ``$MMER_CACHE_DIR`` moves it):
+
+==============  =============================  ====================================================================
+modality        shape per clip                 what
+==============  =============================  ====================================================================
+``audio``       (S,) float32, S = seconds sr   the mono waveform (stereo files are averaged), zero-padded, masked
+``logmel``      (T, n_mels (x3 with deltas))   log-mel, 25 ms window, ``hop_ms`` hop (10 ms); T = S / hop + 1
+``mfcc``        (T, 39)                        13 MFCCs with deltas and delta-deltas on the same hop
+``egemaps_lld`` (T_e, 25)                      eGeMAPS v02 low-level descriptors (openSMILE, 10 ms hop)
+``egemaps``     (1, 88)                        eGeMAPS v02 functionals of the whole clip (openSMILE)
+``compare``     (1, 6373)                      ComParE 2016 functionals of the whole clip (openSMILE)
+``visual``      (K, 3, size, size) uint8       K frames evenly spaced over an mp4 (faces from ``faces_dir``, else
+                                               a centre square: RAVDESS actors are framed frontally)
+==============  =============================  ====================================================================
+
+Clips differ in length (2.9-5.3 s of speech): every time axis is padded to the longest clip found (or ``seconds``)
+with mask False, never cut: a clip longer than ``seconds`` is bad input naming the file. ``normalise``:
+``utterance`` z-scores each clip's frame features over its own valid frames (per dimension), ``speaker``
+z-scores with the statistics of the clip's actor when that actor is in the active fold's training split and with
+the pooled training actors' statistics otherwise (never with the statistics of an actor being scored), ``none``
+keeps raw values. It applies to the frame features and the functionals, not to the waveform.
+
+Bad input: a file name off the scheme, an unknown code, a folder that disagrees with the name's actor, an
+unreadable or truncated file: an error naming the file, or with ``on_bad_input=skip`` left out and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data_modules.cache import FeatureCache, cache_key, default_cache_dir
+from mmer.data_modules.extraction import ExtractedDataset, Extraction
+from mmer.data_modules.media import MEDIA_TOLERANCE, decode_frames, read_face_set
+from mmer.data_modules.ravdess_audio import (
+    FUNCTIONALS,
+    clip_seconds,
+    frame_features,
+    functionals,
+    read_speech,
+)
+from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
+from mmer.data_modules.samples import SampleDataModule
+
+from mmer.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+EXTRACTION_VERSION = 1
+FRAME_FEATURES = ("logmel", "mfcc", "egemaps_lld")
+AUDIO_MODALITIES = ("audio", *FRAME_FEATURES, *FUNCTIONALS)
+MODALITIES = (*AUDIO_MODALITIES, "visual")
+TASKS = ("emotion", "intensity", "both")
+CALM = ("keep", "neutral", "drop")
+CHANNELS = ("speech", "song", "both")
+NORMALISE = ("utterance", "speaker", "none")
+
+
+class RavdessDataModule(ExtractedDataset, SampleDataModule):
+    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
+    root: the release (``DATA_DIR``), ``Actor_XX`` folders, never written to. cache_dir: the feature cache (default
+    :func:`~mmer.data_modules.cache.default_cache_dir`).
+    task, calm, vocal_channel: see the module docstring. test_actors: actor numbers held out of every fold.
+    actors: read only these actors (null: all found), e.g. a quick run on a few.
+    modalities: any of audio, logmel, mfcc, egemaps_lld, egemaps, compare, visual. sample_rate: of the waveform (Hz).
+    seconds: the padded clip length (null: the longest clip found). n_mels, deltas, hop_ms: log-mel settings.
+    normalise: utterance | speaker | none. frames, frame_size, faces_dir: the visual modality.
+    on_bad_input: ``error`` or ``skip``. media_tolerance: the share of a file's promised length that may be missing.
+    """
+
+    def __init__(self, root: str | None = None, cache_dir: str | None = None,
+                 task: Literal["emotion", "intensity", "both"] = "emotion",
+                 calm: Literal["keep", "neutral", "drop"] = "keep",
+                 vocal_channel: Literal["speech", "song", "both"] = "speech", test_actors: Sequence[int] = (),
+                 actors: Sequence[int] | None = None,
+                 modalities: Sequence[str] = ("audio",), sample_rate: int = 16000, seconds: float | None = None,
+                 n_mels: int = 64, deltas: bool = False, hop_ms: float = 10.0,
+                 normalise: Literal["utterance", "speaker", "none"] = "utterance", frames: int = 8,
+                 frame_size: int = 64, faces_dir: str | None = None,
+                 on_bad_input: Literal["error", "skip"] = "error", media_tolerance: float = MEDIA_TOLERANCE,
+                 **folded) -> None:
+        super().__init__(**folded)
+        for name, value, choices in (("task", task, TASKS), ("calm", calm, CALM),
+                                     ("vocal_channel", vocal_channel, CHANNELS), ("normalise", normalise, NORMALISE)):
+            if value not in choices:
+                raise ConfigError(f"data.{name}={value!r}: choose one of {list(choices)}")
+        unknown = [m for m in modalities if m not in MODALITIES]
+        if unknown or not modalities:
+            raise ConfigError(f"data.modalities={list(modalities)}: choose from {list(MODALITIES)}")
+        for name, given in (("test_actors", test_actors), ("actors", actors or ())):
+            bad_actors = [a for a in given if not (isinstance(a, int) and 1 <= a <= 24)]
+            if bad_actors:
+                raise ConfigError(f"data.{name}={list(given)}: actors are numbers 1-24 ({bad_actors} are not)")
+        if seconds is not None and seconds <= 0 or hop_ms <= 0 or frames < 1:
+            raise ConfigError(f"data.seconds={seconds}, data.hop_ms={hop_ms}, data.frames={frames}: need positive values")
+        self.root, self.cache_dir = root, cache_dir
+        self.task, self.calm, self.vocal_channel = task, calm, vocal_channel
+        self.test_actors = sorted(set(test_actors))
+        self.actors = sorted(set(actors)) if actors is not None else None
+        self.modalities = list(modalities)
+        self.sample_rate, self.seconds = sample_rate, seconds
+        self.n_mels, self.deltas, self.hop_ms, self.normalise = n_mels, deltas, hop_ms, normalise
+        self.frames, self.frame_size, self.faces_dir = frames, frame_size, faces_dir
+        self.extraction = Extraction("ravdess", "clip", on_bad_input, media_tolerance)
+        self.emotions = [e for e in EMOTIONS.values() if not (e == "calm" and calm != "keep")]
+        self._clips: dict[str, Clip] = {}
+        self._recordings: list[Recording] = []
+        self._length_s: float | None = None
+        self._bad_names: dict[str, str] = {}
+        self._speaker_stats: dict[tuple, dict[str, dict]] = {}
+
+    # ------------------------------------------------------------------ what the base asks
+    @property
+    def cache(self) -> FeatureCache:
+        """Features never go into the release: ``cache_dir``, or :func:`~mmer.data_modules.cache.default_cache_dir`."""
+        return FeatureCache(self.cache_dir or default_cache_dir("ravdess", require_dir(self.root, "ravdess")))
+
+    @property
+    def hop(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000))
+
+    @property
+    def length_seconds(self) -> float:
+        """The padded clip length: ``seconds``, or the longest clip of the release rounded up to 0.1 s."""
+        if self.seconds is not None:
+            return float(self.seconds)
+        if self._length_s is None:
+            self.index()
+        return self._length_s
+
+    def input_spec(self) -> dict[str, ModalitySpec]:
+        samples = int(math.ceil(self.length_seconds * self.sample_rate))
+        steps = samples // self.hop + 1
+        spec = {"audio": ModalitySpec("waveform", 1, length=samples),
+                "logmel": ModalitySpec("features", self.n_mels * (3 if self.deltas else 1), length=steps),
+                "mfcc": ModalitySpec("features", 39, length=steps),
+                "egemaps_lld": ModalitySpec("features", 25, length=samples // int(0.01 * self.sample_rate) + 1),
+                **{m: ModalitySpec("features", size, length=1) for m, (_, size) in FUNCTIONALS.items()},
+                "visual": ModalitySpec("frames", 3, scale=1 / 255, length=self.frames)}
+        return {m: spec[m] for m in self.modalities}
+
+    def target_spec(self) -> dict[str, list[str]]:
+        spec = {"emotion": self.emotions, "intensity": list(INTENSITIES.values())}
+        return {t: spec[t] for t in (("emotion", "intensity") if self.task == "both" else (self.task,))}
+
+    def data_report(self) -> dict[str, int]:
+        return {"files with a name off the RAVDESS scheme (left out)": len(self._bad_names)}
+
+    # ------------------------------------------------------------------ discovery
+    def _wanted(self, clip: Clip) -> bool:
+        if self.actors is not None and clip.actor not in self.actors:
+            return False
+        if self.vocal_channel != "both" and clip.channel != self.vocal_channel:
+            return False
+        if clip.emotion == "calm" and self.calm == "drop":
+            return False
+        if self.task == "intensity" and clip.emotion == "neutral":
+            return False
+        needs_audio = any(m in AUDIO_MODALITIES for m in self.modalities)
+        return not (needs_audio and not clip.has_audio or "visual" in self.modalities and not clip.has_video)
+
+    def _discover(self) -> list[Recording]:
+        root = Path(require_dir(self.root, "ravdess"))
+        suffixes = (".mp4",) if "visual" in self.modalities else (".wav", ".mp4")
+        clips, bad = discover(root, suffixes)
+        if bad:
+            if self.extraction.on_bad_input == "error":
+                path, why = next(iter(bad.items()))
+                raise DataError(f"{why} ({len(bad)} such files; rename or remove them, or set data.on_bad_input=skip)")
+            self._bad_names = bad
+            self.extraction.skipped.update(bad)
+        clips = self._one_per_take([c for c in clips if self._wanted(c)])
+        if not clips:
+            raise DataError(f"ravdess: no clips under {root} for vocal_channel={self.vocal_channel}, task={self.task}, "
+                            f"modalities={self.modalities}: expected Actor_XX/MM-VV-EE-II-SS-RR-AA.wav (or .mp4)")
+        missing = [a for a in self.test_actors if a not in {c.actor for c in clips}]
+        if missing:
+            raise ConfigError(f"data.test_actors: actors {missing} have no clips under {root}")
+        self._clips = {c.id: c for c in clips}
+        self._length_s = self._longest(clips)
+        log.info("ravdess: %d clips of %d actors (%s); %s held out", len(clips), len({c.actor for c in clips}),
+                 self.vocal_channel, self.test_actors or "no actors")
+        return [Recording(c.id, f"actor{c.actor:02d}", 1, "test" if c.actor in self.test_actors else "trainval")
+                for c in clips]
+
+    def _one_per_take(self, clips: list[Clip]) -> list[Clip]:
+        """One file per take: the audio-video mp4 and the audio-only wav of a take are the same performance (and a
+        video-only mp4 the same face), so a model reads the file that has what it needs, preferring the wav for
+        audio-only models and the audio-video mp4 otherwise; the other copies are left out so that no take is
+        counted twice."""
+        wants_video = "visual" in self.modalities
+        rank = {"audio-only": 0, "audio-video": 1, "video-only": 2} if not wants_video else \
+            {"audio-video": 0, "video-only": 1, "audio-only": 2}
+        best: dict[str, Clip] = {}
+        for c in clips:
+            take = c.path.stem[3:]  # every field but the modality
+            if take not in best or rank[c.modality] < rank[best[take].modality]:
+                best[take] = c
+        return sorted(best.values(), key=lambda c: c.id)
+
+    def _longest(self, clips: list[Clip]) -> float:
+        """The longest clip (header durations), rounded up to 0.1 s; with ``seconds`` set, a longer clip is bad
+        input (it would be cut)."""
+        durations = {c.id: clip_seconds(c.path) for c in clips}
+        longest_id = max(durations, key=durations.get)
+        longest = math.ceil(durations[longest_id] * 10 - 1e-6) / 10
+        if self.seconds is not None and durations[longest_id] > self.seconds + 1e-3:
+            too_long = [k for k, v in durations.items() if v > self.seconds + 1e-3]
+            raise ConfigError(f"{self._clips_path(longest_id, clips)}: {durations[longest_id]:.2f} s is longer than "
+                              f"data.seconds={self.seconds} ({len(too_long)} clips are); clips are never cut: raise "
+                              f"data.seconds or leave it null (the longest clip, {longest} s)")
+        return longest
+
+    @staticmethod
+    def _clips_path(rec_id: str, clips: list[Clip]) -> Path:
+        return next(c.path for c in clips if c.id == rec_id)
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, rec: Recording) -> Item:
+        clip = self._clips[rec.id]
+        inputs, masks = {}, {}
+        spec = self.input_spec()
+        audio_wanted = [m for m in self.modalities if m in AUDIO_MODALITIES]
+        if audio_wanted:
+            key = cache_key({"kind": "wave", "sr": self.sample_rate, "v": EXTRACTION_VERSION}, [clip.path])
+            wave = self.cache.get_or_build(rec.id, "wave", key, lambda: read_speech(
+                clip.path, self.sample_rate, self.extraction.media_tolerance))
+            for m in audio_wanted:  # unpadded: the sample loader pads to the spec's length with mask False
+                inputs[m] = np.asarray(wave, np.float32) if m == "audio" else self._feature(rec, clip, m, wave)
+                if len(inputs[m]) > spec[m].length:
+                    raise DataError(f"{clip.path}: {len(wave) / self.sample_rate:.2f} s ({len(inputs[m])} '{m}' steps) "
+                                    f"is longer than the padded clip length {self.length_seconds} s ({spec[m].length} "
+                                    f"steps); clips are never cut: raise data.seconds")
+        if "visual" in self.modalities:
+            inputs["visual"], masks["visual"] = self._visual(rec, clip)
+        targets, target_masks = self._labels(clip)
+        return Item(inputs, targets, target_masks, masks)
+
+    def _feature(self, rec: Recording, clip: Clip, m: str, wave: np.ndarray) -> np.ndarray:
+        settings = {"kind": m, "sr": self.sample_rate, "v": EXTRACTION_VERSION}
+        if m in ("logmel", "mfcc"):
+            settings.update(hop=self.hop, n_mels=self.n_mels, deltas=self.deltas)
+        key = cache_key(settings, [clip.path])
+        if m in FUNCTIONALS:
+            return self.cache.get_or_build(rec.id, m, key, lambda: functionals(m, wave, self.sample_rate))
+        return self.cache.get_or_build(rec.id, m, key, lambda: frame_features(
+            m, wave, self.sample_rate, self.hop, self.n_mels, self.deltas))
+
+    def _visual(self, rec: Recording, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+        if self.faces_dir:
+            faces, _ = read_face_set(Path(self.faces_dir) / clip.id, self.frames, self.frame_size)
+            present = faces.reshape(len(faces), -1).any(1)
+            if present.any():
+                return faces, present
+        key = cache_key({"kind": "frames", "size": self.frame_size, "k": self.frames, "v": EXTRACTION_VERSION},
+                        [clip.path])
+
+        def build() -> np.ndarray:
+            frames = decode_frames(clip.path, self.frame_size, "center", self.extraction.media_tolerance)
+            pick = np.linspace(0, len(frames) - 1, self.frames).round().astype(int)
+            return frames[pick]
+
+        frames = self.cache.get_or_build(rec.id, "frames", key, build)
+        return frames, np.ones(len(frames), bool)
+
+    def _labels(self, clip: Clip) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        targets, masks = {}, {}
+        if "emotion" in self.target_spec():
+            emotion = "neutral" if clip.emotion == "calm" and self.calm == "neutral" else clip.emotion
+            targets["emotion"], masks["emotion"] = np.int64(self.emotions.index(emotion)), np.bool_(True)
+        if "intensity" in self.target_spec():
+            labelled = clip.emotion != "neutral"
+            targets["intensity"] = np.int64(list(INTENSITIES.values()).index(clip.intensity))
+            masks["intensity"] = np.bool_(labelled)
+        return targets, masks
+
+    def load(self, rec: Recording) -> Item:
+        """The clip's arrays, normalised as ``normalise`` says (speaker statistics from the active fold's training
+        actors only)."""
+        item = super().load(rec)
+        if self.normalise == "none":
+            return item
+        inputs = dict(item.inputs)
+        for m in inputs:
+            if m in FRAME_FEATURES or m in FUNCTIONALS:
+                inputs[m] = self._normalised(rec, m, np.asarray(inputs[m], np.float32), item.input_masks.get(m))
+        return Item(inputs, item.targets, item.target_masks, item.input_masks)
+
+    def _normalised(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        if self.normalise == "utterance":
+            if m in FUNCTIONALS:  # one vector per clip: nothing to standardise over
+                return x
+            valid = x[mask] if mask is not None else x
+            return (x - valid.mean(0)) / (valid.std(0) + 1e-5)
+        stats = self.speaker_statistics(m)
+        mean, std = stats.get(rec.group, stats["pooled"])
+        return (x - mean) / std
+
+    def speaker_statistics(self, m: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{actor group: (mean (D,), std (D,))} of modality ``m`` over each training actor's clips in the active fold,
+        and ``"pooled"``: over all of them, which every actor outside the training split (validation, held-out) gets.
+        Memoised per fold."""
+        train = self.split("train") if self.recordings else []
+        key = (m, tuple(r.id for r in train))
+        if key not in self._speaker_stats:
+            if not train:
+                raise DataError("ravdess: normalise=speaker needs the folds (call setup first)")
+            rows: dict[str, list[np.ndarray]] = {}
+            for r in train:
+                item = super().load(r)
+                x = np.asarray(item.inputs[m], np.float64)
+                rows.setdefault(r.group, []).append(x.reshape(len(x), -1))
+            stats = {g: (np.concatenate(v).mean(0), np.concatenate(v).std(0) + 1e-5) for g, v in rows.items()}
+            everything = np.concatenate([np.concatenate(v) for v in rows.values()])
+            stats["pooled"] = (everything.mean(0), everything.std(0) + 1e-5)
+            self._speaker_stats[key] = {g: (a.astype(np.float32), b.astype(np.float32)) for g, (a, b) in stats.items()}
+        return self._speaker_stats[key]
+
+    # ------------------------------------------------------------------ mmer predict
+    unlabelled_suffixes = (".wav", ".mp4")
+
+    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+        """A new clip (any wav, or an mp4 for a model with ``visual``) -> one recording, read as training clips are;
+        a RAVDESS name is not needed (its labels are ignored)."""
+        path = Path(path)
+        try:
+            clip = parse_clip(path, check_folder=False)
+        except DataError:
+            clip = Clip(path, "audio-only" if path.suffix.lower() == ".wav" else "audio-video", "speech", "neutral",
+                        "normal", 1, 1, 0)
+        rec_id = f"new/{path.stem}"
+        if rec_id in self._clips:
+            raise DataError(f"{path}: a clip named '{path.stem}' is already being predicted; rename one of the files")
+        seconds = clip_seconds(path)
+        if self.seconds is None:  # padded to the longest clip predicted so far: masked steps change nothing
+            self._length_s = max(self._length_s or 0.0, math.ceil(seconds * 10 - 1e-6) / 10)
+        elif seconds > self.seconds + 1e-3:
+            raise DataError(f"{path}: {seconds:.2f} s is longer than data.seconds={self.seconds} of this model; "
+                            f"clips are never cut: cut it into parts first")
+        self._clips[rec_id] = clip
+        return [Recording(rec_id, rec_id, 1, "predict")]

@@ -1,0 +1,114 @@
+"""RAVDESS file names: ``Actor_XX/MM-VV-EE-II-SS-RR-AA.<wav|mp4>``, seven two-digit fields, as the owners ship them.
+
+==========  =====================================================================================
+field       values
+==========  =====================================================================================
+MM          01 audio-video (mp4), 02 video-only (mp4), 03 audio-only (wav)
+VV          01 speech, 02 song
+EE          01 neutral, 02 calm, 03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised
+            (song has no 07 disgust and no 08 surprised)
+II          01 normal, 02 strong (neutral has no strong intensity)
+SS          01 "Kids are talking by the door", 02 "Dogs are sitting by the door"
+RR          01, 02 (repetition)
+AA          01-24 (odd male, even female); must equal the ``Actor_XX`` folder's number
+==========  =====================================================================================
+
+:func:`parse_clip` turns one path into a :class:`Clip` or raises :class:`~mmer.errors.DataError` naming the file and
+the field; :func:`discover` walks a release and returns the clips and, for every file it could not take, why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmer.errors import DataError
+
+MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
+CHANNELS = {"01": "speech", "02": "song"}
+EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",
+            "07": "disgust", "08": "surprised"}
+INTENSITIES = {"01": "normal", "02": "strong"}
+STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+REPETITIONS = {"01": 1, "02": 2}
+SUFFIX_OF = {"01": ".mp4", "02": ".mp4", "03": ".wav"}
+NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+FOLDER = re.compile(r"^Actor_(\d\d)$")
+FIELDS = (("modality", MODALITIES), ("vocal channel", CHANNELS), ("emotion", EMOTIONS), ("intensity", INTENSITIES),
+          ("statement", STATEMENTS), ("repetition", REPETITIONS))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One RAVDESS file. ``id``: ``Actor_XX/<name>`` without the suffix (unique across modalities: MM is in it)."""
+
+    path: Path
+    modality: str
+    channel: str
+    emotion: str
+    intensity: str
+    statement: int
+    repetition: int
+    actor: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.parent.name}/{self.path.stem}"
+
+    @property
+    def has_audio(self) -> bool:
+        return self.modality != "video-only"
+
+    @property
+    def has_video(self) -> bool:
+        return self.modality != "audio-only"
+
+
+def parse_clip(path: Path, check_folder: bool = True) -> Clip:
+    """A RAVDESS path -> :class:`Clip`. Errors name the file and what is wrong: a name off the scheme, an unknown code,
+    a combination the corpus does not have (strong neutral, sung disgust or surprise), a suffix that disagrees with
+    the modality code, an actor folder that disagrees with the name's actor."""
+    match = NAME.match(path.stem)
+    if not match:
+        raise DataError(f"{path}: not a RAVDESS name: expected MM-VV-EE-II-SS-RR-AA (seven two-digit fields, e.g. "
+                        f"03-01-05-02-01-01-12{SUFFIX_OF['03']})")
+    codes = match.groups()
+    values = []
+    for (what, table), code in zip(FIELDS, codes):
+        if code not in table:
+            raise DataError(f"{path}: unknown {what} code '{code}' (known: {', '.join(sorted(table))})")
+        values.append(table[code])
+    modality, channel, emotion, intensity, _, repetition = values
+    actor = int(codes[6])
+    if not 1 <= actor <= 24:
+        raise DataError(f"{path}: actor code '{codes[6]}' is outside 01-24")
+    if emotion == "neutral" and intensity == "strong":
+        raise DataError(f"{path}: neutral has no strong intensity in RAVDESS (intensity code 02 with emotion 01)")
+    if channel == "song" and emotion in ("disgust", "surprised"):
+        raise DataError(f"{path}: RAVDESS song has no {emotion} (emotion code {codes[2]} with vocal channel 02)")
+    if path.suffix.lower() != SUFFIX_OF[codes[0]]:
+        raise DataError(f"{path}: modality code {codes[0]} ({modality}) is a {SUFFIX_OF[codes[0]]} file, not "
+                        f"{path.suffix or 'a file without suffix'}")
+    if check_folder:
+        folder = FOLDER.match(path.parent.name)
+        if not folder:
+            raise DataError(f"{path}: RAVDESS files live in Actor_XX folders, not in '{path.parent.name}'")
+        if int(folder.group(1)) != actor:
+            raise DataError(f"{path}: the name says actor {actor:02d} but the file is in {path.parent.name}")
+    return Clip(path, modality, channel, emotion, intensity, int(codes[4]), repetition, actor)
+
+
+def discover(root: Path, suffixes: tuple[str, ...] = (".wav", ".mp4")) -> tuple[list[Clip], dict[str, str]]:
+    """Every ``Actor_XX/*`` file of the release under ``root`` with one of ``suffixes`` -> (clips sorted by id,
+    {path: why} for the files :func:`parse_clip` refuses). Hidden files and other folders are ignored."""
+    clips, bad = [], {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("Actor_")):
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or path.suffix.lower() not in suffixes:
+                continue
+            try:
+                clips.append(parse_clip(path))
+            except DataError as exc:
+                bad[str(path)] = str(exc)
+    return sorted(clips, key=lambda c: c.id), bad
