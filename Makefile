@@ -47,8 +47,8 @@ test-slow: install ## slow tier (CI runs it after the fast tier)
 bench: install ## benchmarks: ours beside the reference, one JSON line per workload (ARGS="--only 1,3 --size small")
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
-bench-train: install ## wall time and peak memory of the default `make train` job, as JSON
-	$(BIN)/python -m benchmarks.train_job
+bench-train: install ## wall time and peak memory of the default `make train` job (or DATASET's), as JSON
+	$(BIN)/python -m benchmarks.train_job $(if $(filter-out synthetic,$(DATASET)),--dataset $(DATASET)) $(ARGS)
 
 lint: install ## ruff
 	$(BIN)/ruff check src data_modules tests benchmarks

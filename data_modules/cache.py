@@ -1,6 +1,6 @@
 """Per-video feature cache: one ``.npy`` per (video, kind), memory-mapped on read.
 
-A file's name carries a key: sha256 of the extraction settings and of each source file's (path, size, mtime).
+A file's name carries a key: sha256 of the extraction settings and of each source file's (name, size, mtime).
 A changed setting or source file therefore gets a new name and is re-extracted; an unchanged one is read back and
 never recomputed. Files are written to a temporary name and renamed, so a crash never leaves a half-written
 file under a valid name.
@@ -22,23 +22,26 @@ from mmer.provenance import atomic_write
 
 
 def cache_key(settings: dict[str, Any], sources: Iterable[Path]) -> str:
+    """sha256 (16 hex digits) of the extraction settings and of each source's name, size (a folder: its entry
+    count) and modification time, not of its full path: a dataset moved, or copied with its times (``cp -a``,
+    ``rsync -a``), together with its cache keeps every cached feature; a copy that resets the times re-extracts."""
     stats = []
     for p in sorted(Path(s) for s in sources):
         if p.is_dir():  # a folder of frames: its mtime changes when files are added or removed
-            stats.append([str(p), len(os.listdir(p)), p.stat().st_mtime_ns])
+            stats.append([p.name, len(os.listdir(p)), p.stat().st_mtime_ns])
         else:
             st = p.stat() if p.exists() else None
-            stats.append([str(p), st.st_size if st else None, st.st_mtime_ns if st else None])
+            stats.append([p.name, st.st_size if st else None, st.st_mtime_ns if st else None])
     blob = json.dumps({"settings": settings, "sources": stats}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def default_cache_dir(dataset: str, root: str | Path) -> Path:
+def default_cache_dir(dataset: str) -> Path:
     """Where a dataset's features go when ``data.cache_dir`` is null and the dataset must stay untouched (RAVDESS):
-    ``$MMER_CACHE_DIR`` (default ``~/.cache/mmer``) ``/<dataset>-<sha256 of the data folder's resolved path>``,
-    outside the release, which may be read-only or shared. Set ``data.cache_dir`` to move it."""
-    base = Path(os.environ.get("MMER_CACHE_DIR") or Path.home() / ".cache" / "mmer")
-    return base / f"{dataset}-{hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]}"
+    ``$MMER_CACHE_DIR`` (default ``~/.cache/mmer``) ``/<dataset>``, outside the release, which may be read-only or
+    shared. Copies of the dataset elsewhere share it (keys follow each file's name, size and time, not its path).
+    Set ``data.cache_dir`` to move it."""
+    return Path(os.environ.get("MMER_CACHE_DIR") or Path.home() / ".cache" / "mmer") / dataset
 
 
 SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._ -]*")

@@ -45,12 +45,26 @@ def mtcnn_detector() -> Detector | None:
     return detect
 
 
+def crop_face(frame: np.ndarray, box: tuple[float, float, float, float] | None, size: int, margin: float = 0.2):
+    """The square around ``box`` (x1, y1, x2, y2) grown by ``margin`` of its side, or the frame's centred square when
+    ``box`` is None, resized to ``size``: a PIL image."""
+    from PIL import Image
+
+    image = Image.fromarray(frame)
+    if box is None:
+        w, h = image.size
+        side, cx, cy = min(w, h), w / 2, h / 2
+    else:
+        x1, y1, x2, y2 = box
+        side, cx, cy = max(x2 - x1, y2 - y1) * (1 + margin), (x1 + x2) / 2, (y1 + y2) / 2
+    crop = image.crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
+    return crop.resize((size, size), Image.BILINEAR)
+
+
 def write_face_crops(video: Path, folder: Path, detect: Detector, size: int = 112, margin: float = 0.2) -> int:
     """Detect a face in every frame of ``video`` and save square crops (the box grown by ``margin`` of its side)
     resized to ``size`` as ``folder/00001.jpg ...``; returns the frames with a face. Written to a temporary folder
     first, so an interrupted run leaves no partial folder that could pass for a complete one."""
-    from PIL import Image
-
     tmp = folder.with_name(f".{folder.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -59,12 +73,7 @@ def write_face_crops(video: Path, folder: Path, detect: Detector, size: int = 11
         box = detect(frame)
         if box is None:
             continue
-        x1, y1, x2, y2 = box
-        side = max(x2 - x1, y2 - y1) * (1 + margin)
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        crop = Image.fromarray(frame).crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2),
-                                            int(cy + side / 2)))
-        crop.resize((size, size), Image.BILINEAR).save(tmp / f"{index + 1:05d}.jpg", quality=95)
+        crop_face(frame, box, size, margin).save(tmp / f"{index + 1:05d}.jpg", quality=95)
         found += 1
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)

@@ -7,8 +7,8 @@ clips out), ``intensity`` (normal / strong; neutral clips have none and are left
 ``vocal_channel``: speech, song or both. Folds are grouped by actor (``cv.folds=5`` or ``loso``); ``test_actors``
 makes those actors the held-out partition that every fold predicts and the CV table scores (fold soft vote).
 
-Modalities (any subset, each cached per clip under ``cache_dir``, by default ``~/.cache/mmer/ravdess-<hash>``,
-outside the release: ``$MMER_CACHE_DIR`` moves it):
+Modalities (any subset, each cached per clip under ``cache_dir``, by default ``~/.cache/mmer/ravdess``, outside
+the release: ``$MMER_CACHE_DIR`` moves it):
 
 ==============  =============================  ====================================================================
 modality        shape per clip                 what
@@ -19,8 +19,9 @@ modality        shape per clip                 what
 ``egemaps_lld`` (T_e, 25)                      eGeMAPS v02 low-level descriptors (openSMILE, 10 ms hop)
 ``egemaps``     (1, 88)                        eGeMAPS v02 functionals of the whole clip (openSMILE)
 ``compare``     (1, 6373)                      ComParE 2016 functionals of the whole clip (openSMILE)
-``visual``      (K, 3, size, size) uint8       K frames evenly spaced over an mp4 (faces from ``faces_dir``, else
-                                               a centre square: RAVDESS actors are framed frontally)
+``visual``      (K, 3, size, size) uint8       K frames evenly spaced over an mp4: faces from ``faces_dir``, else
+                                               from MTCNN when installed, else the centred square (RAVDESS actors
+                                               face the camera)
 ==============  =============================  ====================================================================
 
 Clips differ in length (2.9-5.3 s of speech): every time axis is padded to the longest clip found (or ``seconds``)
@@ -46,7 +47,7 @@ import numpy as np
 from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
 from mmer.data_modules.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data_modules.extraction import ExtractedDataset, Extraction
-from mmer.data_modules.media import MEDIA_TOLERANCE, decode_frames, read_face_set
+from mmer.data_modules.media import MEDIA_TOLERANCE, read_face_set, video_info
 from mmer.data_modules.ravdess_audio import (
     FUNCTIONALS,
     clip_seconds,
@@ -78,7 +79,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
     actors: read only these actors (null: all found), e.g. a quick run on a few.
     modalities: any of audio, logmel, mfcc, egemaps_lld, egemaps, compare, visual. sample_rate: of the waveform (Hz).
     seconds: the padded clip length (null: the longest clip found). n_mels, deltas, hop_ms: log-mel settings.
-    normalise: utterance | speaker | none. frames, frame_size, faces_dir: the visual modality.
+    normalise: utterance | speaker | none. frames, frame_size, faces_dir, detector: the visual modality.
     on_bad_input: ``error`` or ``skip``. media_tolerance: the share of a file's promised length that may be missing.
     """
 
@@ -90,7 +91,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                  modalities: Sequence[str] = ("audio",), sample_rate: int = 16000, seconds: float | None = None,
                  n_mels: int = 64, deltas: bool = False, hop_ms: float = 10.0,
                  normalise: Literal["utterance", "speaker", "none"] = "utterance", frames: int = 8,
-                 frame_size: int = 64, faces_dir: str | None = None,
+                 frame_size: int = 64, faces_dir: str | None = None, detector: Literal["mtcnn", "none"] = "mtcnn",
                  on_bad_input: Literal["error", "skip"] = "error", media_tolerance: float = MEDIA_TOLERANCE,
                  **folded) -> None:
         super().__init__(**folded)
@@ -115,6 +116,9 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         self.sample_rate, self.seconds = sample_rate, seconds
         self.n_mels, self.deltas, self.hop_ms, self.normalise = n_mels, deltas, hop_ms, normalise
         self.frames, self.frame_size, self.faces_dir = frames, frame_size, faces_dir
+        if detector not in ("mtcnn", "none"):
+            raise ConfigError(f"data.detector={detector!r}: choose mtcnn (when installed) or none (centred square)")
+        self.detector = detector
         self.extraction = Extraction("ravdess", "clip", on_bad_input, media_tolerance)
         self.emotions = [e for e in EMOTIONS.values() if not (e == "calm" and calm != "keep")]
         self._clips: dict[str, Clip] = {}
@@ -127,7 +131,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
     @property
     def cache(self) -> FeatureCache:
         """Features never go into the release: ``cache_dir``, or :func:`~mmer.data_modules.cache.default_cache_dir`."""
-        return FeatureCache(self.cache_dir or default_cache_dir("ravdess", require_dir(self.root, "ravdess")))
+        return FeatureCache(self.cache_dir or default_cache_dir("ravdess"))
 
     @property
     def hop(self) -> int:
@@ -261,21 +265,46 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
             m, wave, self.sample_rate, self.hop, self.n_mels, self.deltas))
 
     def _visual(self, rec: Recording, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+        """``frames`` frames evenly spaced over the clip: the crops in ``faces_dir`` when given (present ones only),
+        else the detector's face (MTCNN when installed, :mod:`mmer.data_modules.faces`) or the centred square."""
         if self.faces_dir:
             faces, _ = read_face_set(Path(self.faces_dir) / clip.id, self.frames, self.frame_size)
             present = faces.reshape(len(faces), -1).any(1)
             if present.any():
                 return faces, present
-        key = cache_key({"kind": "frames", "size": self.frame_size, "k": self.frames, "v": EXTRACTION_VERSION},
-                        [clip.path])
+        detect = self._face_detector()
+        key = cache_key({"kind": "frames", "size": self.frame_size, "k": self.frames, "detector": detect is not None,
+                         "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
-            frames = decode_frames(clip.path, self.frame_size, "center", self.extraction.media_tolerance)
-            pick = np.linspace(0, len(frames) - 1, self.frames).round().astype(int)
-            return frames[pick]
+            from mmer.data_modules.faces import crop_face
+            from mmer.data_modules.media import iter_frames
+
+            total = video_info(clip.path)[1]
+            pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
+            frames = [np.asarray(crop_face(f, detect(f) if detect else None, self.frame_size)).transpose(2, 0, 1)
+                      for i, f in iter_frames(clip.path, self.extraction.media_tolerance) if i in pick]
+            if not frames:
+                raise DataError(f"{clip.path}: the video decoded to no frames")
+            frames = np.stack(frames)
+            return frames[np.linspace(0, len(frames) - 1, self.frames).round().astype(int)]
 
         frames = self.cache.get_or_build(rec.id, "frames", key, build)
         return frames, np.ones(len(frames), bool)
+
+    def _face_detector(self):
+        """MTCNN when ``detector=mtcnn`` and facenet-pytorch is installed (once per data module), else None: the
+        centred square (RAVDESS actors face the camera), with one warning."""
+        if self.detector == "none":
+            return None
+        if not hasattr(self, "_detect"):
+            from mmer.data_modules.faces import mtcnn_detector
+
+            self._detect = mtcnn_detector()
+            if self._detect is None:
+                log.warning("ravdess: no face detector (pip install --no-deps facenet-pytorch gives MTCNN): the "
+                            "visual input is each frame's centred square")
+        return self._detect
 
     def _labels(self, clip: Clip) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         targets, masks = {}, {}

@@ -94,6 +94,8 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
         return [root, *common]
     if dataset == "emer":  # small face images keep the ResNet-18 quick
         return [root, "data.face_size=32", *common]
+    if dataset == "ravdess":  # 6 actors: 3 actor folds; small frames for the audio-visual experiment
+        return [root, "cv.folds=3", "data.frame_size=32", *common]
     if dataset == "biovid":  # sample-level: no windows; small frames keep the 3D CNN quick
         return [root, "data.face_size=32", *common]
     return [root, "data.face_size=32", "data.window=128", "data.hop=64", *common]  # windows on a 32-frame grid

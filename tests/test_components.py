@@ -69,11 +69,14 @@ def test_backbone(name, request):
     if any(p.requires_grad for p in backbone.parameters()):  # frozen trunks: see the freeze-switch test below
         gradient_everywhere(backbone, out.pow(2).mean())
     # no mixing across batch samples (train mode, so dropout is active: fix its randomness). The text encoder packs
-    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch; a ResNet's BatchNorm uses batch statistics in training. Both compare in eval mode
-    if node["_target_"].endswith(("TextEncoder", "FrameResNet")):
+    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch; a ResNet's (and
+    # the speech CNNs') BatchNorm uses batch statistics in training. They compare in eval mode
+    if node["_target_"].endswith(("TextEncoder", "FrameResNet", "LogMelCNN", "SpectrogramCNN")):
         backbone.eval()
     x2 = x.clone()
     x2[2] = x2[2] + 5.0
+    if x2.is_floating_point():  # and not an affine change of the whole item (per-clip normalisation removes those)
+        x2[2, :1] = x2[2, :1] * 3.0
     torch.manual_seed(0)
     a = backbone(x, mask)
     torch.manual_seed(0)

@@ -124,6 +124,10 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
+    # where it runs is not what it computes; the precision is
+    assert run_dir_for(compose_tiny("trainer.accelerator=cpu", "trainer.devices=2", "+trainer.strategy=ddp",
+                                    "+trainer.num_nodes=1")) == base
+    assert run_dir_for(compose_tiny("trainer.precision=bf16-mixed")) != base
     # callbacks: the checkpoint and LR monitor change no result; early stopping does
     assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "+callbacks.checkpoint.save_top_k=2")) == base
     assert run_dir_for(compose_tiny("callbacks=early_stopping")) != base
@@ -217,8 +221,8 @@ def test_empty_data_dir_env_does_not_change_the_run_folder(compose_tiny, monkeyp
     unset = run_dir_for(compose_tiny())
     monkeypatch.setenv("DATA_DIR", "")
     assert compose_tiny().data_dir is None and run_dir_for(compose_tiny()) == unset
-    monkeypatch.setenv("DATA_DIR", "/some/copy")
-    assert run_dir_for(compose_tiny()) != unset
+    monkeypatch.setenv("DATA_DIR", "/some/copy")  # where the data lies is not what a run computes
+    assert run_dir_for(compose_tiny()) == unset
 
 
 def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_path):
@@ -291,3 +295,26 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_scores(tmp_path
         again = cv(root)
         assert again.returncode == 0, (point, again.stderr[-2000:])
         assert scores(root) == reference, point
+
+
+def test_trainer_groups_tensorboard_and_a_start_checkpoint(compose_tiny, tmp_path):
+    """``trainer=cpu|gpu`` are config groups; ``logger=tensorboard`` writes event files beside metrics.csv;
+    ``ckpt_path=`` starts every fold from a checkpoint's weights (and is part of what the run computes)."""
+    assert compose_tiny("trainer=cpu").trainer.accelerator == "cpu"
+    gpu = compose_tiny("trainer=gpu").trainer
+    assert gpu.accelerator == "gpu" and gpu.precision == "bf16-mixed" and gpu.max_epochs == compose_tiny().trainer.max_epochs
+    first = run_cv(compose_tiny("cv.folds=2", "cv.only_folds=[0]", "logger=tensorboard", "trainer=cpu",
+                                "trainer.max_epochs=1"))
+    assert list((first.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    best = first.run_dir / "fold0" / "checkpoints" / "best.ckpt"
+    with pytest.raises(ConfigError, match="no such checkpoint file"):
+        run_cv(compose_tiny(f"+ckpt_path={tmp_path / 'none.ckpt'}"))
+    started = compose_tiny("cv.folds=2", "cv.only_folds=[0]", f"ckpt_path={best}", "trainer.max_epochs=1",
+                           "model.optimizer.lr=1e-9")  # no learning: the fold keeps the weights it started from
+    again = run_cv(started)
+    assert again.run_dir != first.run_dir
+    before = torch.load(best, weights_only=True)["state_dict"]
+    after = torch.load(again.run_dir / "fold0" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-5) for k in before)
+    with pytest.raises(ConfigError, match="does not fit this experiment's model"):
+        run_cv(compose_tiny("cv.folds=2", "cv.only_folds=[0]", f"ckpt_path={best}", "experiment=concat_synthetic"))

@@ -167,6 +167,18 @@ def test_video_frames_and_soundtrack_from_the_audio_video_mp4(root, tmp_path):
     assert all(r.id.split("/")[1].startswith("03-") for r in audio_only.recordings)
 
 
+def test_faces_come_from_the_detector_when_there_is_one(root, tmp_path, monkeypatch):
+    import mmer.data_modules.faces as faces
+
+    monkeypatch.setattr(faces, "mtcnn_detector", lambda: (lambda frame: (32.0, 16.0, 64.0, 48.0)))  # the "face"
+    strong = "Actor_02/01-01-05-02-01-01-02"  # strong takes have a brighter face square than the background
+    detected = make(root, tmp_path / "a", modalities=("visual",), frames=2, frame_size=16)
+    centred = make(root, tmp_path / "b", modalities=("visual",), frames=2, frame_size=16, detector="none")
+    rec = next(r for r in detected.recordings if r.id == strong)
+    face, square = detected.load(rec).inputs["visual"], centred.load(rec).inputs["visual"]
+    assert face.mean() > square.mean() + 10  # the whole crop is the face square; the centred one holds background
+
+
 # ---------------------------------------------------------------------------------------------------- runs
 @pytest.fixture(scope="module")
 def held_out_run(root, tmp_path_factory):

@@ -67,11 +67,37 @@ class CVResult:
     table: str = ""
 
 
-def run_dir_for(cfg: Any) -> Path:
+def run_dir_for(cfg: Any, dm: FoldedDataModule | None = None) -> Path:
+    """``<paths.output_root>/<name>/<hash>``: the hash of what the run computes (:func:`mmer.provenance.config_hash`)
+    and of its dataset's fingerprint instead of its path (:mod:`mmer.data_modules.identity`), so that a copy of the
+    data elsewhere finds the same folder. ``dm``: the set-up data module (built here when not given)."""
     from omegaconf import OmegaConf
 
+    from mmer.data_modules.identity import data_fingerprint
+
+    if dm is None:
+        from mmer.config import prepare_datamodule
+
+        dm = prepare_datamodule(cfg)
     container = OmegaConf.to_container(cfg, resolve=True)
+    container["data_fingerprint"] = data_fingerprint(dm)
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
+
+
+def start_from(model: Any, path: Path) -> None:
+    """Load the weights of checkpoint ``path`` (``ckpt_path=``: Lightning's ``state_dict``, or a bare state dict) into
+    a fold's fresh model; every key must match (a model of another architecture is refused with the differences)."""
+    import torch
+
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"ckpt_path={path} does not fit this experiment's model: {len(missing)} weights missing "
+                          f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+    log.info("fold weights start from %s", path)
 
 
 def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: Any,
@@ -99,6 +125,8 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
         status, best = "predicted", fold_dir / json.loads(trained.read_text())["best"]
     else:
         status = "resumed" if last.exists() else "trained"
+        if cfg.get("ckpt_path") and not last.exists():
+            start_from(model, Path(cfg.ckpt_path))
         trainer.fit(model, datamodule=dm, ckpt_path=str(last) if last.exists() else None, weights_only=True)
         if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
             raise KeyboardInterrupt(f"fold {k} was interrupted; rerun the same command to resume it from {last}")
@@ -197,10 +225,12 @@ def prepare(cfg: Any) -> tuple[FoldedDataModule, Path]:
     """Build and check the data module (every bad-input check happens here, before any training or writing)."""
     from mmer.config import prepare_datamodule
 
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file (give a best.ckpt of a run folder)")
     dm = prepare_datamodule(cfg)
     if cfg.cv.folds != "loso" and dm.num_folds != cfg.cv.folds:
         raise ConfigError(f"data.num_folds={dm.num_folds} differs from cv.folds={cfg.cv.folds}")
-    return dm, run_dir_for(cfg)
+    return dm, run_dir_for(cfg, dm)
 
 
 def run_cv(cfg: Any) -> CVResult:

@@ -1,4 +1,5 @@
-"""Metric sinks for one CV job: a local metrics.csv always, plus one W&B run when ``logger.kind=wandb``.
+"""Metric sinks for one CV job: a local metrics.csv always, plus one W&B run when ``logger.kind=wandb`` or
+TensorBoard event files when ``logger.kind=tensorboard``.
 
 Every fold's trainer gets a :class:`FoldLogger` that prefixes its keys with ``fold{k}/`` and logs its own step as
 ``fold{k}/step``, so in W&B each fold has its own step axis inside the single run.
@@ -33,15 +34,22 @@ def wandb_mode(requested: str | None) -> str:
 
 
 class MetricSink:
-    """Appends (key, step, value) rows to ``<run_dir>/metrics.csv`` and forwards to W&B when enabled."""
+    """Appends (key, step, value) rows to ``<run_dir>/metrics.csv`` and forwards them to W&B (``kind=wandb``) or to
+    TensorBoard event files in ``<run_dir>/tensorboard`` (``kind=tensorboard``: ``tensorboard --logdir runs``)."""
 
     def __init__(self, run_dir: Path, kind: str = "csv", project: str = "mmer", entity: str | None = None,
                  mode: str | None = None, tags: list[str] | None = None, name: str | None = None,
                  config: dict[str, Any] | None = None) -> None:
-        if kind not in ("csv", "wandb"):
-            raise ValueError(f"logger.kind='{kind}': choose 'csv' or 'wandb'")
+        if kind not in ("csv", "wandb", "tensorboard"):
+            raise ValueError(f"logger.kind='{kind}': choose 'csv', 'wandb' or 'tensorboard'")
         self.path = Path(run_dir) / "metrics.csv"
         self.wandb_run = None
+        self.tensorboard = None
+        self._rows = 0  # TensorBoard's step for rows logged without one (summaries)
+        if kind == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
         if kind == "wandb":
             import wandb
 
@@ -68,6 +76,10 @@ class MetricSink:
             if step_key is not None and step is not None:
                 payload[step_key] = step
             self.wandb_run.log(payload)
+        if self.tensorboard is not None:
+            for k, v in metrics.items():
+                self.tensorboard.add_scalar(k, float(v), self._rows if step is None else step)
+            self._rows += step is None
 
     def summary(self, metrics: dict[str, float]) -> None:
         self.log(metrics)
@@ -78,6 +90,9 @@ class MetricSink:
         if self.wandb_run is not None:
             self.wandb_run.finish()
             self.wandb_run = None
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
 
 
 class FoldLogger(Logger):

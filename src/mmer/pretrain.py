@@ -74,7 +74,7 @@ def run_pretrain(cfg: Any) -> Path:
     backbone = build_component(cfg.model.backbones[modality], f"backbone model.backbones.{modality}",
                       in_dim=dm.input_spec()[modality].dim)
     model = TripletPretrainer(backbone, modality, target, dim=p.dim, lr=p.lr, base_margin=p.base_margin, scale=p.scale)
-    out = run_dir_for(cfg)
+    out = run_dir_for(cfg, dm)
     best: dict[str, Any] = {}
 
     class KeepBest(L.Callback):

@@ -13,12 +13,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Settings that do not change results: excluded from the run hash so that e.g. more workers reuse finished folds.
-# The checkpoint's selection is cv.monitor / cv.mode (hashed there); where it writes is the runner's.
+# Settings that do not change results: excluded from the run hash so that e.g. more workers, another device or a
+# copy of the dataset elsewhere reuse finished folds. Where the data lies (data_dir, data.root, data.cache_dir) is
+# replaced by the dataset's fingerprint (mmer.data_modules.identity). The checkpoint's selection is cv.monitor /
+# cv.mode (hashed there); where it writes is the runner's. Precision and everything else stay in the hash.
 NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_folds"), ("cv", "keep_checkpoints"),
-                ("cv", "wait_for_lock"),
+                ("cv", "wait_for_lock"), ("data_dir",), ("data", "root"), ("data", "cache_dir"),
                 ("data", "num_workers"), ("data", "pin_memory"), ("trainer", "enable_progress_bar"),
-                ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"), ("callbacks", "checkpoint"),
+                ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"), ("trainer", "accelerator"),
+                ("trainer", "devices"), ("trainer", "strategy"), ("trainer", "num_nodes"), ("callbacks", "checkpoint"),
                 ("callbacks", "lr_monitor"))
 PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
             "wandb", "mmer")

@@ -64,7 +64,7 @@ class SpectrogramCNN(nn.Module):
         if self.norm == "utterance":
             x = utterance_norm(x, mask)
         x = self.augment(x, mask)
-        x = x.view(b, t, self.input_channels, f // self.input_channels).permute(0, 2, 1, 3)  # (B, C_in, T, F')
+        x = x.view(b, t, self.input_channels, f // self.input_channels).permute(0, 2, 1, 3).contiguous()  # (B, C, T, F')
         tokens = self.cnn(x).mean(3).transpose(1, 2)  # (B, T', C)
         m = resample_mask(mask, tokens.shape[1]).unsqueeze(-1).to(tokens.dtype)
         return self.dropout(tokens) * m
