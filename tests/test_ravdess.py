@@ -98,7 +98,7 @@ def test_classes_tasks_and_vocal_channel(root, tmp_path):
 
 
 def test_clips_are_padded_and_masked_never_cut(root, tmp_path):
-    dm = make(root, tmp_path, modalities=("audio", "logmel", "egemaps"))
+    dm = make(root, tmp_path, modalities=("audio", "logmel", "egemaps"), actors=[1, 2, 3])
     lengths = {r.id: len(dm.load(r).inputs["audio"]) for r in dm.recordings}
     spec = dm.input_spec()
     assert spec["audio"].length >= max(lengths.values()) and len(set(lengths.values())) > 1
@@ -109,7 +109,7 @@ def test_clips_are_padded_and_masked_never_cut(root, tmp_path):
     assert batch.inputs["logmel"].shape[1:] == (spec["logmel"].length, 64)
     assert batch.inputs["egemaps"].shape[1:] == (1, 88) and torch.isfinite(batch.inputs["egemaps"]).all()
     with pytest.raises(ConfigError, match="clips are never cut"):
-        make(root, tmp_path, seconds=0.5)
+        make(root, tmp_path, seconds=0.5, actors=[1, 2, 3])
 
 
 def test_stereo_files_are_averaged_to_mono(root, tmp_path):
@@ -134,8 +134,9 @@ def test_folds_keep_actors_together_and_held_out_actors_never_train(root, tmp_pa
 
 
 def test_speaker_normalisation_uses_training_actors_only(root, tmp_path):
-    dm = make(root, tmp_path, modalities=("logmel",), normalise="speaker", test_actors=[6])
-    raw = make(root, tmp_path, modalities=("logmel",), normalise="none", test_actors=[6])
+    few = {"modalities": ("logmel",), "test_actors": [6], "actors": [1, 2, 3, 6]}
+    dm = make(root, tmp_path, normalise="speaker", **few)
+    raw = make(root, tmp_path, normalise="none", **few)
     dm.set_fold(0)
     train = dm.split("train")
     rows = np.concatenate([np.asarray(raw.load(r).inputs["logmel"], np.float64) for r in train])
@@ -151,14 +152,14 @@ def test_speaker_normalisation_uses_training_actors_only(root, tmp_path):
 def test_the_release_is_never_written_to(root, tmp_path, monkeypatch):
     monkeypatch.setenv("MMER_CACHE_DIR", str(tmp_path / "home_cache"))
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    dm = RavdessDataModule(root=str(root), num_folds=3, modalities=("logmel",))
+    dm = RavdessDataModule(root=str(root), num_folds=3, modalities=("logmel",), actors=[1, 2, 3])
     dm.prepare_data()
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
     assert any((tmp_path / "home_cache").rglob("logmel-*.npy"))
 
 
 def test_video_frames_and_soundtrack_from_the_audio_video_mp4(root, tmp_path):
-    dm = make(root, tmp_path, modalities=("audio", "visual"), frames=4, frame_size=32)
+    dm = make(root, tmp_path, modalities=("audio", "visual"), frames=4, frame_size=32, actors=[1, 2, 3])
     assert all(r.id.split("/")[1].startswith("01-") for r in dm.recordings)  # the audio-video copies
     item = dm.load(dm.recordings[0])
     assert item.inputs["visual"].shape == (4, 3, 32, 32) and item.inputs["visual"].dtype == np.uint8
@@ -172,8 +173,9 @@ def test_faces_come_from_the_detector_when_there_is_one(root, tmp_path, monkeypa
 
     monkeypatch.setattr(faces, "mtcnn_detector", lambda: (lambda frame: (32.0, 16.0, 64.0, 48.0)))  # the "face"
     strong = "Actor_02/01-01-05-02-01-01-02"  # strong takes have a brighter face square than the background
-    detected = make(root, tmp_path / "a", modalities=("visual",), frames=2, frame_size=16)
-    centred = make(root, tmp_path / "b", modalities=("visual",), frames=2, frame_size=16, detector="none")
+    few = {"modalities": ("visual",), "frames": 2, "frame_size": 16, "actors": [1, 2, 3]}
+    detected = make(root, tmp_path / "a", **few)
+    centred = make(root, tmp_path / "b", detector="none", **few)
     rec = next(r for r in detected.recordings if r.id == strong)
     face, square = detected.load(rec).inputs["visual"], centred.load(rec).inputs["visual"]
     assert face.mean() > square.mean() + 10  # the whole crop is the face square; the centred one holds background
