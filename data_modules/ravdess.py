@@ -183,7 +183,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         clips, bad = discover(root, suffixes)
         if bad:
             if self.extraction.on_bad_input == "error":
-                path, why = next(iter(bad.items()))
+                why = next(iter(bad.values()))
                 raise DataError(f"{why} ({len(bad)} such files; rename or remove them, or set data.on_bad_input=skip)")
             self._bad_names = bad
             self.extraction.skipped.update(bad)
