@@ -13,6 +13,7 @@ to index its recordings (:meth:`index`) and how to load one (:meth:`load`). Ever
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,9 +356,38 @@ class FoldedDataModule(L.LightningDataModule):
         in_val = [self.fold_of[r.group] == self.fold for r in trainval]
         return [r for r, v in zip(trainval, in_val) if v == (which == "val")]
 
-    def _make_loader(self, dataset: Dataset, collate, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, collate_fn=collate, persistent_workers=self.num_workers > 0)
+    def _make_loader(self, dataset: Dataset, collate, mode: Literal["train", "eval", "predict"]) -> DataLoader:
+        """The loader of a split: ``batch_size`` items per batch on each device. In a DDP job (an initialised
+        process group) each rank loads its share (:mod:`mmer.distributed`): training a shuffled, padded
+        ``DistributedSampler`` share, validation every item once, prediction a contiguous run of whole batches."""
+        from mmer.distributed import ContiguousBatches, Interleaved, rank_and_world
+
+        rank, world = rank_and_world()
+        sampler = None
+        if world > 1:
+            if mode == "train":
+                from torch.utils.data import DistributedSampler
+
+                sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
+                                             seed=int(os.environ.get("PL_GLOBAL_SEED", self.seed)))
+            elif mode == "eval":
+                if len(dataset) < world:
+                    raise ConfigError(f"a validation split of {len(dataset)} items cannot be shared by {world} "
+                                      f"processes: use fewer devices (trainer.devices) or fewer folds (cv.folds)")
+                sampler = Interleaved(len(dataset), rank, world)
+            else:
+                sampler = ContiguousBatches(len(dataset), self.batch_size, rank, world)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=mode == "train" and sampler is None,
+                          sampler=sampler, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          collate_fn=collate, persistent_workers=self.num_workers > 0)
+
+    #: the split that :meth:`predict_dataloader` serves (the CV runner sets it before ``trainer.predict``)
+    predicting: str | Sequence[Recording] = "val"
+
+    def predict_dataloader(self) -> DataLoader:
+        """Lightning's hook for ``trainer.predict(model, datamodule=dm)``: :meth:`predict_loader` of
+        :attr:`predicting`, built once the process group exists, so each DDP rank takes its own share."""
+        return self.predict_loader(self.predicting)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.split("train"), "train")
@@ -417,7 +447,7 @@ class WindowedDataModule(FoldedDataModule):
 
     def _loader(self, recordings: Sequence[Recording], mode: Literal["train", "eval", "predict"]) -> DataLoader:
         hop = None if mode == "eval" else self.hop  # eval tiles: every labelled frame exactly once
-        return self._make_loader(WindowDataset(self, recordings, hop), collate_windows, shuffle=mode == "train")
+        return self._make_loader(WindowDataset(self, recordings, hop), collate_windows, mode)
 
 
 def require_dir(root: str | None, dataset: str) -> str:

@@ -65,4 +65,4 @@ class SampleDataModule(FoldedDataModule):
         super().validate()
 
     def _loader(self, recordings: Sequence[Recording], mode: Literal["train", "eval", "predict"]) -> DataLoader:
-        return self._make_loader(SampleDataset(self, recordings), collate_samples, shuffle=mode == "train")
+        return self._make_loader(SampleDataset(self, recordings), collate_samples, mode)

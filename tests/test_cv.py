@@ -125,8 +125,8 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
     # where it runs is not what it computes; the precision is
-    assert run_dir_for(compose_tiny("trainer.accelerator=cpu", "trainer.devices=2", "+trainer.strategy=ddp",
-                                    "+trainer.num_nodes=1")) == base
+    assert run_dir_for(compose_tiny("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
+                                    "trainer.num_nodes=2")) == base
     assert run_dir_for(compose_tiny("trainer.precision=bf16-mixed")) != base
     # callbacks: the checkpoint and LR monitor change no result; early stopping does
     assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "+callbacks.checkpoint.save_top_k=2")) == base

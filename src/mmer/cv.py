@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmer.distributed import effective_batch, gather_to_zero, is_zero
 from mmer.errors import ConfigError, RandomInitWarning
 from mmer.evaluation import Evaluator, evaluator_for
 from mmer.locks import lock_folds
@@ -117,8 +118,15 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
     callbacks, checkpoint = build_callbacks(cfg, ckpt_dir)
     # logging at most once per epoch's batches: Lightning warns every fold when the interval exceeds an epoch
     every = min(int(cfg.trainer.log_every_n_steps), max(1, len(dm.train_dataloader())))
+    # the data module shards its own loaders across DDP ranks (mmer.distributed): Lightning must not re-shard them
     trainer = L.Trainer(**{**cfg.trainer, "log_every_n_steps": every}, logger=FoldLogger(sink, k),
-                        callbacks=callbacks, default_root_dir=str(fold_dir))
+                        callbacks=callbacks, default_root_dir=str(fold_dir), use_distributed_sampler=False)
+    zero = is_zero()
+    if zero:
+        per_device, per_step = effective_batch(dm.batch_size, trainer)
+        log.info("batch: %d per device x %d processes%s = %d per optimizer step", per_device, trainer.world_size,
+                 f" x {trainer.accumulate_grad_batches} accumulated" if trainer.accumulate_grad_batches > 1 else "",
+                 per_step)
     last, trained = ckpt_dir / "last.ckpt", fold_dir / "trained.json"
     started = time.perf_counter()
     if trained.is_file():  # killed after training, before the fold was done: predict again, never train again
@@ -134,7 +142,8 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
         if not best.exists():
             best = last
         kept = str(best.resolve().relative_to(fold_dir.resolve()))
-        atomic_write_text(trained, json.dumps({"fold": k, "status": status, "best": kept}))
+        if zero:
+            atomic_write_text(trained, json.dumps({"fold": k, "status": status, "best": kept}))
     timing = {"fit_s": time.perf_counter() - started}
     tables = {}
     for split in ("val", "test", *(["train"] if "train" in dm.split_names else [])):
@@ -142,9 +151,9 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
         if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
             tables[split] = {}
             continue
-        outputs = trainer.predict(model, dataloaders=dm.predict_loader(split), ckpt_path=str(best),
-                                  weights_only=True)
-        tables[split] = ev.table(outputs, recordings)
+        dm.predicting = split  # its loader is built inside predict, once the process group exists (DDP shares)
+        outputs = gather_to_zero(trainer.predict(model, datamodule=dm, ckpt_path=str(best), weights_only=True))
+        tables[split] = ev.table(outputs, recordings) if zero else {}  # every window once, in order, on rank 0
     timing["predict_s"] = time.perf_counter() - started - timing["fit_s"]
     return tables, status, timing
 
@@ -158,6 +167,11 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
     fold_dir = run_dir / f"fold{k}"
     done = fold_dir / "done.json"
     dm.set_fold(k)
+    if not is_zero():  # another DDP rank: trains and predicts its share beside rank 0, writes nothing
+        if done.exists():
+            return FoldResult(k, "cached", {}, {}, {})
+        _, status, _ = _train_fold(cfg, dm, k, fold_dir, sink, ev)
+        return FoldResult(k, status, {}, {}, {})
     if done.exists():
         _warn_if_other_code(fold_dir, k)
         oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
@@ -247,6 +261,8 @@ def run_cv(cfg: Any) -> CVResult:
     prepared = time.perf_counter() - started
     ev = evaluator_for(cfg, dm.target_spec())
     folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
+    if not is_zero():  # another rank of a DDP job: rank 0 holds the locks and writes everything
+        return _run_other_rank(cfg, dm, run_dir, ev, folds)
     locks = lock_folds(run_dir, folds, wait=bool(cfg.cv.get("wait_for_lock", False)))  # before writing anything
     try:
         # what a killed atomic write left: in the folds this job holds, and beside them when it holds them all
@@ -280,6 +296,15 @@ def run_cv(cfg: Any) -> CVResult:
         for lock in locks:
             lock.release()
     return CVResult(run_dir, summary, ev, results, text)
+
+
+def _run_other_rank(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, folds: list[int]) -> CVResult:
+    """Rank r > 0 of a DDP job: the same folds in the same order as rank 0 (each fit and predict is collective),
+    without locks, files, metrics or a summary."""
+    from mmer.loggers import NullSink
+
+    results = [run_fold(cfg, dm, k, run_dir, NullSink(), ev, ({}, {})) for k in folds]
+    return CVResult(run_dir, {}, ev, results, "")
 
 
 def _conclude(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, folds: list[int],

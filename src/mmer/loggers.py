@@ -95,6 +95,16 @@ class MetricSink:
             self.tensorboard = None
 
 
+class NullSink(MetricSink):
+    """The sink of DDP ranks other than 0: nothing is written or sent."""
+
+    def __init__(self) -> None:  # no file, no W&B run, no event files
+        self.path, self.wandb_run, self.tensorboard, self._rows = Path(os.devnull), None, None, 0
+
+    def log(self, metrics: dict[str, float], step: int | None = None, step_key: str | None = None) -> None:
+        """Dropped."""
+
+
 class FoldLogger(Logger):
     """Lightning logger of one fold: ``val/ccc_mean`` at step s becomes ``fold{k}/val/ccc_mean`` with ``fold{k}/step = s``."""
 

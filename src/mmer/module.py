@@ -147,7 +147,7 @@ class MultimodalModule(L.LightningModule):
             target, mask = batch.targets[head.target], batch.target_masks[head.target]
             loss = head.loss(outputs[head.name], target, mask)
             self.log(f"{stage}/{head.metric_prefix}loss_{head.name}", loss, on_step=False, on_epoch=True,
-                     batch_size=batch.size)
+                     batch_size=batch.size, sync_dist=True)
             total = total + head.weight * loss
             pred = head.task.predict(outputs[head.name].detach())
             for metric in self.metrics[f"{stage}_metrics"][head.name].values():
@@ -156,14 +156,16 @@ class MultimodalModule(L.LightningModule):
         for k, fusion in enumerate(fusions):
             for name, loss in fusion.aux_losses.items():  # already weighted by the fusion
                 self.log(f"{stage}/loss_{name}" + (f"_{k}" if k else ""), loss, on_step=False, on_epoch=True,
-                         batch_size=batch.size)
+                         batch_size=batch.size, sync_dist=True)
                 total = total + loss
         if not torch.isfinite(total):
             videos = batch.meta.get("recording", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
                                      f"inputs for NaN/Inf or lower the learning rate")
+        # epoch means over every rank (DDP); the per-step training loss is not synced (a collective per step),
+        # so under DDP train/loss_epoch is rank 0's mean: the per-head train/loss_<head> are the global ones
         self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",
-                 batch_size=batch.size)
+                 batch_size=batch.size, sync_dist=stage != "train")
         return total
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -185,7 +187,9 @@ class MultimodalModule(L.LightningModule):
                 if metric.update_count == 0:
                     continue
                 for key, value in head.task.metric_values(head.dim_names, name, metric.compute()).items():
-                    self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=stage == "val" and key.endswith("mean"))
+                    # torchmetrics gathered every rank's state: the value is the whole set's, the same on each rank
+                    self.log(f"{stage}/{head.metric_prefix}{key}", value, prog_bar=stage == "val" and key.endswith("mean"),
+                             sync_dist=True)
                 metric.reset()
 
     def on_train_epoch_end(self) -> None:
