@@ -331,7 +331,15 @@ def _settings(s: Size, device: torch.device, note: str) -> dict:
             "reference_way": "eager, per-tensor optimizer loop, loss.item() every step"}
 
 
-WORKLOADS = {"1": frozen_backbone, "2": end_to_end, "3": fusion_step, "4": data_path, "5": per_frame_outputs}
+def ddp_scaling(size: str, device: torch.device) -> dict:
+    """6. DDP: N processes against one, samples/s and scaling efficiency (:mod:`benchmarks.ddp`)."""
+    from benchmarks.ddp import ddp_scaling as measure
+
+    return measure(size, device)
+
+
+WORKLOADS = {"1": frozen_backbone, "2": end_to_end, "3": fusion_step, "4": data_path, "5": per_frame_outputs,
+             "6": ddp_scaling}
 
 
 def run(size: str, device: torch.device, only: list[str], force_gpu_workloads: bool = False) -> None:

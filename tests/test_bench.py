@@ -49,3 +49,12 @@ def test_fast_fusion_step_matches_the_reference_step():
         torch.testing.assert_close(workloads.loss_of(ours, batch), workloads.loss_of(ref, batch), atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(ours(batch)["va"], ref(batch)["va"], atol=1e-5, rtol=1e-4)
     assert max((v - before[k]).abs().max() for k, v in ref.state_dict().items()) > 0  # the steps did train
+
+
+def test_ddp_scaling_reports_both_process_counts_and_the_efficiency(capsys):
+    main(["--size", "tiny", "--device", "cpu", "--only", "6"])
+    record = json.loads(capsys.readouterr().out)
+    assert record["workload"] == "ddp_scaling" and record["settings"]["processes"] == 2
+    assert record["ours"] > 0 and record["reference"] > 0
+    assert record["scaling_efficiency"] == pytest.approx(record["ours"] / (2 * record["reference"]), rel=1e-2)
+    assert record["settings"]["threads_per_process"]["ours"] >= 1

@@ -76,4 +76,7 @@ def test_hydra_conventions_cfg_debug_fdr_and_hydra_keys(capsys, tmp_path):
                  "trainer.enable_progress_bar=false", f"paths.output_root={runs}"]) == 0
     assert "train/loss" in capsys.readouterr().out and not runs.exists()
     assert main(["train", "hydra.run.dir=/tmp/elsewhere"]) == 2
-    assert "hydra.run.dir=/tmp/elsewhere: mmer does not run under Hydra's job runner" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "hydra.run.dir=/tmp/elsewhere: a single `mmer cv` does not run under Hydra's job runner" in err
+    assert main(["cv", "hydra/launcher=submitit_slurm"]) == 2  # a launcher without -m: refused, not ignored
+    assert "apply to multirun: `mmer cv -m" in capsys.readouterr().err

@@ -4,6 +4,7 @@ loaders' shares cover every item once, and layouts that cannot run are refused b
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,3 +123,27 @@ def test_only_rank_zero_writes(ddp_run):
     rows = pd.read_csv(metrics)
     assert len(rows) and not rows.duplicated(["key", "step"]).any()  # a second writer would repeat every row
     assert len(list(out.glob("*/*"))) == 1  # one run folder, no stray output of the second process
+
+
+def test_processes_started_together_take_turns_preparing_the_data(monkeypatch, tmp_path):
+    """torchrun / srun: the ranks on one machine extract one after another (the later ones find the cache built);
+    a single process, or Lightning's launcher (which starts the others after rank 0 prepared), never waits."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    from mmer.distributed import launched_together, one_at_a_time
+
+    for name in ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not launched_together()
+    lock = Path(tempfile.gettempdir()) / f"mmer-turn-{hashlib.sha256(b'cache:x').hexdigest()[:16]}.lock"
+    with one_at_a_time("cache:x"):
+        pass  # nothing to wait for, nothing taken
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    assert launched_together()
+    with one_at_a_time("cache:x"), open(lock, "a") as other:  # another rank's attempt while this one holds it
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock, "a") as other:  # given back at the end of the block
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -2,6 +2,8 @@
 
     mmer train [--dataset synthetic] [--experiment NAME] [key=value ...]   the dataset's default CV job
     mmer cv [key=value ...]                                                a CV job from explicit overrides
+    mmer cv -m cv.only_folds=[0],[1] [key=a,b ...]                         Hydra multirun: one CV job per value
+    mmer merge-run RUN_DIR [COPY ...]                                      merge a run's finished folds, train none
     mmer check [key=value ...]                                             fast_dev_run of one fold (smoke test)
     mmer extract [key=value ...]                                           build the dataset's feature cache
     mmer pretrain experiment=m2fnet_meld_av pretrain.modality=audio        triplet pre-training of one extractor
@@ -28,11 +30,12 @@ from collections.abc import Sequence
 
 from mmer.errors import MmerError
 
-TRAINING = ("train", "cv", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
+TRAINING = ("train", "cv", "merge-run", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
             "export", "predict")
 
 
-def _quiet(cmd: str) -> None:
+def quiet_logs(cmd: str) -> None:
+    """What every command logs: its own INFO lines; Lightning at WARNING; known noise filtered."""
     if cmd in TRAINING:  # only they need Lightning (seconds to import): `mmer config` stays quick
         import lightning  # noqa: F401  (it sets its own log levels on import: override them after)
 
@@ -100,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    _quiet(args.cmd)
+    quiet_logs(args.cmd)
     try:
         return _dispatch(args)
     except MmerError as exc:
@@ -111,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def is_override(arg: str) -> bool:
     """A Hydra override: ``key=value``, ``+key=value``, ``~key``."""
     return not arg.startswith("-") and ("=" in arg or arg.startswith("~"))
+
+
+MULTIRUN_HELP = ("Hydra multirun: one CV job per combination of the comma-separated values (cv.only_folds=[0],[1]: "
+                 "a job per fold); hydra/launcher=submitit_slurm runs them as SLURM jobs (pip install 'mmer[slurm]')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,10 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
     p.add_argument("--cfg", choices=["job", "all"], default=None,
                    help="print the composed config (job: without the hydra section, which mmer does not use) and exit")
+    p.add_argument("-m", "--multirun", action="store_true", help=MULTIRUN_HELP)
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("cv", help="run a CV job from Hydra overrides")
     p.add_argument("--cfg", choices=["job", "all"], default=None, help="print the composed config and exit")
+    p.add_argument("-m", "--multirun", action="store_true", help=MULTIRUN_HELP)
     p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("merge-run", help="merge the finished folds of a run folder (and of copies of it), train none")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="the run folder the merge is written to, then copies of it holding other finished folds; "
+                        "key=value: changes to its config (data.root=/moved/copy)")
     for name, text in (("check", "fast_dev_run smoke test"),
                        ("extract", "build a dataset's feature cache (what training would do on first use)"),
                        ("pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
@@ -188,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from mmer import config
+    from mmer.errors import ConfigError
 
     if args.cmd in ("train", "cv"):
         from omegaconf import OmegaConf
@@ -196,6 +210,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.cmd == "train":
             overrides.insert(0, f"experiment={args.experiment or config.default_experiment(args.dataset)}")
         fdr = [o for o in overrides if o.replace(" ", "") == "debug=fdr"]
+        if args.multirun:
+            if args.cfg or fdr:
+                raise ConfigError(f"{'--cfg' if args.cfg else 'debug=fdr'} looks at one composed config: drop -m")
+            from mmer.multirun import run_multirun
+
+            return run_multirun(overrides)
         if fdr:  # the lightning-hydra-template alias: one training and one validation batch of one fold
             metrics = fast_dev_run([o for o in overrides if o not in fdr])
             print({k: round(v, 4) for k, v in metrics.items()})
@@ -252,12 +272,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from omegaconf import OmegaConf
 
         print(OmegaConf.to_yaml(config.compose(args.overrides)))
+    elif args.cmd == "merge-run":
+        from mmer.merge_run import merge_run
+
+        merge_run(args.run_dirs[0], [d for d in args.run_dirs[1:] if not is_override(d)],
+                  [d for d in args.run_dirs[1:] if is_override(d)])
     elif args.cmd == "merge":
         from mmer.predictions import merge_files
 
         print(merge_files(args.files, args.output))
     elif args.cmd == "make-fixture":
-        from mmer.errors import ConfigError
         from mmer.fixtures import FIXTURES
 
         if args.dataset not in FIXTURES:

@@ -53,23 +53,39 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    hydra_keys = [o for o in overrides if o.lstrip("+~").startswith("hydra.")]
-    if hydra_keys:  # Hydra's own settings never reach mmer's runner: say so rather than ignore them
-        raise ConfigError(f"{hydra_keys[0]}: mmer does not run under Hydra's job runner, so hydra.* settings have no "
-                          f"effect; the run folder is <paths.output_root>/<name>/<config hash> (set "
-                          f"paths.output_root=DIR)")
+    hydra_keys = [o for o in overrides if is_hydra_setting(o)]
+    if hydra_keys:  # Hydra's own settings never reach a single job: say so rather than ignore them
+        raise ConfigError(f"{hydra_keys[0]}: a single `mmer cv` does not run under Hydra's job runner, so hydra "
+                          f"settings have no effect; the run folder is <paths.output_root>/<name>/<config hash> (set "
+                          f"paths.output_root=DIR). Launchers and hydra.sweep.* apply to multirun: `mmer cv -m ...`")
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        OmegaConf.resolve(cfg)
-        if cfg.get("data_dir") == "":  # `export DATA_DIR=` means unset; keep the config hash the same
-            cfg.data_dir = None
     except (HydraException, OmegaConfBaseException) as exc:
         message = str(exc).split("\nConfig search path")[0].strip()  # the search-path dump is noise here
         raise ConfigError(f"config error: {message}") from None
+    return finish(cfg)
+
+
+def is_hydra_setting(override: str) -> bool:
+    """``hydra.sweep.dir=...``, ``hydra/launcher=submitit_slurm``: Hydra's own settings, not mmer's."""
+    return override.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def finish(cfg: Any) -> Any:
+    """A composed config made ready to run: resolved in place, an empty ``data_dir`` read as unset, and every
+    modality given a backbone (what :func:`compose` and each ``mmer cv -m`` job do)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"config error: {exc}") from None
+    if cfg.get("data_dir") == "":  # `export DATA_DIR=` means unset; keep the config hash the same
+        cfg.data_dir = None
     unknown = [m for m in cfg.model.modalities if m not in cfg.model.backbones]
     if unknown:
         raise ConfigError(f"model.modalities names {unknown} but model.backbones only has "
@@ -132,7 +148,7 @@ RUNNABLE_STRATEGIES = ("auto", "single_device", "ddp", "ddp_find_unused_paramete
                        "ddp_find_unused_parameters_true")
 
 
-def _count(devices: Any) -> int | None:
+def requested_devices(devices: Any) -> int | None:
     """How many devices a ``trainer.devices`` value asks for (None: 'auto' / -1, Lightning's choice)."""
     if isinstance(devices, str):
         devices = devices.strip()
@@ -159,7 +175,7 @@ def check_layout(trainer: Any) -> None:
             "the fold bookkeeping); use trainer=ddp" if known else
             f"not a strategy Lightning knows; choose one of {', '.join(RUNNABLE_STRATEGIES)} (trainer=ddp)"))
     try:
-        wanted = _count(trainer.get("devices", 1))
+        wanted = requested_devices(trainer.get("devices", 1))
     except ValueError:
         raise ConfigError(f"trainer.devices={trainer.devices}: give a number, a list of device indices or auto") from None
     if wanted is not None and wanted < 1:
@@ -191,8 +207,15 @@ def prepare_datamodule(cfg: Any, fold: int | None = None) -> FoldedDataModule:
     up (index, folds, every bad-input check): what every command does before it trains or predicts. ``fold``:
     also make that fold active."""
     check_settings(cfg)
+    from mmer.distributed import one_at_a_time
+
     dm = build_datamodule(cfg)
-    dm.prepare_data()
+    try:
+        cache = f"{type(dm).__name__}:{dm.cache.root}"
+    except (AttributeError, TypeError):  # no feature cache, or no root yet (prepare_data names what is missing)
+        cache = type(dm).__name__
+    with one_at_a_time(cache):  # torchrun / srun ranks on one machine: one extracts, the others then read
+        dm.prepare_data()
     dm.setup("fit")
     if fold is not None:
         dm.set_fold(fold)

@@ -25,6 +25,7 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ import numpy as np
 from mmer.distributed import effective_batch, gather_to_zero, is_zero
 from mmer.errors import ConfigError, RandomInitWarning
 from mmer.evaluation import Evaluator, evaluator_for
-from mmer.locks import lock_folds
+from mmer.locks import lock_folds, merge_lock
 from mmer.predictions import Table, read_table, write_table
 from mmer.provenance import (
     atomic_write,
@@ -173,10 +174,7 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
         _, status, _ = _train_fold(cfg, dm, k, fold_dir, sink, ev)
         return FoldResult(k, status, {}, {}, {})
     if done.exists():
-        _warn_if_other_code(fold_dir, k)
-        oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
-        test = read_table(fold_dir / "test_predictions.csv", ev.columns)[0] if test_targets[0] else {}
-        return FoldResult(k, "cached", oof, test, read_scores(done))
+        return load_done_fold(fold_dir, k, ev, bool(test_targets[0]))
     fold_dir.mkdir(parents=True, exist_ok=True)
     if not (fold_dir / "provenance.json").exists():  # a resumed fold keeps the commit it started at
         atomic_write_text(fold_dir / "provenance.json", json.dumps({**provenance(int(cfg.seed) + k, run_dir.name),
@@ -197,6 +195,14 @@ def run_fold(cfg: Any, dm: FoldedDataModule, k: int, run_dir: Path, sink: Any, e
     if cfg.cv.get("keep_checkpoints", "weights") == "weights":
         slim_checkpoints(fold_dir / "checkpoints")
     return FoldResult(k, status, oof, test, scores)
+
+
+def load_done_fold(fold_dir: Path, k: int, ev: Evaluator, has_test: bool) -> FoldResult:
+    """A finished fold (``done.json``) as it was written: its prediction tables and scores."""
+    _warn_if_other_code(fold_dir, k)
+    oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
+    test = read_table(fold_dir / "test_predictions.csv", ev.columns)[0] if has_test else {}
+    return FoldResult(k, "cached", oof, test, read_scores(fold_dir / "done.json"))
 
 
 def slim_checkpoints(ckpt_dir: Path) -> None:
@@ -287,8 +293,8 @@ def run_cv(cfg: Any) -> CVResult:
                         warnings.simplefilter("ignore", RandomInitWarning)
                     results.append(run_fold(cfg, dm, k, run_dir, sink, ev, test_targets))
                 log.info("fold %d: %s", k, results[-1].status)
-            summary, text = _conclude(cfg, dm, run_dir, ev, folds, results, test_targets,
-                                      {"wall_s": time.perf_counter() - started, "prepare_s": prepared})
+            results, summary, text = merge_done(cfg, dm, run_dir, ev, results, test_targets,
+                                                {"wall_s": time.perf_counter() - started, "prepare_s": prepared})
             sink.summary(summary)
         finally:
             sink.finish()
@@ -296,6 +302,29 @@ def run_cv(cfg: Any) -> CVResult:
         for lock in locks:
             lock.release()
     return CVResult(run_dir, summary, ev, results, text)
+
+
+def merge_done(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, computed: list[FoldResult],
+               test_targets: tuple[Table, Table], times: dict[str, float],
+               elsewhere: Sequence[Path] = ()) -> tuple[list[FoldResult], dict, str]:
+    """Merge this job's folds (``computed``) with every other finished fold of the run, found in ``run_dir`` or
+    else in the copies of it in ``elsewhere`` (``mmer merge-run A B``), and write the run's merged outputs into
+    ``run_dir``. Held under the run's merge lock, so of fold jobs running side by side the last to finish merges
+    all of them. Returns (the folds merged, in fold order; summary; table)."""
+    with merge_lock(run_dir):
+        by_fold = {r.fold: r for r in computed}
+        for k in range(dm.num_folds):
+            for root in (run_dir, *elsewhere):
+                if k not in by_fold and (root / f"fold{k}" / "done.json").is_file():
+                    by_fold[k] = load_done_fold(root / f"fold{k}", k, ev, bool(test_targets[0]))
+        missing = [k for k in range(dm.num_folds) if k not in by_fold]
+        if missing and by_fold:
+            log.warning("fold(s) %s of %s are not done: the merge uses folds %s (run the same command without "
+                        "cv.only_folds, or with cv.only_folds=%s, then `mmer merge-run %s`)", missing, run_dir,
+                        sorted(by_fold), missing, run_dir)
+        results = [by_fold[k] for k in sorted(by_fold)]
+        summary, text = _conclude(cfg, dm, run_dir, ev, sorted(by_fold), results, test_targets, times)
+    return results, summary, text
 
 
 def _run_other_rank(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, folds: list[int]) -> CVResult:

@@ -20,8 +20,12 @@ Sharding (the data modules' loaders, :meth:`mmer.data_modules.base.FoldedDataMod
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Sampler
@@ -54,6 +58,42 @@ def is_zero() -> bool:
         if value.isdigit() and int(value) != 0:
             return False
     return True
+
+
+#: variables a launcher that starts every process at once sets to the job's process count (torchrun, srun)
+WORLD_VARIABLES = ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
+
+
+def launched_together() -> bool:
+    """Whether torchrun / srun started several processes of this job at the same time (Lightning's own launcher
+    starts the others later, inside the first fit, after rank 0 has prepared the data)."""
+    return any((os.environ.get(v, "1").strip() or "1") not in ("0", "1") for v in WORLD_VARIABLES)
+
+
+@contextlib.contextmanager
+def one_at_a_time(what: str) -> Iterator[None]:
+    """The processes of a job on one machine take turns (an ``flock`` on a node-local file named after ``what``,
+    e.g. a feature cache's folder): the first extracts the cache, the others then find it built. Without a launcher
+    that starts them together, or where the lock cannot be taken, nothing waits (the cache's atomic writes keep a
+    concurrent build correct, only repeated)."""
+    if not launched_together():
+        yield
+        return
+    import fcntl
+
+    name = hashlib.sha256(what.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"mmer-turn-{name}.lock"
+    try:
+        handle = open(path, "a")  # noqa: SIM115  (held for the block)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def gather_to_zero(items: list[Any]) -> list[Any] | None:

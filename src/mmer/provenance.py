@@ -28,8 +28,13 @@ PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "
 
 
 def config_hash(container: dict[str, Any]) -> str:
-    """sha256 (12 hex digits) of the resolved config without :data:`NON_SEMANTIC` keys (and without sections that
-    only they filled, or that are null), keys sorted."""
+    """sha256 (12 hex digits) of :func:`semantic_config`, keys sorted."""
+    return hashlib.sha256(json.dumps(semantic_config(container), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def semantic_config(container: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without :data:`NON_SEMANTIC` keys (and without sections that only they filled, or that
+    are null): what a run computes."""
     data = json.loads(json.dumps(container))
     for path in NON_SEMANTIC:
         node = data
@@ -42,7 +47,7 @@ def config_hash(container: dict[str, Any]) -> str:
             data["callbacks"].pop(name)
     if data.get("callbacks") == {}:
         data.pop("callbacks")
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    return data
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
