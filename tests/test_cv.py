@@ -124,10 +124,13 @@ def test_changed_config_gets_a_new_folder_and_non_semantic_keys_do_not(compose_t
     assert run_dir_for(compose_tiny("model.optimizer.lr=0.01")) != base
     assert run_dir_for(compose_tiny("data.num_workers=2", "trainer.enable_progress_bar=true",
                                     "cv.keep_checkpoints=all")) == base
-    # where it runs is not what it computes; the precision is
-    assert run_dir_for(compose_tiny("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
-                                    "trainer.num_nodes=2")) == base
+    # where it runs is not what it computes; the precision is, and so are the processes per optimizer step
+    # (data.batch_size is per device), whichever devices they are
+    assert run_dir_for(compose_tiny("trainer.accelerator=cpu", "trainer.strategy=ddp", "trainer.devices=[0]")) == base
     assert run_dir_for(compose_tiny("trainer.precision=bf16-mixed")) != base
+    ddp = run_dir_for(compose_tiny("trainer.strategy=ddp", "trainer.devices=2"))
+    assert ddp != base and ddp == run_dir_for(compose_tiny("trainer.strategy=ddp", "trainer.devices=[2,3]"))
+    assert run_dir_for(compose_tiny("trainer.strategy=ddp", "trainer.num_nodes=2")) == ddp  # 2 x 1 = 1 x 2
     # callbacks: the checkpoint and LR monitor change no result; early stopping does
     assert run_dir_for(compose_tiny("callbacks.lr_monitor=null", "+callbacks.checkpoint.save_top_k=2")) == base
     assert run_dir_for(compose_tiny("callbacks=early_stopping")) != base

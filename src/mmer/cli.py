@@ -44,8 +44,8 @@ def quiet_logs(cmd: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    # DDP: the per-step training loss is this rank's on purpose (module.MultimodalModule._shared_step)
-    warnings.filterwarnings("ignore", message=r".*self.log\('train/loss', \.\.\., sync_dist=True\).*")
+    # DDP: the training losses are this rank's on purpose (module.MultimodalModule._shared_step)
+    warnings.filterwarnings("ignore", message=r".*self.log\('train/loss[^']*', \.\.\., sync_dist=True\).*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
 
 

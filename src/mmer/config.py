@@ -160,6 +160,19 @@ def requested_devices(devices: Any) -> int | None:
     return len(list(devices))
 
 
+def world_size(trainer: Any) -> int:
+    """Processes of one optimizer step: ``devices x num_nodes`` (``auto`` / -1: every GPU here, else 1). Part of a
+    run's identity when above 1, since ``data.batch_size`` is per device: 2 processes train another model than 1."""
+    import torch
+
+    count = requested_devices(trainer.get("devices", 1))
+    if count is None:
+        accelerator = str(trainer.get("accelerator", "auto"))
+        gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        count = max(1, torch.cuda.device_count()) if gpu else 1
+    return count * int(trainer.get("num_nodes", 1))
+
+
 def check_layout(trainer: Any) -> None:
     """``trainer.strategy`` / ``devices`` / ``num_nodes`` that cannot run, refused before anything is built: an
     unknown or unsupported strategy, and more devices than this machine has (GPUs, or CPU cores for CPU

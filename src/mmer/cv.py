@@ -70,9 +70,11 @@ class CVResult:
 
 
 def run_dir_for(cfg: Any, dm: FoldedDataModule | None = None) -> Path:
-    """``<paths.output_root>/<name>/<hash>``: the hash of what the run computes (:func:`mmer.provenance.config_hash`)
-    and of its dataset's fingerprint instead of its path (:mod:`mmer.data_modules.identity`), so that a copy of the
-    data elsewhere finds the same folder. ``dm``: the set-up data module (built here when not given)."""
+    """``<paths.output_root>/<name>/<hash>``: the hash of what the run computes (:func:`mmer.provenance.config_hash`),
+    of its dataset's fingerprint instead of its path (:mod:`mmer.data_modules.identity`), so that a copy of the
+    data elsewhere finds the same folder, and of the processes per optimizer step when there are several
+    (:func:`mmer.config.world_size`; which devices, the strategy and the accelerator are not hashed). ``dm``: the
+    set-up data module (built here when not given)."""
     from omegaconf import OmegaConf
 
     from mmer.data_modules.identity import data_fingerprint
@@ -81,8 +83,13 @@ def run_dir_for(cfg: Any, dm: FoldedDataModule | None = None) -> Path:
         from mmer.config import prepare_datamodule
 
         dm = prepare_datamodule(cfg)
+    from mmer.config import world_size
+
     container = OmegaConf.to_container(cfg, resolve=True)
     container["data_fingerprint"] = data_fingerprint(dm)
+    world = world_size(cfg.trainer)
+    if world > 1:  # data.batch_size is per device: N processes step on N batches (one process: no key, same hash)
+        container["world_size"] = world
     return Path(cfg.paths.output_root) / str(cfg.name) / config_hash(container)
 
 

@@ -9,6 +9,7 @@ RUN_DIR. Folders of different runs are refused, naming the settings that differ.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Sequence
@@ -32,10 +33,14 @@ def config_differences(a: Path, b: Path) -> list[str]:
     differently (``model.optimizer.lr: 0.001 vs 0.0001``), else that their data differ."""
     from omegaconf import OmegaConf
 
+    from mmer.config import world_size
     from mmer.provenance import semantic_config
 
-    sides = [_flat(semantic_config(OmegaConf.to_container(OmegaConf.load(Path(r) / "config.yaml"), resolve=True)))
-             for r in (a, b)]
+    sides = []
+    for run in (a, b):
+        cfg = OmegaConf.load(Path(run) / "config.yaml")
+        sides.append({**_flat(semantic_config(OmegaConf.to_container(cfg, resolve=True))),
+                      "processes per optimizer step (trainer.devices x num_nodes)": world_size(cfg.trainer)})
     keys = sorted(set(sides[0]) | set(sides[1]))
     missing = "(not set)"
     diffs = [f"{k}: {sides[0].get(k, missing)} vs {sides[1].get(k, missing)}" for k in keys
@@ -61,7 +66,7 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
     that leave what it computes alone (``data.root=/scratch/copy``)."""
     from omegaconf import OmegaConf
 
-    from mmer.cv import CVResult, merge_done, prepare
+    from mmer.cv import CVResult, merge_done, prepare, run_dir_for
     from mmer.evaluation import evaluator_for
     from mmer.locks import FoldLock, RunBusyError
     from mmer.loggers import MetricSink
@@ -70,11 +75,13 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
 
     started = time.perf_counter()
     run_dir, others = Path(run_dir), [Path(o) for o in others if Path(o).resolve() != Path(run_dir).resolve()]
-    cfg = run_config(run_dir, overrides)
+    saved = run_config(run_dir, overrides)
+    cfg = copy.deepcopy(saved)
     for key, value in (("accelerator", "cpu"), ("devices", 1), ("strategy", "auto"), ("num_nodes", 1)):
         cfg.trainer[key] = value  # nothing trains here: a run trained on 8 GPUs merges on a login node
     check_same_run(run_dir, others)
-    dm, expected = prepare(cfg)
+    dm, _ = prepare(cfg)
+    expected = run_dir_for(saved, dm)
     if expected.name != run_dir.name:
         raise ConfigError(f"{run_dir}: its config.yaml with the data at data.root={cfg.data.get('root')} hashes to "
                           f"{expected.name}, not to the folder's name: these are not the data (or the code's hash "

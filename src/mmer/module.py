@@ -147,7 +147,7 @@ class MultimodalModule(L.LightningModule):
             target, mask = batch.targets[head.target], batch.target_masks[head.target]
             loss = head.loss(outputs[head.name], target, mask)
             self.log(f"{stage}/{head.metric_prefix}loss_{head.name}", loss, on_step=False, on_epoch=True,
-                     batch_size=batch.size, sync_dist=True)
+                     batch_size=batch.size, sync_dist=stage != "train")
             total = total + head.weight * loss
             pred = head.task.predict(outputs[head.name].detach())
             for metric in self.metrics[f"{stage}_metrics"][head.name].values():
@@ -156,14 +156,15 @@ class MultimodalModule(L.LightningModule):
         for k, fusion in enumerate(fusions):
             for name, loss in fusion.aux_losses.items():  # already weighted by the fusion
                 self.log(f"{stage}/loss_{name}" + (f"_{k}" if k else ""), loss, on_step=False, on_epoch=True,
-                         batch_size=batch.size, sync_dist=True)
+                         batch_size=batch.size, sync_dist=stage != "train")
                 total = total + loss
         if not torch.isfinite(total):
             videos = batch.meta.get("recording", [])
             raise FloatingPointError(f"{stage} loss is {float(total)} on a batch of {list(videos)[:8]}: check these "
                                      f"inputs for NaN/Inf or lower the learning rate")
-        # epoch means over every rank (DDP); the per-step training loss is not synced (a collective per step),
-        # so under DDP train/loss_epoch is rank 0's mean: the per-head train/loss_<head> are the global ones
+        # DDP: validation losses are epoch means over every rank. Training losses are not synced: rank 0's
+        # progress bar reads them at the training epoch's end, before the other ranks would join that collective
+        # (a deadlock), so under DDP train/loss* are rank 0's means; train/ metrics (torchmetrics) are global
         self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=stage == "train",
                  batch_size=batch.size, sync_dist=stage != "train")
         return total
