@@ -58,3 +58,19 @@ def test_ddp_scaling_reports_both_process_counts_and_the_efficiency(capsys):
     assert record["ours"] > 0 and record["reference"] > 0
     assert record["scaling_efficiency"] == pytest.approx(record["ours"] / (2 * record["reference"]), rel=1e-2)
     assert record["settings"]["threads_per_process"]["ours"] >= 1
+
+
+def test_cv_cost_counts_steps_per_fold_and_rounds_of_fold_jobs(capsys):
+    from benchmarks import cv_cost
+
+    # 6 folds of 1,200 frames at hop 10 and batch 4: 100 training windows -> 25 steps, 20 validation windows -> 5
+    assert cv_cost.fold_seconds(1200, 6, 10, 4, 1, 2, step_s=1.0, val_step_s=0.5) == 2 * (25 * 1.0 + 5 * 0.5)
+    assert cv_cost.fold_seconds(1200, 6, 10, 4, 2, 1, step_s=1.0, val_step_s=0.0) == 13  # ceil(100 / 8)
+    rows = dict(cv_cost.table(cv_cost.build_parser().parse_args(["--gpus", "1", "4", "--efficiency", "1.0"])))
+    frozen_ddp = rows["frozen backbones recomputed every step (reference way), DDP"]
+    frozen_jobs = rows["frozen backbones recomputed every step (reference way), fold jobs"]
+    assert frozen_ddp[0] == frozen_jobs[0] and frozen_jobs[1] == pytest.approx(frozen_jobs[0] / 3, rel=1e-3)  # 2 rounds
+    assert frozen_ddp[1] == pytest.approx(frozen_ddp[0] / 4, rel=0.03)  # ideal DDP: a quarter of the steps (ceil)
+    cached = rows["feature cache, the reference's fusion step, fold jobs"]
+    assert cached[1] > cached[0] / 3  # the one-off cache build is not divided among the GPUs
+    assert cv_cost.main(["--gpus", "1"]) == 0 and "1 GPU" in capsys.readouterr().out
