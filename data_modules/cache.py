@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from mmer.provenance import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 def cache_key(settings: dict[str, Any], sources: Iterable[Path]) -> str:
@@ -42,6 +45,33 @@ def default_cache_dir(dataset: str) -> Path:
     shared. Copies of the dataset elsewhere share it (keys follow each file's name, size and time, not its path).
     Set ``data.cache_dir`` to move it."""
     return Path(os.environ.get("MMER_CACHE_DIR") or Path.home() / ".cache" / "mmer") / dataset
+
+
+def writable(path: Path) -> bool:
+    """Whether this process can create or write ``path``: the nearest existing folder on its way is writable."""
+    for place in (path, *path.parents):
+        if place.exists():
+            return os.access(place, os.W_OK | os.X_OK)
+    return False
+
+
+_said: set[Path] = set()
+
+
+def cache_root(cache_dir: str | Path | None, root: str | Path, dataset: str) -> Path:
+    """Where a dataset read from media files keeps its features: ``cache_dir``, else ``<root>/.mmer_cache``, else
+    (a copy this process cannot write to: read-only, shared) :func:`default_cache_dir`, said once per copy."""
+    if cache_dir:
+        return Path(cache_dir)
+    inside = Path(root) / ".mmer_cache"
+    if writable(inside):
+        return inside
+    elsewhere = default_cache_dir(dataset)
+    if inside not in _said:
+        _said.add(inside)
+        log.info("%s is read-only here: its feature cache goes to %s instead of %s (data.cache_dir=DIR, or "
+                 "MMER_CACHE_DIR, moves it)", root, elsewhere, inside)
+    return elsewhere
 
 
 SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._ -]*")

@@ -198,7 +198,7 @@ class DialogueDataModule(WindowedDataModule):
     def _extract_clips(self, rec: Recording) -> np.ndarray:
         """One structured array per dialogue (cached): audio (R, n_mels), frames (K + F, 3, S, S) uint8, two ok
         flags and why an input is missing (also reported when the array comes from the cache)."""
-        from mmer.data_modules.cache import FeatureCache, cache_key
+        from mmer.data_modules.cache import FeatureCache, cache_key, cache_root
         from mmer.data_modules.media import IMAGE_SUFFIXES, read_face_set
 
         utterances, media = self._media[rec.id]
@@ -209,7 +209,7 @@ class DialogueDataModule(WindowedDataModule):
         if nf:
             files += sorted(str(f) for m in media if m.faces and m.faces.is_dir() for f in m.faces.iterdir()
                             if f.suffix.lower() in IMAGE_SUFFIXES)
-        cache = FeatureCache(self.cache_dir or self.root_dir / ".mmer_cache")
+        cache = FeatureCache(cache_root(self.cache_dir, self.root_dir, self.dataset_name))
 
         def build() -> np.ndarray:
             packed = np.zeros(n, dtype=[("audio", np.float32, (self.clip_rows, self.n_mels)),

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Literal
 
 from mmer.data_modules.base import Item, Recording
-from mmer.data_modules.cache import FeatureCache
+from mmer.data_modules.cache import FeatureCache, cache_root
 from mmer.data_modules.media import MEDIA_TOLERANCE
 
 from mmer.errors import ConfigError, DataError
@@ -62,7 +61,7 @@ class Extraction:
 
 class ExtractedDataset:
     """Mixin for data modules read from media files (put it before the data-module base): the feature cache under
-    ``cache_dir`` or ``<root>/.mmer_cache``, discovery parsed once, skipped recordings left out of the index, and
+    ``cache_dir`` or ``<root>/.mmer_cache`` (a read-only copy: ``~/.cache/mmer/<dataset>``), discovery parsed once, skipped recordings left out of the index, and
     loading / ``prepare_data`` through :class:`Extraction`. A subclass sets ``root``, ``cache_dir``,
     ``extraction`` and ``_recordings = []`` and provides ``_discover()`` and ``_load(rec)``."""
 
@@ -80,7 +79,7 @@ class ExtractedDataset:
 
     @property
     def cache(self) -> FeatureCache:
-        return FeatureCache(self.cache_dir or Path(self.root) / ".mmer_cache")
+        return FeatureCache(cache_root(self.cache_dir, self.root, self.extraction.dataset))
 
     def index(self) -> list[Recording]:
         """Discover and parse the release once per data module (prepare_data and setup both ask)."""

@@ -29,3 +29,28 @@ def test_a_moved_copy_of_the_dataset_reuses_the_finished_run_and_its_cache(tmp_p
     (copy / "Actor_01" / "03-01-03-01-01-01-01.wav").rename(copy / "Actor_01" / "03-01-04-01-01-02-01.wav")
     _, changed = prepare(compose(overrides(copy, tmp_path / "runs", tmp_path / "cache")))
     assert changed != first.run_dir
+
+
+def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_path, tmp_path_factory, monkeypatch,
+                                                                          caplog):
+    """Without data.cache_dir a media dataset caches in <root>/.mmer_cache; where this process cannot write there
+    (a read-only or shared copy) the cache goes to $MMER_CACHE_DIR/<dataset>, said once, and the copy is untouched."""
+    import logging
+    import os
+
+    from mmer.config import default_experiment, prepare_datamodule
+    from mmer.data_modules import cache as cache_module
+
+    copy = tmp_path / "biovid_ro"
+    shutil.copytree(fixture_root("biovid", tmp_path_factory), copy)
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    monkeypatch.setenv("MMER_CACHE_DIR", str(tmp_path / "home_cache"))
+    real_access = os.access  # as root every path is writable: pretend this copy is not
+    monkeypatch.setattr(cache_module.os, "access",
+                        lambda p, mode: False if str(p).startswith(str(copy)) else real_access(p, mode))
+    caplog.set_level(logging.INFO, logger="mmer.data_modules.cache")
+    prepare_datamodule(compose([f"experiment={default_experiment('biovid')}", f"data.root={copy}",
+                                "data.face_size=32", "logger=csv"]))
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written into the copy
+    assert list((tmp_path / "home_cache" / "biovid").rglob("*.npy"))
+    assert caplog.text.count("is read-only here: its feature cache goes to") == 1
