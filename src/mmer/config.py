@@ -167,10 +167,16 @@ def world_size(trainer: Any) -> int:
 
     count = requested_devices(trainer.get("devices", 1))
     if count is None:
-        accelerator = str(trainer.get("accelerator", "auto"))
-        gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-        count = max(1, torch.cuda.device_count()) if gpu else 1
+        count = max(1, torch.cuda.device_count()) if on_gpu(trainer) else 1
     return count * int(trainer.get("num_nodes", 1))
+
+
+def on_gpu(trainer: Any) -> bool:
+    """Whether ``trainer.accelerator`` puts the job on GPUs (``auto``: where one exists)."""
+    import torch
+
+    accelerator = str(trainer.get("accelerator", "auto"))
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def check_layout(trainer: Any) -> None:
@@ -199,7 +205,7 @@ def check_layout(trainer: Any) -> None:
     if wanted is None or nodes > 1:  # on several nodes each has its own devices; this machine cannot count them
         return
     accelerator = str(trainer.get("accelerator", "auto"))
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    gpu = on_gpu(trainer)
     have = torch.cuda.device_count() if gpu else (os.cpu_count() or 1)
     what = "GPUs" if gpu else "CPU cores"
     if wanted > have:
