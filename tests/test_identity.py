@@ -38,8 +38,9 @@ def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_p
     import logging
     import os
 
-    from mmer.config import default_experiment, prepare_datamodule
     from mmer.data_modules import cache as cache_module
+
+    from mmer.config import default_experiment, prepare_datamodule
 
     copy = tmp_path / "biovid_ro"
     shutil.copytree(fixture_root("biovid", tmp_path_factory), copy)
