@@ -4,7 +4,6 @@ loaders' shares cover every item once, and layouts that cannot run are refused b
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,15 +129,13 @@ def test_processes_started_together_take_turns_preparing_the_data(monkeypatch, t
     """torchrun / srun: the ranks on one machine extract one after another (the later ones find the cache built);
     a single process, or Lightning's launcher (which starts the others after rank 0 prepared), never waits."""
     import fcntl
-    import hashlib
-    import tempfile
 
-    from mmer.distributed import launched_together, one_at_a_time
+    from mmer.distributed import launched_together, one_at_a_time, turn_lock
 
     for name in ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
     assert not launched_together()
-    lock = Path(tempfile.gettempdir()) / f"mmer-turn-{hashlib.sha256(b'cache:x').hexdigest()[:16]}.lock"
+    lock = turn_lock("cache:x").path
     with one_at_a_time("cache:x"):
         pass  # nothing to wait for, nothing taken
     monkeypatch.setenv("SLURM_NTASKS", "2")

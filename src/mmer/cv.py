@@ -58,6 +58,7 @@ class FoldResult:
     oof: Table
     test: Table
     scores: dict[str, float]
+    source: Path | None = None  # the fold folder a finished fold was read from (None: computed by this job)
 
 
 @dataclass
@@ -209,7 +210,7 @@ def load_done_fold(fold_dir: Path, k: int, ev: Evaluator, has_test: bool) -> Fol
     _warn_if_other_code(fold_dir, k)
     oof, _ = read_table(fold_dir / "oof_predictions.csv", ev.columns)
     test = read_table(fold_dir / "test_predictions.csv", ev.columns)[0] if has_test else {}
-    return FoldResult(k, "cached", oof, test, read_scores(fold_dir / "done.json"))
+    return FoldResult(k, "cached", oof, test, read_scores(fold_dir / "done.json"), source=fold_dir)
 
 
 def slim_checkpoints(ckpt_dir: Path) -> None:

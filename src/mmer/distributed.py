@@ -30,6 +30,8 @@ from typing import Any
 
 from torch.utils.data import Sampler
 
+from mmer.locks import RunLock
+
 #: launcher variables that carry a rank: torchrun (RANK, LOCAL_RANK, GROUP_RANK), Lightning's launcher (LOCAL_RANK,
 #: NODE_RANK), SLURM (SLURM_PROCID), LSF/jsrun (JSM_NAMESPACE_RANK)
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
@@ -70,30 +72,32 @@ def launched_together() -> bool:
     return any((os.environ.get(v, "1").strip() or "1") not in ("0", "1") for v in WORLD_VARIABLES)
 
 
+def turn_lock(what: str) -> RunLock:
+    """The node-local lock that the ranks of one machine take in turn for ``what``: a :class:`~mmer.locks.RunLock`
+    in ``<tmp>/mmer-turns/`` named after a hash of ``what``."""
+    name = hashlib.sha256(what.encode()).hexdigest()[:16]
+    return RunLock(Path(tempfile.gettempdir()) / "mmer-turns", name, f"the preparation of {what}")
+
+
 @contextlib.contextmanager
 def one_at_a_time(what: str) -> Iterator[None]:
-    """The processes of a job on one machine take turns (an ``flock`` on a node-local file named after ``what``,
-    e.g. a feature cache's folder): the first extracts the cache, the others then find it built. Without a launcher
-    that starts them together, or where the lock cannot be taken, nothing waits (the cache's atomic writes keep a
-    concurrent build correct, only repeated)."""
+    """The processes of a job on one machine take turns (:func:`turn_lock` of ``what``, e.g. a feature cache's
+    folder): the first extracts the cache, the others then find it built. Without a launcher that starts them
+    together, or where the lock cannot be taken, nothing waits (the cache's atomic writes keep a concurrent build
+    correct, only repeated)."""
     if not launched_together():
         yield
         return
-    import fcntl
-
-    name = hashlib.sha256(what.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"mmer-turn-{name}.lock"
+    lock = turn_lock(what)
     try:
-        handle = open(path, "a")  # noqa: SIM115  (held for the block)
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        lock.acquire(wait=True)
     except OSError:
         yield
         return
     try:
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        lock.release()
 
 
 def gather_to_zero(items: list[Any]) -> list[Any] | None:

@@ -107,7 +107,6 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
         sink.summary(summary)
     finally:
         sink.finish()
-    sources = {f"fold{r.fold}": str(next(root for root in roots if (root / f"fold{r.fold}" / "done.json").is_file()))
-               for r in results}
+    sources = {f"fold{r.fold}": str(r.source.parent) for r in results}  # every fold here was read from a root
     atomic_write_text(run_dir / "merged_from.json", json.dumps(sources, indent=2))
     return CVResult(run_dir, summary, ev, results, text)

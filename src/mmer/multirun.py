@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmer.config import check_settings, compose, config_dir, finish, is_hydra_setting, requested_devices
+from mmer.config import check_settings, compose, config_dir, finish, is_hydra_setting, world_size
 from mmer.errors import ConfigError, MmerError
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,9 @@ def check_jobs(overrides: Sequence[str]) -> list[tuple[list[str], Any]]:
             check_settings(cfg)
         except MmerError as exc:
             raise ConfigError(f"multirun job {i} ({' '.join(job)}): {exc}") from None
-        devices, nodes = requested_devices(cfg.trainer.get("devices", 1)), int(cfg.trainer.get("num_nodes", 1))
-        if ((devices or 1) > 1 or nodes > 1) and launcher not in PROCESS_PER_DEVICE_LAUNCHERS:
+        if world_size(cfg.trainer) > 1 and launcher not in PROCESS_PER_DEVICE_LAUNCHERS:
             raise ConfigError(f"multirun job {i} ({' '.join(job)}): trainer.devices={cfg.trainer.devices} "
-                              f"num_nodes={nodes} under hydra/launcher={launcher}, which runs one process per job; "
+                              f"num_nodes={cfg.trainer.get('num_nodes', 1)} under hydra/launcher={launcher}, which runs one process per job; "
                               "DDP needs one per device: set trainer.devices=1 for the sweep, use "
                               "hydra/launcher=submitit_slurm hydra.launcher.tasks_per_node=N, or run each job as "
                               "its own `mmer cv trainer=ddp ...` (torchrun / srun)")
