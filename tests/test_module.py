@@ -40,11 +40,11 @@ HEADS = {
 }
 
 
-def make_module(heads=tuple(HEADS), token_stride=1):
+def make_module(heads=tuple(HEADS), token_stride=1, mixup=0.0):
     backbones = {"visual": FeatureProjection(6, 16), "audio": FeatureProjection(5, 16)}
     return MultimodalModule(
         backbones, lambda in_dims: JointTransformerFusion(in_dims, d_model=16, heads=2),
-        [lambda in_dim, n=n: Head(in_dim, n, **HEADS[n]) for n in heads], token_stride=token_stride)
+        [lambda in_dim, n=n: Head(in_dim, n, **HEADS[n]) for n in heads], token_stride=token_stride, mixup=mixup)
 
 
 def test_every_task_is_covered():

@@ -327,6 +327,7 @@ def build_module(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, li
     module = MultimodalModule(backbones=backbones, fusion=fusion, heads=heads,
                               optimizer=_instantiate(cfg.model.optimizer, "optimizer"), scheduler=scheduler,
                               token_stride=cfg.model.token_stride, compile=cfg.model.compile,
-                              token_upsampling=cfg.model.token_upsampling, replicas=replicas)
+                              token_upsampling=cfg.model.token_upsampling, replicas=replicas,
+                              mixup=float(cfg.model.get("mixup", 0.0)))
     module.description = describe(cfg, input_spec, target_spec or {})  # written into every checkpoint
     return module

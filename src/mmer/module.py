@@ -27,6 +27,7 @@ from mmer.backbones.features import FoldStandardiser
 from mmer.batch import Batch, model_input
 from mmer.fusion.base import Fusion
 from mmer.heads import UPSAMPLING, Head, frames_from_tokens
+from mmer.mixup import mix
 from mmer.timeaxis import align_time, resample_mask
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -49,18 +50,24 @@ class MultimodalModule(L.LightningModule):
     replicas: ``[(backbones, fusion), ...]`` for output dimensions 1, 2, ...: one independent model per dimension
         (the leader-follower reference trains valence and arousal as two models). Needs a single head built with
         ``per_dim=True``; the main backbones and fusion serve dimension 0.
+    mixup: alpha of training-batch mixup (:mod:`mmer.mixup`; 0: off). Each head's loss is blended between the two
+        samples' targets; validation, test and prediction never mix.
     """
 
     def __init__(self, backbones: dict[str, nn.Module], fusion: Fusion | Callable[..., Fusion],
                  heads: Sequence[Head | Callable[..., Head]], optimizer: OptimizerFactory | None = None,
                  scheduler: SchedulerFactory | None = None, token_stride: int = 1, compile: bool = False,
                  token_upsampling: str = "repeat",
-                 replicas: Sequence[tuple[dict[str, nn.Module], Fusion | Callable[..., Fusion]]] | None = None) -> None:
+                 replicas: Sequence[tuple[dict[str, nn.Module], Fusion | Callable[..., Fusion]]] | None = None,
+                 mixup: float = 0.0) -> None:
         super().__init__()
         if not backbones:
             raise ValueError("MultimodalModule needs at least one backbone (model.modalities is empty)")
         if token_stride < 1:
             raise ValueError(f"token_stride={token_stride} must be >= 1")
+        if mixup < 0:
+            raise ValueError(f"mixup={mixup} must be >= 0 (0: off; 0.2 to 0.4 is usual)")
+        self.mixup = float(mixup)
         self.backbones = nn.ModuleDict(backbones)
         in_dims = {m: b.out_dim for m, b in backbones.items()}
         self.fusion = fusion if isinstance(fusion, nn.Module) else fusion(in_dims=in_dims)
@@ -141,11 +148,15 @@ class MultimodalModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------------- steps
     def _shared_step(self, batch: Batch, stage: str) -> Tensor:
-        outputs = self(batch)
+        mixed = mix(batch, self.mixup) if stage == "train" and self.mixup > 0 else None
+        outputs = self(mixed.batch if mixed is not None else batch)
         total = 0.0
         for head in self.heads:
             target, mask = batch.targets[head.target], batch.target_masks[head.target]
             loss = head.loss(outputs[head.name], target, mask)
+            if mixed is not None:  # the partner's target, weighted 1 - lam (mmer.mixup)
+                k = mixed.partner
+                loss = mixed.lam * loss + (1 - mixed.lam) * head.loss(outputs[head.name], target[k], mask[k])
             self.log(f"{stage}/{head.metric_prefix}loss_{head.name}", loss, on_step=False, on_epoch=True,
                      batch_size=batch.size, sync_dist=stage != "train")
             total = total + head.weight * loss

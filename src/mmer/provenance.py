@@ -23,6 +23,9 @@ NON_SEMANTIC = (("logger",), ("paths",), ("cv", "plot_videos"), ("cv", "only_fol
                 ("trainer", "enable_model_summary"), ("trainer", "log_every_n_steps"), ("trainer", "accelerator"),
                 ("trainer", "devices"), ("trainer", "strategy"), ("trainer", "num_nodes"), ("callbacks", "checkpoint"),
                 ("callbacks", "lr_monitor"))
+# Switches added after runs existed, hashed only when on: at their off value a run keeps the identity it had before
+# the switch was there (its finished folds are found, not retrained).
+OFF_UNLESS_SET = ((("model", "mixup"), 0.0),)
 PACKAGES = ("torch", "torchvision", "torchaudio", "lightning", "torchmetrics", "transformers", "hydra-core", "numpy",
             "wandb", "mmer")
 
@@ -37,17 +40,25 @@ def semantic_config(container: dict[str, Any]) -> dict[str, Any]:
     are null): what a run computes."""
     data = json.loads(json.dumps(container))
     for path in NON_SEMANTIC:
-        node = data
-        for key in path[:-1]:
-            node = node.get(key, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
+        _parent(data, path).pop(path[-1], None)
+    for path, off in OFF_UNLESS_SET:
+        parent = _parent(data, path)
+        if parent.get(path[-1], off) == off:
+            parent.pop(path[-1], None)
     for name, section in list(data.get("callbacks", {}).items()):
         if section is None:  # a callback switched off is no callback
             data["callbacks"].pop(name)
     if data.get("callbacks") == {}:
         data.pop("callbacks")
     return data
+
+
+def _parent(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The dict holding ``path``'s last key in nested ``data`` ({} where the path is absent or not a dict)."""
+    node: Any = data
+    for key in path[:-1]:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    return node if isinstance(node, dict) else {}
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
