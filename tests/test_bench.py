@@ -10,6 +10,7 @@ from benchmarks import workloads
 from benchmarks.run import main
 
 
+@pytest.mark.slow  # about 95 s on 2 cores: every workload end to end; the fast tier keeps the cheaper checks below
 def test_every_workload_prints_its_json_record(capsys):
     main(["--size", "tiny", "--device", "cpu", "--only", "1,2,3,4,5", "--force-gpu-workloads"])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
