@@ -97,7 +97,8 @@ def test_option_of_another_component_is_a_clear_error():
 
 @pytest.mark.parametrize("override,message", [
     ("cv.folds=1", "cv.folds=1: a single fold"), ("data.batch_size=0", "data.batch_size=0"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0"), ("model.optimizer.lr=-1", "model.optimizer.lr=-1: must be > 0")])
+    ("trainer.max_epochs=0", "trainer.max_epochs=0"), ("model.optimizer.lr=-1", "model.optimizer.lr=-1: must be > 0"),
+    ("model.mixup=-0.2", "model.mixup=-0.2: the Beta")])
 def test_impossible_settings_stop_in_one_line_before_any_folder(override, message, tmp_path, capsys):
     from mmer.cli import main
 

@@ -140,6 +140,9 @@ def check_settings(cfg: Any) -> None:
         value = cfg.model.optimizer.get(key)
         if value is not None and (value < 0 or (key == "lr" and value == 0)):
             raise ConfigError(f"model.optimizer.{key}={value}: must be {'> 0' if key == 'lr' else '>= 0'}")
+    if float(cfg.model.get("mixup", 0.0)) < 0:
+        raise ConfigError(f"model.mixup={cfg.model.mixup}: the Beta(alpha, alpha) parameter must be >= 0 (0: off; "
+                          "0.2 to 0.4 is usual)")
     check_layout(cfg.trainer)
 
 

@@ -37,7 +37,7 @@ def config_hash(container: dict[str, Any]) -> str:
 
 def semantic_config(container: dict[str, Any]) -> dict[str, Any]:
     """The resolved config without :data:`NON_SEMANTIC` keys (and without sections that only they filled, or that
-    are null): what a run computes."""
+    are null), and without :data:`OFF_UNLESS_SET` switches at their off value: what a run computes."""
     data = json.loads(json.dumps(container))
     for path in NON_SEMANTIC:
         _parent(data, path).pop(path[-1], None)
