@@ -43,7 +43,7 @@ def mix(batch: Batch, alpha: float) -> Mixed:
     lam = max(lam, 1.0 - lam)
     inputs, masks = {}, {}
     for m, x in batch.inputs.items():
-        x = model_input(x) if x.dtype == torch.uint8 else x
+        x = model_input(x)  # uint8 pixel values as floats in [0, 1]; other inputs unchanged
         if x.is_floating_point():
             x = lam * x + (1.0 - lam) * x[partner]
         inputs[m] = x
