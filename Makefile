@@ -15,7 +15,7 @@ export DATA_DIR   # only when given: an empty value would change the config hash
 endif
 
 # EXPERIMENT, or DATASET's default experiment (experiments/datasets.yaml); evaluated only by the targets using it
-THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))"))
+THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config.compose import default_experiment as d; print(d('$(DATASET)'))"))
 RUN ?=
 
 .DEFAULT_GOAL := help

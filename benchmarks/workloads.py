@@ -29,7 +29,7 @@ from benchmarks.harness import (
     reset_peak,
     skipped,
 )
-from mmer.batch import Batch
+from mmer.core.batch import Batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +60,11 @@ def _frames(s: Size) -> int:
 
 def jmt_model(s: Size, cached: bool, frozen: bool = True):
     """JMT for Aff-Wild2 VA: R(2+1)D-18 + ResNet-18 (or, ``cached``, their 512-d tokens as inputs) -> JMT -> VA."""
-    from mmer.backbones.features import Identity
-    from mmer.backbones.pretrained import SpectrogramResNet, VideoClipEncoder
-    from mmer.fusion.joint_transformer import JointTransformerFusion
-    from mmer.heads import Head
-    from mmer.module import MultimodalModule
+    from mmer.model.backbones.features import Identity
+    from mmer.model.backbones.pretrained import SpectrogramResNet, VideoClipEncoder
+    from mmer.model.fusion.joint_transformer import JointTransformerFusion
+    from mmer.model.heads import Head
+    from mmer.model.module import MultimodalModule
 
     if cached:
         backbones = {"visual": Identity(FEATURE_DIM), "audio": Identity(FEATURE_DIM)}
@@ -249,10 +249,10 @@ def data_path(size: str, device: torch.device, workers: int = 2, feed: dict | No
     from pathlib import Path
 
     from mmer.data_modules.affwild2 import AffWild2DataModule
+    from mmer.data_modules.fixtures import make_affwild2_fixture
     from torch.utils.data import DataLoader
 
     from benchmarks.jpeg_reference import JpegWindows
-    from mmer.fixtures import make_affwild2_fixture
 
     face = {"tiny": 32, "small": 112, "full": 112}[size]
     window = {"tiny": 32, "small": 128, "full": 128}[size]
@@ -292,8 +292,8 @@ def data_path(size: str, device: torch.device, workers: int = 2, feed: dict | No
 def per_frame_outputs(size: str, device: torch.device) -> dict:
     """5. Per-frame outputs of JMT's visual stream: the reference's stride-1 sub-clips (one clip through the video
     backbone per frame) vs ours (one clip per ``clip_len`` frames, token outputs interpolated to frames)."""
-    from mmer.backbones.pretrained import VideoClipEncoder
-    from mmer.heads import frames_from_tokens
+    from mmer.model.backbones.pretrained import VideoClipEncoder
+    from mmer.model.heads import frames_from_tokens
 
     s = SIZES[size]
     with _quiet_random_init():

@@ -1,1 +1,1 @@
-"""LightningDataModules, one per dataset, on the shared windowing / fold / collation base in :mod:`mmer.data_modules.base`."""
+"""LightningDataModules, one per dataset, on the shared windowing / fold / collation base in :mod:`mmer.data.base`."""

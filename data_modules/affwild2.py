@@ -4,7 +4,7 @@ Recordings are the annotation files; ``<video>_left`` / ``<video>_right`` share 
 one fold group. The official Train_Set is the cross-validated partition and the official Validation_Set is the
 held-out partition that every fold predicts (test labels are not public).
 
-Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`mmer.data_modules.cache`):
+Per video, a cache (``cache_dir`` or ``<root>/.mmer_cache``) holds (see :mod:`mmer.data.cache`):
 
 - ``faces``: (N, 3, face_size, face_size) uint8 face crops; a missing crop is a black frame and its visual mask
   is False (unreadable JPEGs are treated the same, counted and reported);
@@ -37,10 +37,12 @@ from mmer.data_modules.affwild2_files import (
     read_expr_file,
     read_va_file,
 )
-from mmer.data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
-from mmer.data_modules.cache import cache_key
-from mmer.data_modules.extraction import ExtractedDataset, Extraction
-from mmer.data_modules.media import (
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import (
     MEDIA_TOLERANCE,
     decode_audio,
     egemaps_per_frame,
@@ -50,9 +52,7 @@ from mmer.data_modules.media import (
     read_face_crops,
     video_info,
 )
-from mmer.data_modules.readers import read_text
-
-from mmer.errors import ConfigError, DataError
+from mmer.data.readers import read_text
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated soundtracks are refused (caches of 1 may hold them)
@@ -81,7 +81,7 @@ TRACKS = {
 
 
 class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.WindowedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.WindowedDataModule`'s):
     root: the Aff-Wild2 copy (``DATA_DIR``). cache_dir: where extracted arrays go (default ``<root>/.mmer_cache``).
     face_size: side of the cached face crops. sample_rate, n_mels: audio features. mel_rate: log-mel rows per
     video frame (1: one row per frame; 4 at 25 fps: a 10 ms hop, what a per-sub-clip spectrogram CNN needs).
@@ -100,7 +100,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     media_tolerance: the fraction of the soundtrack that may be missing: it must last what the file's header
     promises and the annotation's frames / fps (a video cut short keeps its header), else the video is bad input.
     embed: ``{modality: frozen backbone factory}``: run that backbone once per recording into the cache and serve
-    its tokens as the modality (512-d features, one per sub-clip; :mod:`mmer.data_modules.embeddings`). The model then
+    its tokens as the modality (512-d features, one per sub-clip; :mod:`mmer.data.embeddings`). The model then
     uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
     """
 
@@ -149,7 +149,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
 
     def embedders(self) -> dict[str, Any]:
         """The frozen backbones of ``embed``, built once."""
-        from mmer.data_modules.embeddings import build_frozen
+        from mmer.data.embeddings import build_frozen
 
         raw = self._raw_spec()
         for m, factory in self.embed.items():
@@ -281,7 +281,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str = "va") -> None:
         """ABAW submission files ``out_dir/<video>.txt``, one ``<video>/00001.jpg,...`` row per frame: VA
         ``valence,arousal`` floats; EXPR the class index (argmax); AU 0/1 per unit (probability > 0.5, as scored)."""
-        from mmer.provenance import atomic_write_text
+        from mmer.core.io import atomic_write_text
 
         names = TRACKS[target].names
         for video, preds in table.items():
@@ -360,7 +360,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
                   fps: float) -> tuple[np.ndarray, np.ndarray]:
         """(tokens (n, D), token mask (n,)) of a frozen backbone over the whole recording, from the cache."""
-        from mmer.data_modules.embeddings import describe, embed_recording
+        from mmer.data.embeddings import describe, embed_recording
 
         backbone, spec = self.embedders()[m], self._raw_spec()[m]
         files = self._files[rec.id]

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.readers import read_text
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
+from mmer.data.readers import read_text
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ ones are cut.
 Bad input: a missing or unreadable video, a biosignal file without the needed column or with a non-numeric
 value stop with an error naming the file, unless ``on_bad_input="skip"``: then the sample is left out, counted
 and listed in a warning at the end of extraction (and in the CV summary), never silently
-(:mod:`mmer.data_modules.extraction`).
+(:mod:`mmer.data.extraction`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
 from mmer.data_modules.biovid_files import (
     BIO_COLUMNS,
     CLASSES,
@@ -35,12 +34,13 @@ from mmer.data_modules.biovid_files import (
     read_samples_csv,
     video_path,
 )
-from mmer.data_modules.cache import cache_key
-from mmer.data_modules.extraction import ExtractedDataset, Extraction
-from mmer.data_modules.media import MEDIA_TOLERANCE, decode_frames
-from mmer.data_modules.samples import SampleDataModule
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import MEDIA_TOLERANCE, decode_frames
+from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
@@ -48,7 +48,7 @@ TASKS = {"multiclass": list(CLASSES), "binary": ["BL1", "PA4"]}
 
 
 class BioVidDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     root: the BioVid Part A copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
     task: ``multiclass`` or ``binary``. modalities: which of visual, gsr, ecg, emg to load.
     face_size, crop: cached frame side and cropping (``center`` or ``none``). num_frames: video frames per sample.

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.readers import read_csv
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
+from mmer.data.readers import read_csv
 
 CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")
 BIO_COLUMNS = {"gsr": "gsr", "ecg": "ecg", "emg": "emg_trapezius"}  # modality -> CSV column

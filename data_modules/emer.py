@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data_modules.cache import cache_key
 from mmer.data_modules.emer_files import (
     EYE_FEATURES,
     EmerSample,
@@ -43,11 +41,13 @@ from mmer.data_modules.emer_files import (
     read_labels,
     read_set_file,
 )
-from mmer.data_modules.extraction import ExtractedDataset, Extraction
-from mmer.data_modules.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
-from mmer.data_modules.samples import SampleDataModule
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
+from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
@@ -65,7 +65,7 @@ def _first(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
 
 
 class EmerDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     root, cache_dir: the release and the feature cache (default ``<root>/.mmer_cache``).
     modalities: which of face, eye, gaze, fixation to load. label_file, set_file: file names under root.
     label_columns: our name -> the sheet's column. classes7, classes3: class names of the 7- and 3-class views.

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.readers import read_csv, read_sheet, read_text
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
+from mmer.data.readers import read_csv, read_sheet, read_text
 
 CLASS_VIEWS = ("er", "er3", "fer", "fer3")  # views holding class names
 VALUE_VIEWS = ("valence", "arousal", "intensity")

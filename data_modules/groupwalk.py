@@ -34,9 +34,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data_modules.cache import cache_key
-from mmer.data_modules.extraction import ExtractedDataset, Extraction
 from mmer.data_modules.groupwalk_files import (
     CLASSES,
     JOINTS,
@@ -53,10 +50,13 @@ from mmer.data_modules.groupwalk_files import (
     read_annotations,
     read_openpose_frame,
 )
-from mmer.data_modules.media import MEDIA_TOLERANCE
-from mmer.data_modules.samples import SampleDataModule
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import MEDIA_TOLERANCE
+from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
@@ -73,7 +73,7 @@ class Segment:
 
 
 class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     root: the GroupWalk copy (``DATA_DIR``). cache_dir: default ``<root>/.mmer_cache``.
     segment_frames: annotated frames per sample (T). frames_per_sample: face / context frames per sample (K).
     face_size, context_size: crop sides in pixels. face_fraction: face side as a fraction of the box height.
@@ -262,7 +262,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         return poses
 
     def _extract(self, video: str, path: Path) -> dict[str, np.ndarray]:
-        from mmer.data_modules.media import iter_frames
+        from mmer.data.media import iter_frames
 
         ids = self._by_video[video]
         segs = [self._segments[i] for i in ids]

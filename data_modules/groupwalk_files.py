@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.readers import read_csv, read_text
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
+from mmer.data.readers import read_csv, read_text
 
 CLASSES = ("angry", "happy", "neutral", "sad")
 REQUIRED = ("video", "agent", "frame", "x1", "y1", "x2", "y2", "label")

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Recording, require_dir
-from mmer.data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Recording, require_dir
+from mmer.data.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 
 CODES = {"neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx"}
 PROTOCOLS = {
@@ -75,7 +75,7 @@ def read_transcription(path: Path) -> dict[str, str]:
 class IemocapDataModule(DialogueDataModule):
     """Args: root: the ``IEMOCAP_full_release`` folder (``DATA_DIR``). protocol: ``six_class`` or ``four_class``.
     val_fraction: share of the Session 1-4 dialogues used for checkpoint selection (six_class). The rest as
-    :class:`~mmer.data_modules.dialogue.DialogueDataModule`."""
+    :class:`~mmer.data.dialogue.DialogueDataModule`."""
 
     def __init__(self, root: str | None = None, protocol: Literal["six_class", "four_class"] = "six_class",
                  val_fraction: float = 0.1, **dialogue) -> None:

@@ -8,7 +8,7 @@ official order neutral, surprise, fear, sadness, joy, disgust, anger) and ``sent
 negative). Splits are the official ones: train is trained on, dev selects the checkpoint (fold 0's validation),
 test (if its CSV is present) is the held-out partition; ``split_names`` makes the summary say train/dev/test.
 
-Text: see :class:`~mmer.data_modules.dialogue.DialogueDataModule` (the modality ``text``: speaker-prefixed utterances
+Text: see :class:`~mmer.data.dialogue.DialogueDataModule` (the modality ``text``: speaker-prefixed utterances
 tokenised by the encoder's own tokenizer).
 Clips (``clips=true``): ``dia{D}_utt{U}.mp4`` found by name under the root, the split told by the folder name
 (``train_splits``, ``dev_splits_complete``, ``output_repeated_splits_test``: any folder whose name contains train,
@@ -27,11 +27,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.base import Recording, require_dir
-from mmer.data_modules.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
-from mmer.data_modules.readers import read_csv
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Recording, require_dir
+from mmer.data.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
+from mmer.data.readers import read_csv
 
 log = logging.getLogger(__name__)
 CLIP = re.compile(r"^dia(\d+)_utt(\d+)\.mp4$")
@@ -99,7 +99,7 @@ def find_clips(root: Path) -> dict[tuple[str, int, int], Path]:
 
 
 class MeldDataModule(DialogueDataModule):
-    """Args: root: folder with the CSVs (``DATA_DIR``). The rest as :class:`~mmer.data_modules.dialogue.DialogueDataModule`
+    """Args: root: folder with the CSVs (``DATA_DIR``). The rest as :class:`~mmer.data.dialogue.DialogueDataModule`
     (``clips=true``: the utterance clips give the modalities ``audio`` and ``visual``). The official split is fixed:
     ``num_folds=1`` with ``fold0_official=true`` (dev = fold 0's validation)."""
 

@@ -44,21 +44,21 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data_modules.cache import FeatureCache, cache_key, default_cache_dir
-from mmer.data_modules.extraction import ExtractedDataset, Extraction
-from mmer.data_modules.media import MEDIA_TOLERANCE, read_face_set, video_info
-from mmer.data_modules.ravdess_audio import (
+from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import MEDIA_TOLERANCE, read_face_set, video_info
+from mmer.data.samples import SampleDataModule
+from mmer.data.speech import (
     FUNCTIONALS,
     clip_seconds,
     frame_features,
     functionals,
     read_speech,
 )
-from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
-from mmer.data_modules.samples import SampleDataModule
-
-from mmer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1
@@ -72,9 +72,9 @@ NORMALISE = ("utterance", "speaker", "none")
 
 
 class RavdessDataModule(ExtractedDataset, SampleDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.FoldedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     root: the release (``DATA_DIR``), ``Actor_XX`` folders, never written to. cache_dir: the feature cache (default
-    :func:`~mmer.data_modules.cache.default_cache_dir`).
+    :func:`~mmer.data.cache.default_cache_dir`).
     task, calm, vocal_channel: see the module docstring. test_actors: actor numbers held out of every fold.
     actors: read only these actors (null: all found), e.g. a quick run on a few.
     modalities: any of audio, logmel, mfcc, egemaps_lld, egemaps, compare, visual. sample_rate: of the waveform (Hz).
@@ -130,7 +130,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
     # ------------------------------------------------------------------ what the base asks
     @property
     def cache(self) -> FeatureCache:
-        """Features never go into the release: ``cache_dir``, or :func:`~mmer.data_modules.cache.default_cache_dir`."""
+        """Features never go into the release: ``cache_dir``, or :func:`~mmer.data.cache.default_cache_dir`."""
         return FeatureCache(self.cache_dir or default_cache_dir("ravdess"))
 
     @property
@@ -266,7 +266,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
 
     def _visual(self, rec: Recording, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
         """``frames`` frames evenly spaced over the clip: the crops in ``faces_dir`` when given (present ones only),
-        else the detector's face (MTCNN when installed, :mod:`mmer.data_modules.faces`) or the centred square."""
+        else the detector's face (MTCNN when installed, :mod:`mmer.data.faces`) or the centred square."""
         if self.faces_dir:
             faces, _ = read_face_set(Path(self.faces_dir) / clip.id, self.frames, self.frame_size)
             present = faces.reshape(len(faces), -1).any(1)
@@ -277,8 +277,8 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                          "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
-            from mmer.data_modules.faces import crop_face
-            from mmer.data_modules.media import iter_frames
+            from mmer.data.faces import crop_face
+            from mmer.data.media import iter_frames
 
             total = video_info(clip.path)[1]
             pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
@@ -298,7 +298,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         if self.detector == "none":
             return None
         if not hasattr(self, "_detect"):
-            from mmer.data_modules.faces import mtcnn_detector
+            from mmer.data.faces import mtcnn_detector
 
             self._detect = mtcnn_detector()
             if self._detect is None:

@@ -13,7 +13,7 @@ RR          01, 02 (repetition)
 AA          01-24 (odd male, even female); must equal the ``Actor_XX`` folder's number
 ==========  =====================================================================================
 
-:func:`parse_clip` turns one path into a :class:`Clip` or raises :class:`~mmer.errors.DataError` naming the file and
+:func:`parse_clip` turns one path into a :class:`Clip` or raises :class:`~mmer.core.errors.DataError` naming the file and
 the field; :func:`discover` walks a release and returns the clips and, for every file it could not take, why.
 """
 
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
 
 MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
 CHANNELS = {"01": "speech", "02": "song"}

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.base import Item, ModalitySpec, Recording, WindowedDataModule
+
+from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule
 
 FPS = 25
 SAMPLE_RATE = 4000
@@ -77,7 +78,7 @@ def render_audio(aud: np.ndarray, rng: np.random.Generator, noise: float = 0.05)
 
 
 class SyntheticAVDataModule(WindowedDataModule):
-    """Args (besides :class:`~mmer.data_modules.base.WindowedDataModule`'s):
+    """Args (besides :class:`~mmer.data.base.WindowedDataModule`'s):
     input: "features" or "raw". num_subjects / videos_per_subject / test_subjects: dataset size.
     min_frames, max_frames: video length range. unlabelled_fraction, face_missing_fraction: masked frames.
     visual_dim, audio_dim, audio_rate: feature sizes and audio steps per frame (features input).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MMER_OFFLINE", "1")  # tests never download (mmer.weights)
+os.environ.setdefault("MMER_OFFLINE", "1")  # tests never download (mmer.core.weights)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,7 +31,7 @@ TINY = ["data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120", 
 @pytest.fixture
 def compose_tiny(tmp_path):
     """compose_tiny(*overrides) -> config on the tiny synthetic data, writing runs under tmp_path."""
-    from mmer.config import compose
+    from mmer.config.compose import compose
 
     def _compose(*overrides: str):
         return compose([*TINY, f"paths.output_root={tmp_path / 'runs'}", *overrides])
@@ -68,7 +68,7 @@ _FIXTURES: dict[str, Path] = {}
 def fixture_root(dataset: str, tmp_path_factory) -> Path:
     """A generated dataset in the owner's layout, made once per test session (``mmer make-fixture``)."""
     if dataset not in _FIXTURES:
-        from mmer.fixtures import FIXTURES
+        from mmer.data_modules.fixtures import FIXTURES
 
         _FIXTURES[dataset] = FIXTURES[dataset](tmp_path_factory.mktemp(f"{dataset}_fixture"))
     return _FIXTURES[dataset]

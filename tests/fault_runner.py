@@ -25,8 +25,8 @@ def main(point: str, n: int, overrides: list[str]) -> int:
     import torch
 
     from mmer.cli import main as mmer
-    from mmer.evaluation import Evaluator
-    from mmer.module import MultimodalModule
+    from mmer.evaluation.evaluator import Evaluator
+    from mmer.model.module import MultimodalModule
 
     where = {"mid-epoch": (MultimodalModule, "training_step"), "checkpoint-save": (torch, "save"),
              "prediction": (Evaluator, "table"), "merge": (Evaluator, "merge")}

@@ -8,8 +8,8 @@ import torch
 from mmer.data_modules.biovid import BioVidDataModule
 from mmer.data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
 
-from mmer.batch import model_input
-from mmer.errors import DataError
+from mmer.core.batch import model_input
+from mmer.core.errors import DataError
 from tests.conftest import fixture_root
 
 
@@ -132,9 +132,9 @@ def test_missing_biosignal_file_is_an_error(copy):
 def test_two_fold_cv_writes_out_of_fold_predictions(biovid, tmp_path):
     import json
 
-    from mmer.config import compose
-    from mmer.cv import run_cv
-    from mmer.predictions import read_table
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
+    from mmer.evaluation.tables import read_table
 
     cfg = compose(["experiment=jmt_biovid_light", f"data.root={biovid}", f"data.cache_dir={tmp_path / 'cache'}",
                    "data.face_size=32", "cv.folds=2", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",

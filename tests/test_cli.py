@@ -14,10 +14,10 @@ def test_help_lists_datasets_and_experiments(capsys):
 
 
 def test_overrides_may_follow_options(monkeypatch, tmp_path):
-    import mmer.explain
+    import mmer.commands.explain
 
     seen = {}
-    monkeypatch.setattr(mmer.explain, "explain_run", lambda run, split, fold, scene, anp, window, overrides:
+    monkeypatch.setattr(mmer.commands.explain, "explain_run", lambda run, split, fold, scene, anp, window, overrides:
                         seen.update(run=run, split=split, overrides=overrides))
     assert main(["explain", str(tmp_path), "--split", "test", "data.root=/elsewhere", "+data.extra=1"]) == 0
     assert seen == {"run": str(tmp_path), "split": "test", "overrides": ["data.root=/elsewhere", "+data.extra=1"]}
@@ -58,7 +58,7 @@ def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp
     shown = subprocess.run([sys.executable, "-m", "mmer.cli", "config", "experiment=lfan_affwild2"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout
     assert "name: lfan_affwild2" in shown and "style: reference" in shown
-    where = subprocess.run([sys.executable, "-c", "import mmer.config as c; print(c.config_dir())"], cwd=tmp_path,
+    where = subprocess.run([sys.executable, "-c", "import mmer.config.compose as c; print(c.config_dir())"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(target)
 

@@ -7,8 +7,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from mmer.config import available, config_dir
-from mmer.fusion.base import Fusion
+from mmer.config.compose import available, config_dir
+from mmer.model.fusion.base import Fusion
 
 B, T = 3, 24
 
@@ -166,7 +166,7 @@ def check_pooled_fusion(fusion, feats, masks):
 
 
 def test_jmt_has_six_cross_attention_outputs_for_two_modalities():
-    from mmer.fusion.joint_transformer import JointTransformerFusion
+    from mmer.model.fusion.joint_transformer import JointTransformerFusion
 
     fusion = JointTransformerFusion({"visual": 8, "audio": 8}, d_model=16, heads=2)
     assert sorted(fusion.pairs) == sorted([("visual", "audio"), ("audio", "visual"), ("joint", "visual"),
@@ -179,14 +179,14 @@ def test_jmt_has_six_cross_attention_outputs_for_two_modalities():
 
 
 def test_constructor_validation_messages():
-    from mmer.fusion.joint_transformer import JointTransformerFusion
+    from mmer.model.fusion.joint_transformer import JointTransformerFusion
 
     with pytest.raises(ValueError, match="d_model=10 is not divisible by heads=4"):
         JointTransformerFusion({"visual": 8}, d_model=10, heads=4)
 
 
 def test_leader_follower_matches_the_formula_and_never_mixes_time():
-    from mmer.fusion.leader_follower import LeaderFollowerFusion
+    from mmer.model.fusion.leader_follower import LeaderFollowerFusion
 
     torch.manual_seed(0)
     dims = {"visual": 6, "vggish": 5, "mfcc": 4}
@@ -210,7 +210,7 @@ def test_leader_follower_matches_the_formula_and_never_mixes_time():
 
 @pytest.mark.parametrize("name", ["video_clips", "mel_resnet18"])
 def test_pretrained_trunk_freeze_switch_and_local_weights(name, tmp_path):
-    from mmer.errors import ConfigError
+    from mmer.core.errors import ConfigError
 
     node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
     x, kwargs = sample_input(name, node)
@@ -243,7 +243,7 @@ def test_pretrained_trunk_freeze_switch_and_local_weights(name, tmp_path):
 def test_faces_scene_backbone_averages_only_present_faces():
     import torch
 
-    from mmer.backbones.utterance import UtteranceFacesScene
+    from mmer.model.backbones.utterance import UtteranceFacesScene
 
     torch.manual_seed(0)
     net = UtteranceFacesScene(3, scene_frames=2, channels=(4,), out_dim=8, dropout=0.0).eval()
@@ -265,9 +265,9 @@ def test_faces_scene_backbone_averages_only_present_faces():
 def test_uint8_frames_are_scaled_on_the_device_exactly_as_before():
     """Frames travel as uint8 and become float / 255 in the module: the same numbers the loader used to send."""
     import numpy as np
-    from mmer.data_modules.base import ModalitySpec, window_input
 
-    from mmer.batch import model_input
+    from mmer.core.batch import model_input
+    from mmer.data.base import ModalitySpec, window_input
 
     pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4)).astype(np.uint8)
     spec = ModalitySpec("frames", 3, scale=1 / 255)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mmer.config import build_callbacks
-from mmer.cv import run_cv, run_dir_for
-from mmer.errors import ConfigError, DataError
-from mmer.module import MultimodalModule
+from mmer.config.compose import build_callbacks
+from mmer.core.errors import ConfigError, DataError
+from mmer.cv.runner import run_cv, run_dir_for
+from mmer.model.module import MultimodalModule
 
 
 def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monkeypatch):
@@ -96,7 +96,7 @@ def test_killed_fold_resumes_from_its_last_checkpoint_exactly(compose_tiny, monk
 
 
 def test_a_kill_after_training_predicts_again_without_training_again(compose_tiny, monkeypatch):
-    from mmer.evaluation import Evaluator
+    from mmer.evaluation.evaluator import Evaluator
 
     cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=2", "cv.only_folds=[0]")
     original = Evaluator.table
@@ -165,7 +165,7 @@ def test_cli_reports_errors_without_traceback(capsys):
 
 def test_merge_command_on_fold_files(compose_tiny, tmp_path):
     from mmer.cli import main
-    from mmer.predictions import read_table
+    from mmer.evaluation.tables import read_table
 
     run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
     out = tmp_path / "merged.csv"
@@ -183,7 +183,7 @@ def test_merge_command_on_fold_files(compose_tiny, tmp_path):
 
 
 def test_fold_logger_gives_each_fold_its_own_step_axis(tmp_path):
-    from mmer.loggers import FoldLogger, MetricSink
+    from mmer.runs.loggers import FoldLogger, MetricSink
 
     class FakeRun:
         def __init__(self):
@@ -208,7 +208,7 @@ def test_fold_logger_gives_each_fold_its_own_step_axis(tmp_path):
 
 
 def test_wandb_is_offline_without_an_api_key(monkeypatch, tmp_path):
-    from mmer.loggers import wandb_mode
+    from mmer.runs.loggers import wandb_mode
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -231,7 +231,7 @@ def test_empty_data_dir_env_does_not_change_the_run_folder(compose_tiny, monkeyp
 def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_path):
     import os
 
-    from mmer.provenance import atomic_write, atomic_write_text
+    from mmer.core.io import atomic_write, atomic_write_text
 
     target = atomic_write_text(tmp_path / "summary.json", "old")
     mask = os.umask(0o022)
@@ -252,7 +252,7 @@ def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_pa
 def test_one_writer_per_fold_the_second_job_stops_or_waits(compose_tiny, caplog):
     import threading
 
-    from mmer.locks import FoldLock, RunBusyError
+    from mmer.core.locks import FoldLock, RunBusyError
 
     cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=1")
     run = run_dir_for(cfg)

@@ -3,7 +3,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmer.data_modules.base import (
+from mmer.data_modules.synthetic import SyntheticAVDataModule
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.base import (
     Item,
     ModalitySpec,
     Recording,
@@ -11,10 +14,7 @@ from mmer.data_modules.base import (
     collate_windows,
     require_dir,
 )
-from mmer.data_modules.folds import grouped_kfold
-from mmer.data_modules.synthetic import SyntheticAVDataModule
-
-from mmer.errors import ConfigError, DataError
+from mmer.data.folds import grouped_kfold
 
 
 def tiny(**kw):
@@ -165,7 +165,7 @@ def test_bad_input_errors_name_the_thing_and_the_fix(tmp_path):
 
 
 def test_cache_names_from_ids_stay_inside_the_cache_and_cleanup_only_touches_its_own_files(tmp_path):
-    from mmer.data_modules.cache import FeatureCache, safe_relative
+    from mmer.data.cache import FeatureCache, safe_relative
 
     root = tmp_path / "cache"
     outside = tmp_path / "frames-0123456789abcdef.npy"  # what a `../` id would have clobbered
@@ -185,7 +185,7 @@ def test_cache_names_from_ids_stay_inside_the_cache_and_cleanup_only_touches_its
 
 def test_no_recording_twice_and_no_group_on_both_sides_of_the_held_out_split():
     """The guard under every data module: a leak stops before any fold, whatever the dataset's own checks missed."""
-    from mmer.data_modules.base import Recording, check_partitions
+    from mmer.data.base import Recording, check_partitions
 
     fine = [Recording("a", "s1", 10), Recording("b", "s1", 10), Recording("c", "s2", 10, "test")]
     check_partitions(fine, "demo")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmer.distributed import ContiguousBatches, Interleaved, is_zero
-from mmer.errors import ConfigError
+from mmer.core.distributed import ContiguousBatches, Interleaved, is_zero
+from mmer.core.errors import ConfigError
 
 TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120",
         "++data.max_frames=300", "data.window=100", "data.hop=60", "data.batch_size=4", "trainer.max_epochs=1",
@@ -55,7 +55,7 @@ def test_rank_zero_is_read_from_every_launchers_variables(monkeypatch):
     ("trainer.num_nodes=0", "at least one node"),
 ])
 def test_layouts_that_cannot_run_are_refused_before_any_training(compose_tiny, override, message):
-    from mmer.config import check_settings
+    from mmer.config.compose import check_settings
 
     cfg = compose_tiny("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1", override)
     with pytest.raises(ConfigError, match=message):
@@ -63,7 +63,7 @@ def test_layouts_that_cannot_run_are_refused_before_any_training(compose_tiny, o
 
 
 def test_several_devices_without_ddp_are_refused(compose_tiny):
-    from mmer.config import check_settings
+    from mmer.config.compose import check_settings
 
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs 2 CPU cores")
@@ -88,11 +88,11 @@ def ddp_run(tmp_path_factory):
 def test_ddp_on_two_processes_predicts_every_frame_once_as_one_process_does(ddp_run):
     import lightning as L
 
-    from mmer.config import compose, prepare_datamodule
-    from mmer.cv import run_dir_for
-    from mmer.evaluation import evaluator_for
-    from mmer.module import MultimodalModule
-    from mmer.predictions import read_table
+    from mmer.config.compose import compose, prepare_datamodule
+    from mmer.cv.runner import run_dir_for
+    from mmer.evaluation.evaluator import evaluator_for
+    from mmer.evaluation.tables import read_table
+    from mmer.model.module import MultimodalModule
 
     overrides, _, output = ddp_run
     assert "batch: 4 per device x 2 processes = 8 per optimizer step" in output
@@ -130,7 +130,7 @@ def test_processes_started_together_take_turns_preparing_the_data(monkeypatch, t
     a single process, or Lightning's launcher (which starts the others after rank 0 prepared), never waits."""
     import fcntl
 
-    from mmer.distributed import launched_together, one_at_a_time, turn_lock
+    from mmer.core.distributed import launched_together, one_at_a_time, turn_lock
 
     for name in ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.backbones.pretrained import SpectrogramResNet, VideoClipEncoder
-from mmer.config import build_datamodule, build_module, compose
+from mmer.config.compose import build_datamodule, build_module, compose
+from mmer.model.backbones.pretrained import SpectrogramResNet, VideoClipEncoder
 from tests.conftest import fixture_root
 
 SMALL = ["data.face_size=32", "data.window=64", "data.hop=32", "data.batch_size=3", "logger=csv"]
@@ -64,7 +64,7 @@ def test_cached_tokens_give_the_same_outputs_losses_and_gradients(weights, tmp_p
 
 
 def test_embedding_cache_is_reused_and_keyed_by_the_weights(weights, tmp_path_factory, tmp_path, monkeypatch):
-    import mmer.data_modules.embeddings as emb
+    import mmer.data.embeddings as emb
 
     root = fixture_root("affwild2", tmp_path_factory)
     dm, _ = _build("jmt_affwild2_cached", weights, root, tmp_path / "cache", "data.embed")
@@ -86,7 +86,7 @@ def test_embedding_cache_is_reused_and_keyed_by_the_weights(weights, tmp_path_fa
 
 
 def test_only_frozen_backbones_can_be_cached(weights, tmp_path_factory, tmp_path):
-    from mmer.errors import ConfigError
+    from mmer.core.errors import ConfigError
 
     root = fixture_root("affwild2", tmp_path_factory)
     cfg = compose(["experiment=jmt_affwild2_cached", f"data.root={root}", *SMALL, "data.embed.visual.freeze=false",

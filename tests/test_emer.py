@@ -10,7 +10,7 @@ import torch
 from mmer.data_modules.emer import EmerDataModule
 from mmer.data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
 
-from mmer.errors import ConfigError, DataError, RandomInitWarning
+from mmer.core.errors import ConfigError, DataError, RandomInitWarning
 from tests.conftest import fixture_root
 
 EYE = {"timestamp": "Recording timestamp", "gaze_x": "Gaze point X", "gaze_y": "Gaze point Y",
@@ -21,7 +21,7 @@ LABELS = {"sample": "sample", "subject": "subject", "er": "ER_7", "er3": "ER_3",
 
 
 def emer(root, **kw):
-    from mmer.config import compose
+    from mmer.config.compose import compose
 
     defaults = compose(["experiment=emert_emer"]).data  # the documented defaults, from the YAML
     args = {"label_columns": dict(defaults.label_columns), "eye_columns": dict(defaults.eye_columns),
@@ -77,7 +77,7 @@ def test_eye_tables_by_column_name_in_any_export_style(tmp_path):
 
 
 def test_fixture_views_masks_and_folds(tmp_path_factory):
-    from mmer.fixtures.emer import CLASSES7, TO3, VA
+    from mmer.data_modules.fixtures.emer import CLASSES7, TO3, VA
 
     dm = emer(fixture_root("emer", tmp_path_factory), modalities=("face", "eye", "gaze", "fixation"))
     assert len(dm.recordings) == 40
@@ -180,7 +180,7 @@ def test_an_eye_table_without_gaze_stops_with_its_columns(tmp_path_factory):
 
 
 def test_gradient_reversal_negates_and_scales():
-    from mmer.fusion.decoupled import reverse_gradient
+    from mmer.model.fusion.decoupled import reverse_gradient
 
     x = torch.randn(4, 3, requires_grad=True)
     y = reverse_gradient(x, 0.5)
@@ -190,7 +190,7 @@ def test_gradient_reversal_negates_and_scales():
 
 
 def test_discriminator_tells_specific_apart_while_the_invariant_branch_is_pushed_away():
-    from mmer.fusion.decoupled import DecoupledFusion
+    from mmer.model.fusion.decoupled import DecoupledFusion
 
     torch.manual_seed(0)
     fusion = DecoupledFusion({"face": 16, "eye": 16, "gaze": 16}, d_model=16, heads=2, depth=1,
@@ -215,7 +215,7 @@ def test_discriminator_tells_specific_apart_while_the_invariant_branch_is_pushed
 
 def _train_decoupled(lam, feats, masks):
     """(discriminator accuracy on specific tokens, its loss on invariant tokens) after 150 Adam steps."""
-    from mmer.fusion.decoupled import DecoupledFusion
+    from mmer.model.fusion.decoupled import DecoupledFusion
 
     torch.manual_seed(0)
     fusion = DecoupledFusion({m: 16 for m in feats}, d_model=16, heads=2, depth=1, adversarial_weight=1.0,
@@ -236,8 +236,8 @@ def _train_decoupled(lam, feats, masks):
 
 @pytest.mark.parametrize("experiment,key", [("emert_multitask", "f1_weighted"), ("emert_va", "mae_mean")])
 def test_two_fold_cv_on_the_fixture(experiment, key, tmp_path_factory, tmp_path):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
 
     cfg = compose([f"experiment={experiment}", f"data.root={fixture_root('emer', tmp_path_factory)}",
                    "data.set_file=null", "data.face_size=32", "data.batch_size=8", "cv.folds=2",

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from mmer.cli import fast_dev_run
-from mmer.config import available, compose
-from mmer.tasks import TASKS
+from mmer.config.compose import available, compose
+from mmer.evaluation.tasks import TASKS
 from tests.conftest import TINY, dataset_overrides
 
 

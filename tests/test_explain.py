@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mmer.cv import run_cv
-from mmer.explain import FIELDS, FRAME_PLACE, STEP_PLACE, attention_summary, attribution, explain_run
-from mmer.scene_scorers import SceneScorer
+from mmer.commands.explain import FIELDS, FRAME_PLACE, STEP_PLACE, attention_summary, attribution, explain_run
+from mmer.cv.runner import run_cv
+from mmer.model.scene_scorers import SceneScorer
 from tests.conftest import dataset_overrides, fixture_root
 
 
@@ -58,8 +58,8 @@ def test_scene_scorers_are_torchscript_files_with_a_label_list(tmp_path):
 
 @pytest.fixture(scope="module")
 def emersk_run(tmp_path_factory):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
 
     root = fixture_root("groupwalk", tmp_path_factory)
     out = tmp_path_factory.mktemp("emersk_runs")
@@ -108,7 +108,7 @@ def test_explain_says_what_is_missing_without_tags_or_scorers(emersk_run):
 
 
 def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
-    from mmer.cv import run_cv
+    from mmer.cv.runner import run_cv
 
     run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
     out = explain_run(run, split="test", time_window=100)
@@ -125,7 +125,7 @@ def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
 
 
 def test_m2fnet_fusion_returns_where_each_utterance_looked():
-    from mmer.fusion.m2fnet import M2FNetFusion
+    from mmer.model.fusion.m2fnet import M2FNetFusion
 
     torch.manual_seed(0)
     fusion = M2FNetFusion({"text": 8, "audio": 6, "visual": 5}, d_model=16, heads=2, depth=1, fusion_layers=2).eval()
@@ -155,8 +155,8 @@ def test_m2fnet_fusion_returns_where_each_utterance_looked():
 
 
 def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp_path):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),
                    "trainer.max_epochs=1", f"paths.output_root={tmp_path / 'runs'}"])
@@ -195,11 +195,11 @@ class Planted:
 
 
 def test_a_run_folder_cannot_make_mmer_run_code(compose_tiny, tmp_path):
-    from mmer.errors import ConfigError
+    from mmer.core.errors import ConfigError
 
     run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1", "cv.only_folds=[0]")).run_dir
     config = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(config.replace("mmer.fusion.joint_transformer.JointTransformerFusion",
+    (run / "config.yaml").write_text(config.replace("mmer.model.fusion.joint_transformer.JointTransformerFusion",
                                                     "os.system"))
     with pytest.raises(ConfigError, match=r"model.fusion._target_=os.system is outside the packages"):
         explain_run(run)

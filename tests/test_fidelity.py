@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.config import compose
+from mmer.config.compose import compose
 
 #: experiment -> {resolved config key: the reference's value} (README: "Papers: mmer against the reference code")
 REFERENCE = {
@@ -59,9 +59,9 @@ def test_paper_experiments_compose_to_the_reference_settings(experiment):
 
 @pytest.mark.parametrize("style", ["mmer", "reference"])
 def test_a_causal_tcn_never_sees_the_future(style):
-    from mmer.backbones.features import FeatureTCN
-    from mmer.backbones.tcn import TCN
-    from mmer.backbones.visual import FrameCNNTCN
+    from mmer.model.backbones.features import FeatureTCN
+    from mmer.model.backbones.tcn import TCN
+    from mmer.model.backbones.visual import FrameCNNTCN
 
     torch.manual_seed(0)
     x = torch.randn(2, 60, 6)
@@ -84,7 +84,7 @@ def test_a_causal_tcn_never_sees_the_future(style):
 
 
 def test_smoothing_is_the_reference_moving_average():
-    from mmer.postprocess import moving_average
+    from mmer.evaluation.postprocess import moving_average
 
     x = np.random.default_rng(0).uniform(-1, 1, 137)
     for width in (1, 2, 5, 20, 50, 200):
@@ -96,9 +96,9 @@ def test_smoothing_is_the_reference_moving_average():
 
 
 def test_fold_tables_are_clipped_then_smoothed_and_the_unclipped_merge_clips_only_the_end():
-    from mmer.postprocess import Postprocess
-    from mmer.predictions import merge_tables
-    from mmer.tasks import TASKS
+    from mmer.evaluation.postprocess import Postprocess
+    from mmer.evaluation.tables import merge_tables
+    from mmer.evaluation.tasks import TASKS
 
     task = TASKS["frame_regression"]
     rng = np.random.default_rng(1)
@@ -114,7 +114,7 @@ def test_fold_tables_are_clipped_then_smoothed_and_the_unclipped_merge_clips_onl
         np.testing.assert_allclose(table[:, d], direct, atol=1e-12)
 
     def centering(p):  # ../shared/METRICS.md's CCC-centering merge, transcribed
-        from mmer.metrics import ccc
+        from mmer.evaluation.metrics import ccc
 
         f = len(p)
         a = np.array([np.mean([ccc(p[i], p[j]) for j in range(f) if j != i]) for i in range(f)])
@@ -136,7 +136,7 @@ def test_fold_tables_are_clipped_then_smoothed_and_the_unclipped_merge_clips_onl
 
 
 def test_ccc_loss_per_window_is_the_reference_formula():
-    from mmer.losses import ccc_loss
+    from mmer.evaluation.losses import ccc_loss
 
     torch.manual_seed(0)
     preds, target = torch.randn(4, 30, 2), torch.randn(4, 30, 2)
@@ -159,7 +159,7 @@ def test_emert_discriminator_loss_is_the_reference_formula():
     """L = 0.1 sum_m CE(D(GRL(mean_t inv_m)), m) + 0.1 sum_m CE(D(mean_t spec_m), m), D = Linear(64 -> 3)."""
     import torch.nn.functional as F
 
-    from mmer.fusion.decoupled import DecoupledFusion
+    from mmer.model.fusion.decoupled import DecoupledFusion
 
     torch.manual_seed(0)
     dims = {"face": 128, "eye": 128, "gaze": 128}
@@ -181,8 +181,8 @@ def test_emert_discriminator_loss_is_the_reference_formula():
 def test_fold_zscore_uses_the_fold_training_statistics_only(compose_tiny):
     """A follower with norm=fold_zscore standardises with its fold's training split: the checkpoint's buffers are
     that split's statistics, not those of the recordings it is scored on."""
-    from mmer.config import prepare_datamodule
-    from mmer.cv import run_cv
+    from mmer.config.compose import prepare_datamodule
+    from mmer.cv.runner import run_cv
 
     cfg = compose_tiny("experiment=jmt_synthetic", "model/backbone@model.backbones.audio=feature_tcn",
                        "model.backbones.audio.norm=fold_zscore", "model.backbones.audio.channels=[16,16]",
@@ -201,7 +201,7 @@ def test_fold_zscore_uses_the_fold_training_statistics_only(compose_tiny):
 
 
 def test_interpolated_frames_are_linear_between_token_centres():
-    from mmer.heads import frames_from_tokens
+    from mmer.model.heads import frames_from_tokens
 
     tokens = torch.tensor([[[0.0, 1.0], [1.0, -1.0], [3.0, 0.5]]])
     frames = frames_from_tokens(tokens, 11, "interpolate")[0]
@@ -212,7 +212,7 @@ def test_interpolated_frames_are_linear_between_token_centres():
 
 
 def test_pooled_statistics_are_those_of_the_flattened_feature():
-    from mmer.backbones.features import FoldStandardiser
+    from mmer.model.backbones.features import FoldStandardiser
 
     x = np.random.default_rng(2).normal([0.0, 5.0, -3.0], [1.0, 4.0, 0.5], size=(500, 3))
     pooled = FoldStandardiser(3, pooled=True)
@@ -222,10 +222,9 @@ def test_pooled_statistics_are_those_of_the_flattened_feature():
 
 
 def test_lfan_trains_valence_and_arousal_as_two_independent_models():
-    from mmer.data_modules.base import ModalitySpec
-
-    from mmer.batch import Batch
-    from mmer.config import build_module
+    from mmer.config.compose import build_module
+    from mmer.core.batch import Batch
+    from mmer.data.base import ModalitySpec
 
     cfg = compose(["experiment=lfan_affwild2", "data.face_size=16"])
     spec = {"visual": ModalitySpec("frames", 3, scale=1 / 255), "audio": ModalitySpec("features", 64),

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.mark.slow
 def test_fused_beats_best_single_modality_by_0_1_ccc(tmp_path):
-    from mmer.ablation import run_ablation
+    from mmer.commands.ablation import run_ablation
 
     variants = {"fused": [], "visual": ["model.modalities=[visual]"], "audio": ["model.modalities=[audio]"]}
     summaries = run_ablation(["experiment=jmt_synthetic", "logger=csv", "trainer.enable_progress_bar=false",

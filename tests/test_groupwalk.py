@@ -17,7 +17,7 @@ from mmer.data_modules.groupwalk_files import (
     read_openpose_frame,
 )
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
 from tests.conftest import fixture_root
 
 
@@ -123,7 +123,7 @@ def test_fixture_samples_labels_and_reports(groupwalk):
 def test_untracked_poses_are_matched_to_the_right_agent(groupwalk):
     """The fixture's head drop follows the emotion: a mixed-up match (or a wrong skeleton format) would give an
     agent another agent's nose height. Nose y after normalisation = (0.08 + drop - 0.55) / 0.35."""
-    from mmer.fixtures.groupwalk import DROP
+    from mmer.data_modules.fixtures.groupwalk import DROP
 
     dm = groupwalk
     for r in dm.recordings:
@@ -178,10 +178,9 @@ def test_bad_input_is_masked_counted_or_left_out(tmp_path_factory):
 
 
 def test_every_module_subset_runs_through_the_same_model(groupwalk):
-    from mmer.data_modules.samples import SampleDataset, collate_samples
-
-    from mmer.ablation import subsets
-    from mmer.config import build_module, compose
+    from mmer.commands.ablation import subsets
+    from mmer.config.compose import build_module, compose
+    from mmer.data.samples import SampleDataset, collate_samples
 
     cfg = compose(["experiment=emersk_groupwalk", "data.segment_frames=16"])
     dm = groupwalk
@@ -207,7 +206,7 @@ def test_every_module_subset_runs_through_the_same_model(groupwalk):
 
 
 def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
-    from mmer.ablation import run_subsets
+    from mmer.commands.ablation import run_subsets
 
     summaries, text = run_subsets(["experiment=emersk_groupwalk", f"data.root={groupwalk.root}",
                                    "data.segment_frames=16", "cv.folds=2", "trainer.max_epochs=1", "logger=csv",
@@ -221,9 +220,9 @@ def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
 
 def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):
     from mmer.data_modules.egait import EGaitDataModule
+    from mmer.data_modules.fixtures.groupwalk import make_egait_fixture
 
-    from mmer.backbones.pose import PoseSequence
-    from mmer.fixtures.groupwalk import make_egait_fixture
+    from mmer.model.backbones.pose import PoseSequence
 
     root = make_egait_fixture(tmp_path / "eg", gaits=8)
     dm = EGaitDataModule(root=str(root), segment_frames=16, num_folds=2)
@@ -244,7 +243,7 @@ def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):
 
 
 def test_average_precision_reference():
-    from mmer.metrics import average_precision, class_average_precision
+    from mmer.evaluation.metrics import average_precision, class_average_precision
 
     # ranks: 0.9 (+), 0.8 (-), 0.7 (+), 0.1 (-): AP = 0.5 * 1 + 0.5 * 2/3
     assert average_precision([0.9, 0.8, 0.7, 0.1], [1, 0, 1, 0]) == pytest.approx(0.5 + 1 / 3)
@@ -285,8 +284,7 @@ def test_two_rows_for_one_agent_frame_and_impossible_numbers_are_named(tmp_path)
 def test_a_damaged_egait_file_is_named(tmp_path):
     """Before: a corrupt features.h5 ended in h5py's traceback."""
     from mmer.data_modules.egait import EGaitDataModule
-
-    from mmer.fixtures.groupwalk import make_egait_fixture
+    from mmer.data_modules.fixtures.groupwalk import make_egait_fixture
 
     root = make_egait_fixture(tmp_path / "eg", gaits=4)
     data = (root / "features.h5").read_bytes()

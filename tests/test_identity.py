@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from mmer.config import compose
-from mmer.cv import prepare, run_cv
+from mmer.config.compose import compose
+from mmer.cv.runner import prepare, run_cv
 from tests.conftest import fixture_root
 
 
@@ -38,9 +38,8 @@ def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_p
     import logging
     import os
 
-    from mmer.data_modules import cache as cache_module
-
-    from mmer.config import default_experiment, prepare_datamodule
+    from mmer.config.compose import default_experiment, prepare_datamodule
+    from mmer.data import cache as cache_module
 
     copy = tmp_path / "biovid_ro"
     shutil.copytree(fixture_root("biovid", tmp_path_factory), copy)
@@ -49,7 +48,7 @@ def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_p
     real_access = os.access  # as root every path is writable: pretend this copy is not
     monkeypatch.setattr(cache_module.os, "access",
                         lambda p, mode: False if str(p).startswith(str(copy)) else real_access(p, mode))
-    caplog.set_level(logging.INFO, logger="mmer.data_modules.cache")
+    caplog.set_level(logging.INFO, logger="mmer.data.cache")
     prepare_datamodule(compose([f"experiment={default_experiment('biovid')}", f"data.root={copy}",
                                 "data.face_size=32", "logger=csv"]))
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before  # nothing written into the copy

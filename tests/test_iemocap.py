@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mmer.data_modules.iemocap import IemocapDataModule, read_evaluation
 
-from mmer.errors import ConfigError, DataError
+from mmer.core.errors import ConfigError, DataError
 from tests.conftest import fixture_root
 
 
@@ -64,8 +64,8 @@ def test_bad_label_line_and_missing_text(iemocap, tmp_path):
 
 
 def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=m2fnet_iemocap_4class", f"data.root={iemocap}", "trainer.max_epochs=1",
                    "trainer.enable_progress_bar=false", "logger=csv", f"paths.output_root={tmp_path / 'runs'}"])
@@ -75,7 +75,7 @@ def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
 
 
 def test_sentence_wavs_and_video_spans_per_utterance(iemocap, tmp_path, caplog):
-    from mmer.fixtures.datasets import IEMOCAP_LEVEL
+    from mmer.data_modules.fixtures.datasets import IEMOCAP_LEVEL
 
     dm = IemocapDataModule(root=str(iemocap), clips=True, cache_dir=str(tmp_path / "cache"))
     dm.prepare_data()

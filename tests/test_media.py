@@ -7,10 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-from mmer.data_modules.media import decode_audio, decode_frames, iter_frames, wav_header_seconds
+from mmer.data_modules.fixtures.datasets import AUDIO_RATE, write_video, write_wav
 
-from mmer.errors import DataError
-from mmer.fixtures.datasets import AUDIO_RATE, write_video, write_wav
+from mmer.core.errors import DataError
+from mmer.data.media import decode_audio, decode_frames, iter_frames, wav_header_seconds
 from tests.conftest import fixture_root
 
 
@@ -122,7 +122,7 @@ def test_biovid_a_faststart_mp4_cut_short_is_refused_or_skipped(tmp_path_factory
 def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp_path):
     from mmer.data_modules.emer import EmerDataModule
 
-    from mmer.config import compose
+    from mmer.config.compose import compose
 
     root = _copy("emer", tmp_path_factory, tmp_path)
     sample = sorted(p.name for p in (root / "faces").iterdir())[0]
@@ -140,9 +140,8 @@ def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp
 
 
 def test_groupwalk_a_video_that_ends_before_its_annotation_is_refused_or_skipped(tmp_path_factory, tmp_path):
+    from mmer.data_modules.fixtures.groupwalk import FRAMES
     from mmer.data_modules.groupwalk import GroupWalkDataModule
-
-    from mmer.fixtures.groupwalk import FRAMES
 
     root = _copy("groupwalk", tmp_path_factory, tmp_path)
     write_video(root / "videos" / "v02.mp4", _frames(FRAMES, 120, 160), None, fps=10, faststart=True)

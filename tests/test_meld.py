@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmer.data_modules.meld import EMOTIONS, SENTIMENTS, MeldDataModule, read_meld_csv
 
-from mmer.errors import DataError
+from mmer.core.errors import DataError
 
 HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
 

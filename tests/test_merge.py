@@ -3,8 +3,8 @@ import warnings
 import numpy as np
 import pytest
 
-from mmer.merge import ccc_centering, stitch_windows, window_starts
-from mmer.metrics import ccc
+from mmer.evaluation.merge import ccc_centering, stitch_windows, window_starts
+from mmer.evaluation.metrics import ccc
 
 
 @pytest.mark.parametrize("length,expected", [(250, [0]), (300, [0]), (301, [0, 1]), (700, [0, 200, 400]),

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.losses import ccc_loss
-from mmer.metrics import CCCUndefinedWarning, ConcordanceCC, ccc, classification_metrics
+from mmer.evaluation.losses import ccc_loss
+from mmer.evaluation.metrics import CCCUndefinedWarning, ConcordanceCC, ccc, classification_metrics
 
 
 def ccc_reference(x, y):
@@ -105,7 +105,7 @@ def test_weighted_f1_accuracy_uar_against_manual_counts():
 @pytest.mark.parametrize("seed", range(4))
 def test_cv_classification_scores_match_the_epoch_metrics(seed):
     """The CV table (numpy) and the epoch logs (torchmetrics) must agree, including absent and unpredicted classes."""
-    from mmer.metrics import classification_metrics, classification_scores
+    from mmer.evaluation.metrics import classification_metrics, classification_scores
 
     rng = np.random.default_rng(seed)
     true = rng.integers(0, 4, 50)  # class 4 of 5 never occurs
@@ -117,8 +117,8 @@ def test_cv_classification_scores_match_the_epoch_metrics(seed):
 
 
 def test_sample_merge_is_the_mean_of_fold_probabilities():
-    from mmer.evaluation import Evaluator
-    from mmer.tasks import TASKS
+    from mmer.evaluation.evaluator import Evaluator
+    from mmer.evaluation.tasks import TASKS
 
     ev = Evaluator(TASKS["classification"], "pain", "pain", ["a", "b"])
     merged = ev.merge([{"s1": np.array([[0.9, 0.1]])}, {"s1": np.array([[0.3, 0.7]])}])
@@ -126,9 +126,9 @@ def test_sample_merge_is_the_mean_of_fold_probabilities():
 
 
 def test_au_table_scores_match_the_epoch_metric():
-    from mmer.evaluation import Evaluator
-    from mmer.metrics import multilabel_metrics
-    from mmer.tasks import TASKS
+    from mmer.evaluation.evaluator import Evaluator
+    from mmer.evaluation.metrics import multilabel_metrics
+    from mmer.evaluation.tasks import TASKS
 
     rng = np.random.default_rng(0)
     probs, true = rng.random((200, 4)), (rng.random((200, 4)) < 0.3).astype(float)
@@ -142,7 +142,7 @@ def test_au_table_scores_match_the_epoch_metric():
 
 
 def test_per_class_f1_is_reported_by_name():
-    from mmer.metrics import classification_scores
+    from mmer.evaluation.metrics import classification_scores
 
     rng = np.random.default_rng(0)
     true = rng.integers(0, 3, 40)

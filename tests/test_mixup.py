@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
-from mmer.data_modules.base import ModalitySpec
 
 from mmer.cli import fast_dev_run
-from mmer.config import build_module, compose
-from mmer.mixup import mix
-from mmer.provenance import config_hash
+from mmer.config.compose import build_module, compose
+from mmer.data.base import ModalitySpec
+from mmer.model.mixup import mix
+from mmer.runs.provenance import config_hash
 from tests.conftest import TINY
 from tests.test_module import HEADS, make_batch, make_module
 

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from mmer.backbones.features import FeatureProjection
-from mmer.batch import Batch
-from mmer.fusion.joint_transformer import JointTransformerFusion
-from mmer.heads import Head, frames_from_tokens
-from mmer.module import MultimodalModule
-from mmer.tasks import TASKS
+from mmer.core.batch import Batch
+from mmer.evaluation.tasks import TASKS
+from mmer.model.backbones.features import FeatureProjection
+from mmer.model.fusion.joint_transformer import JointTransformerFusion
+from mmer.model.heads import Head, frames_from_tokens
+from mmer.model.module import MultimodalModule
 
 B, T = 4, 30
 

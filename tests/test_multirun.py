@@ -49,7 +49,7 @@ def test_fold_jobs_share_one_run_folder_and_the_last_merges_both(fold_jobs):
 
 
 def test_merge_run_merges_what_is_done_names_what_is_not_and_reads_copies(fold_jobs, tmp_path, caplog):
-    from mmer.merge_run import merge_run
+    from mmer.cv.merge_run import merge_run
 
     run = run_folder(fold_jobs[0])
     whole = json.loads((run / "summary.json").read_text())
@@ -107,7 +107,7 @@ def test_ddp_inside_a_basic_launcher_job_and_hydra_run_dir_under_m_are_refused(t
 
 
 def test_expand_is_hydras_cartesian_product_in_its_order():
-    from mmer.multirun import expand
+    from mmer.cv.multirun import expand
 
     assert expand(["a=1,2", "+b=x,y", "c=3", "hydra/launcher=submitit_local"]) == [
         ["a=1", "+b=x", "c=3"], ["a=1", "+b=y", "c=3"], ["a=2", "+b=x", "c=3"], ["a=2", "+b=y", "c=3"]]

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmer.config import build_module, compose
-from mmer.losses import adaptive_margin_triplet
+from mmer.config.compose import build_module, compose
+from mmer.evaluation.losses import adaptive_margin_triplet
 from tests.conftest import dataset_overrides
 
 
@@ -48,7 +48,7 @@ def test_no_valid_triplet_gives_zero_with_a_gradient():
 
 @pytest.mark.parametrize("modality", ["audio", "visual"])
 def test_pretrain_saves_a_backbone_the_experiment_loads_and_freezes(modality, tmp_path, tmp_path_factory):
-    from mmer.pretrain import run_pretrain
+    from mmer.commands.pretrain import run_pretrain
 
     over = ["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),
             f"paths.output_root={tmp_path}", f"pretrain.modality={modality}", "pretrain.epochs=2"]
@@ -68,8 +68,8 @@ def test_pretrain_saves_a_backbone_the_experiment_loads_and_freezes(modality, tm
 
 
 def test_pretrain_needs_an_utterance_modality(tmp_path_factory):
-    from mmer.errors import ConfigError
-    from mmer.pretrain import run_pretrain
+    from mmer.commands.pretrain import run_pretrain
+    from mmer.core.errors import ConfigError
 
     cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory)])
     with pytest.raises(ConfigError, match="pretrain.modality"):
@@ -77,6 +77,6 @@ def test_pretrain_needs_an_utterance_modality(tmp_path_factory):
 
 
 def _spec(kind, dim):
-    from mmer.data_modules.base import ModalitySpec
+    from mmer.data.base import ModalitySpec
 
     return ModalitySpec(kind, dim)

@@ -15,9 +15,9 @@ import torch
 from mmer.data_modules.ravdess import RavdessDataModule
 from mmer.data_modules.ravdess_files import discover, parse_clip
 
-from mmer.config import compose
-from mmer.cv import run_cv
-from mmer.errors import ConfigError, DataError
+from mmer.config.compose import compose
+from mmer.core.errors import ConfigError, DataError
+from mmer.cv.runner import run_cv
 from tests.conftest import SHARED, fixture_root
 
 REAL = SHARED / "data" / "ravdess"
@@ -169,7 +169,7 @@ def test_video_frames_and_soundtrack_from_the_audio_video_mp4(root, tmp_path):
 
 
 def test_faces_come_from_the_detector_when_there_is_one(root, tmp_path, monkeypatch):
-    import mmer.data_modules.faces as faces
+    import mmer.data.faces as faces
 
     monkeypatch.setattr(faces, "mtcnn_detector", lambda: (lambda frame: (32.0, 16.0, 64.0, 48.0)))  # the "face"
     strong = "Actor_02/01-01-05-02-01-01-02"  # strong takes have a brighter face square than the background
@@ -203,7 +203,7 @@ def test_held_out_actors_are_scored_by_the_fold_ensemble(held_out_run):
 
 
 def test_predict_reads_new_wav_files(held_out_run, root, tmp_path):
-    from mmer.predict import predict_files
+    from mmer.commands.predict import predict_files
 
     _, run_dir = held_out_run
     new = tmp_path / "new"
@@ -244,7 +244,7 @@ def test_real_release_names_counts_durations_and_channels(real):
 
 
 def test_real_folds_never_split_an_actor_and_held_out_actors_never_train(real, tmp_path):
-    from mmer.data_modules.folds import grouped_kfold
+    from mmer.data.folds import grouped_kfold
 
     dm = RavdessDataModule(root=str(real), cache_dir=str(tmp_path), num_folds=5, test_actors=[19, 20])
     recordings = dm.index()  # names and headers only: no audio is decoded

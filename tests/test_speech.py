@@ -1,12 +1,12 @@
-"""Speech backbones and their training-only augmentation (mmer.backbones.speech, mmer.backbones.augment)."""
+"""Speech backbones and their training-only augmentation (mmer.model.backbones.speech, mmer.model.backbones.augment)."""
 
 from __future__ import annotations
 
 import torch
 
-from mmer.backbones.augment import SpecAugment, WaveAugment
-from mmer.backbones.speech import FunctionalsMLP, LogMelCNN, SpectrogramCNN, utterance_norm
-from mmer.losses import masked_cross_entropy
+from mmer.evaluation.losses import masked_cross_entropy
+from mmer.model.backbones.augment import SpecAugment, WaveAugment
+from mmer.model.backbones.speech import FunctionalsMLP, LogMelCNN, SpectrogramCNN, utterance_norm
 
 
 def clips(lengths=(16000, 9000, 12000), sr=16000):

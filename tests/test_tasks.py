@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-import mmer.tasks
-from mmer.evaluation import Evaluator
-from mmer.heads import Head
-from mmer.tasks import TASKS, Task
+import mmer.evaluation.tasks
+from mmer.evaluation.evaluator import Evaluator
+from mmer.evaluation.tasks import TASKS, Task
+from mmer.model.heads import Head
 from tests.test_module import T, make_batch, make_module
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,7 +34,7 @@ def test_every_task_declares_consistent_parts(name):
 
 def readme_task() -> Task:
     block = re.search(r"# src/mmer/tasks.py, inside TASKS\n(.*?)```", README.read_text(), re.S).group(1)
-    return eval(block.strip().rstrip(","), vars(mmer.tasks))
+    return eval(block.strip().rstrip(","), vars(mmer.evaluation.tasks))
 
 
 def test_a_new_task_is_one_registry_entry(monkeypatch):

@@ -5,10 +5,10 @@ import math
 
 import pytest
 import torch
-from mmer.data_modules.dialogue import with_context
 
-from mmer.backbones.text import TextEncoder
-from mmer.schedules import warmup_cosine
+from mmer.data.dialogue import with_context
+from mmer.model.backbones.text import TextEncoder
+from mmer.model.schedules import warmup_cosine
 
 CLS, SEP = 101, 102
 DIALOGUE = [[1, 2], [3, 4, 5], [6], [7, 8]]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.errors import ConfigError
+from mmer.core.errors import ConfigError
 
 TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120",
         "++data.max_frames=300", "data.window=100", "data.hop=60", "data.batch_size=4", "trainer.max_epochs=1",
@@ -16,8 +16,8 @@ TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
 
     return run_cv(compose([*TINY, f"paths.output_root={tmp_path_factory.mktemp('runs')}"]))
 
@@ -31,9 +31,9 @@ def _predict(module, dm, recordings, ev):
 
 
 def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run, tmp_path):
-    from mmer.config import prepare_datamodule
-    from mmer.module import MultimodalModule
-    from mmer.predictions import read_table
+    from mmer.config.compose import prepare_datamodule
+    from mmer.evaluation.tables import read_table
+    from mmer.model.module import MultimodalModule
 
     elsewhere = tmp_path / "somewhere" / "model.ckpt"
     elsewhere.parent.mkdir()
@@ -49,7 +49,7 @@ def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run
 
 
 def _cfg(run):
-    from mmer.trained import run_config
+    from mmer.runs.checkpoints import run_config
 
     return run_config(run.run_dir)
 
@@ -57,7 +57,7 @@ def _cfg(run):
 def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_outputs(run):
     import json
 
-    from mmer.evaluate import evaluate_run
+    from mmer.commands.evaluate import evaluate_run
 
     summary, out = evaluate_run(run.run_dir, name="same_data")
     for key in run.evaluator.score_keys:  # the same held-out partition: the CV's merged scores, to the digit
@@ -73,7 +73,7 @@ def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_output
 
 
 def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
-    from mmer.trained import load_module, load_run
+    from mmer.runs.checkpoints import load_module, load_run
 
     with pytest.raises(ConfigError, match="no such checkpoint"):
         load_module(tmp_path / "missing.ckpt")
@@ -102,9 +102,9 @@ def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
 
 
 def test_export_gives_the_checkpoints_outputs(run, tmp_path):
-    from mmer.config import prepare_datamodule
-    from mmer.export import example_batch, export_run
-    from mmer.trained import load_module
+    from mmer.commands.export import example_batch, export_run
+    from mmer.config.compose import prepare_datamodule
+    from mmer.runs.checkpoints import load_module
 
     path = export_run(run.run_dir, fold=0, out=tmp_path / "fold0.pt")
     exported = torch.jit.load(str(path))
@@ -127,9 +127,9 @@ def test_export_gives_the_checkpoints_outputs(run, tmp_path):
 def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_path):
     import onnxruntime
 
-    from mmer.config import prepare_datamodule
-    from mmer.export import example_batch, export_run
-    from mmer.trained import load_module
+    from mmer.commands.export import example_batch, export_run
+    from mmer.config.compose import prepare_datamodule
+    from mmer.runs.checkpoints import load_module
 
     path = export_run(run.run_dir, fold=1, fmt="onnx", out=tmp_path / "fold1.onnx")
     module = load_module(run.run_dir / "fold1" / "checkpoints" / "best.ckpt")
@@ -144,8 +144,8 @@ def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_p
 
 @pytest.fixture(scope="module")
 def affwild2_run(tmp_path_factory):
-    from mmer.config import compose
-    from mmer.cv import run_cv
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
     from tests.conftest import fixture_root
 
     root = fixture_root("affwild2", tmp_path_factory)
@@ -157,10 +157,10 @@ def affwild2_run(tmp_path_factory):
 
 def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_run, tmp_path):
     import pandas as pd
+    from mmer.data_modules.fixtures.datasets import AFFWILD2_VIDEOS, write_video
 
-    from mmer.errors import DataError
-    from mmer.fixtures.datasets import AFFWILD2_VIDEOS, write_video
-    from mmer.predict import predict_files
+    from mmer.commands.predict import predict_files
+    from mmer.core.errors import DataError
 
     run, root = affwild2_run
     video = root / "batch1" / "vid_b.mp4"
@@ -189,7 +189,7 @@ def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_r
 
 
 def test_evaluate_an_affwild2_run_on_a_second_copy_of_the_data(affwild2_run, tmp_path):
-    from mmer.evaluate import evaluate_run
+    from mmer.commands.evaluate import evaluate_run
 
     run, root = affwild2_run
     copy = shutil.copytree(root, tmp_path / "second", ignore=shutil.ignore_patterns(".mmer_cache"))
@@ -201,9 +201,9 @@ def test_evaluate_an_affwild2_run_on_a_second_copy_of_the_data(affwild2_run, tmp
 def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
     import pandas as pd
 
-    from mmer.config import compose
-    from mmer.cv import run_cv
-    from mmer.predict import predict_files
+    from mmer.commands.predict import predict_files
+    from mmer.config.compose import compose
+    from mmer.cv.runner import run_cv
     from tests.conftest import fixture_root
 
     cfg = compose(["experiment=m2fnet_meld", f"data.root={fixture_root('meld', tmp_path_factory)}",
@@ -229,7 +229,7 @@ def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwil
     stand-in that finds a face in every other frame), and frames without one are flagged."""
     import pandas as pd
 
-    from mmer.predict import predict_files
+    from mmer.commands.predict import predict_files
 
     run, root = affwild2_run
     seen = []

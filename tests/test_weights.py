@@ -4,11 +4,11 @@
 import pytest
 import torch
 
-from mmer.errors import ConfigError
+from mmer.core.errors import ConfigError
 
 
 def test_a_missing_torchvision_name_offline_names_the_cache_and_the_command(tmp_path, monkeypatch):
-    from mmer.backbones.pretrained import FrameResNet
+    from mmer.model.backbones.pretrained import FrameResNet
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(ConfigError, match=r"torchvision:resnet18:IMAGENET1K_V1: not in the cache .*torch/hub/"
@@ -21,7 +21,7 @@ def test_a_missing_torchvision_name_offline_names_the_cache_and_the_command(tmp_
 def test_torchvision_weights_by_name_load_from_the_cache(tmp_path, monkeypatch):
     from torchvision.models import ResNet18_Weights, resnet18
 
-    from mmer.backbones.pretrained import FrameResNet
+    from mmer.model.backbones.pretrained import FrameResNet
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cached = tmp_path / "torch" / "hub" / "checkpoints" / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
@@ -51,7 +51,7 @@ def _tiny_bert_in_hub_layout(cache, repo_id: str) -> None:
 def test_hugging_face_ids_come_from_the_hub_cache_or_name_it(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from mmer.backbones.text import TextEncoder, resolve_encoder_path
+    from mmer.model.backbones.text import TextEncoder, resolve_encoder_path
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ConfigError, match=r"hf:some-org/encoder: not in the cache .*hub and downloads are off.*"
@@ -68,7 +68,7 @@ def test_hugging_face_ids_come_from_the_hub_cache_or_name_it(tmp_path, monkeypat
 
 
 def test_fetch_weights_names_its_two_forms():
-    from mmer.weights import fetch
+    from mmer.core.weights import fetch
 
     with pytest.raises(ConfigError, match=r"give torchvision:<arch>:<WEIGHTS> .* or hf:<model id>"):
         fetch("resnet18")
@@ -92,7 +92,7 @@ def test_a_speech_encoder_trains_inside_a_model_on_a_4khz_waveform(tiny_speech_e
 def test_a_speech_encoder_by_hub_id_offline_names_the_fetch_command(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from mmer.backbones.audio import SpeechEncoder
+    from mmer.model.backbones.audio import SpeechEncoder
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ConfigError, match=r"`mmer fetch-weights hf:facebook/wav2vec2-base`"):

@@ -28,7 +28,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from mmer.errors import MmerError
+from mmer.core.errors import MmerError
 
 TRAINING = ("train", "cv", "merge-run", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
             "export", "predict")
@@ -55,7 +55,7 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
 
     import lightning as L
 
-    from mmer.config import build_module, compose, prepare_datamodule
+    from mmer.config.compose import build_module, compose, prepare_datamodule
 
     cfg = compose(overrides)
     dm = prepare_datamodule(cfg, fold=fold)
@@ -69,14 +69,14 @@ def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, floa
 
 def extract(overrides: Sequence[str] = ()) -> int:
     """Run the data module's extraction (``prepare_data``) with its progress bar; returns the recording count."""
-    from mmer.config import compose, prepare_datamodule
+    from mmer.config.compose import compose, prepare_datamodule
 
     return len(prepare_datamodule(compose(overrides)).recordings)
 
 
 def catalogue() -> str:
     """The datasets (with their default experiments) and experiments, for ``--help``."""
-    from mmer import config
+    from mmer.config import compose as config
 
     try:
         import yaml
@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from mmer import config
-    from mmer.errors import ConfigError
+    from mmer.config import compose as config
+    from mmer.core.errors import ConfigError
 
     if args.cmd in ("train", "cv"):
         from omegaconf import OmegaConf
@@ -213,7 +213,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.multirun:
             if args.cfg or fdr:
                 raise ConfigError(f"{'--cfg' if args.cfg else 'debug=fdr'} looks at one composed config: drop -m")
-            from mmer.multirun import run_multirun
+            from mmer.cv.multirun import run_multirun
 
             return run_multirun(overrides)
         if fdr:  # the lightning-hydra-template alias: one training and one validation batch of one fold
@@ -224,7 +224,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.cfg:  # Hydra's --cfg: show what would run, run nothing (mmer composes no hydra section)
             print(OmegaConf.to_yaml(cfg))
             return 0
-        from mmer.cv import run_cv
+        from mmer.cv.runner import run_cv
 
         run_cv(cfg)
     elif args.cmd == "check":
@@ -233,39 +233,39 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.cmd == "extract":
         print(f"cache ready: {extract(args.overrides)} recordings")
     elif args.cmd == "pretrain":
-        from mmer.pretrain import run_pretrain
+        from mmer.commands.pretrain import run_pretrain
 
         run_pretrain(config.compose(args.overrides))
     elif args.cmd == "ablation":
-        from mmer.ablation import run_ablation
+        from mmer.commands.ablation import run_ablation
 
         run_ablation(args.overrides)
     elif args.cmd == "ablate":
-        from mmer.ablation import run_subsets
+        from mmer.commands.ablation import run_subsets
 
         run_subsets(args.overrides)
     elif args.cmd == "explain":
-        from mmer.explain import explain_run
-        from mmer.scene_scorers import SceneScorer
+        from mmer.commands.explain import explain_run
+        from mmer.model.scene_scorers import SceneScorer
 
         scene = SceneScorer.load(args.scene_model, args.scene_labels) if args.scene_model else None
         anp = SceneScorer.load(args.anp_model, args.anp_vocab) if args.anp_model else None
         explain_run(args.run_dir, args.split, args.fold, scene, anp, args.time_window, args.overrides)
     elif args.cmd == "evaluate":
-        from mmer.evaluate import evaluate_run
+        from mmer.commands.evaluate import evaluate_run
 
         evaluate_run(args.run_dir, args.overrides, args.split, args.name)
     elif args.cmd == "export":
-        from mmer.export import export_run
+        from mmer.commands.export import export_run
 
         print(export_run(args.run_dir, args.fold, args.format, args.out, args.overrides))
     elif args.cmd == "predict":
-        from mmer.predict import predict_files
+        from mmer.commands.predict import predict_files
 
         predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides,
                       None if args.detector == "none" else args.detector)
     elif args.cmd == "fetch-weights":
-        from mmer.weights import fetch
+        from mmer.core.weights import fetch
 
         print(fetch(args.spec))
     elif args.cmd == "config":
@@ -273,22 +273,22 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(OmegaConf.to_yaml(config.compose(args.overrides)))
     elif args.cmd == "merge-run":
-        from mmer.merge_run import merge_run
+        from mmer.cv.merge_run import merge_run
 
         merge_run(args.run_dirs[0], [d for d in args.run_dirs[1:] if not is_override(d)],
                   [d for d in args.run_dirs[1:] if is_override(d)])
     elif args.cmd == "merge":
-        from mmer.predictions import merge_files
+        from mmer.evaluation.tables import merge_files
 
         print(merge_files(args.files, args.output))
     elif args.cmd == "make-fixture":
-        from mmer.fixtures import FIXTURES
+        from mmer.data_modules.fixtures import FIXTURES
 
         if args.dataset not in FIXTURES:
             raise ConfigError(f"no fixture for '{args.dataset}': choose one of {sorted(FIXTURES)}")
         print(FIXTURES[args.dataset](args.dir))
     elif args.cmd == "sweep-local":
-        from mmer.sweep import run_local_sweep
+        from mmer.commands.sweep_local import run_local_sweep
 
         for params, value in run_local_sweep(args.file, args.count, args.overrides):
             print(f"{value:.4f}  {params}")

@@ -1,0 +1,113 @@
+"""``mmer evaluate RUN_DIR data.root=DIR [--split test|trainval|all] [--name NAME]``: a finished run's fold ensemble
+scored on a labelled copy of a dataset, the way the CV runner scores its held-out partition.
+
+Every fold's model predicts the chosen recordings; the folds are merged by the task's rule (CCC centering for
+frame values, soft vote for classes, mean for sample values), after the same post-processing (``cv.clip_folds``,
+``cv.smooth``). The table (each fold, their mean, the merge) is printed and written with the predictions, the
+task's plot and ``summary.json`` to ``RUN_DIR/evaluate/<name>/``. Data whose modalities, input shapes, label names
+or input-shaping settings differ from the checkpoints' are refused before anything is predicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmer.core.errors import ConfigError
+
+SPLITS = ("test", "trainval", "all")
+#: data settings that never change what a model sees (where the data lives, how it is loaded, what is checked)
+NOT_SHAPING = frozenset({"_target_", "root", "cache_dir", "batch_size", "num_workers", "pin_memory", "on_bad_input",
+                         "media_tolerance", "num_folds", "seed", "test_list", "max_dialogues", "check_finite",
+                         "fold0_official", "layout", "test_subjects", "num_subjects", "videos_per_subject",
+                         "set_file", "label_file", "val_fraction"})
+
+
+def check_matches(description: dict[str, Any], cfg: Any, dm: Any) -> None:
+    """Refuse data the checkpoints were not trained for: other modalities or input specs, other label names, or
+    other values of settings that shape the inputs (window, face size, audio features, ...)."""
+    from dataclasses import asdict
+
+    from omegaconf import OmegaConf
+
+    problems = []
+    spec = {m: asdict(s) for m, s in dm.input_spec().items()}
+    for m, trained in description["input_spec"].items():
+        if m not in spec:
+            problems.append(f"modality '{m}' is missing (the data gives {sorted(spec)})")
+        elif spec[m] != trained:
+            problems.append(f"modality '{m}' is {spec[m]}, the model was trained on {trained}")
+    targets = dm.target_spec()
+    for t, names in description["target_spec"].items():
+        if t in targets and list(targets[t]) != list(names):
+            problems.append(f"target '{t}' has the names {list(targets[t])}, the model predicts {list(names)}")
+    trained_data = description["config"].get("data", {})
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    for key in sorted(set(trained_data) | set(data)):
+        if key not in NOT_SHAPING and trained_data.get(key) != data.get(key):
+            problems.append(f"data.{key} is {data.get(key)!r}, the model was trained with {trained_data.get(key)!r}")
+    if problems:
+        raise ConfigError("this data does not match the run's checkpoints: " + "; ".join(problems))
+
+
+def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str = "test",
+                 name: str | None = None) -> tuple[dict[str, float], Path]:
+    """Score the run's fold ensemble (module doc); returns (summary, output folder)."""
+    from mmer.config.compose import prepare_datamodule
+    from mmer.core.io import atomic_write_text
+    from mmer.cv.runner import has_labels, strict_json
+    from mmer.evaluation.evaluator import evaluator_for
+    from mmer.evaluation.report import print_table
+    from mmer.evaluation.tables import write_table
+    from mmer.evaluation.tasks import ReportData
+    from mmer.runs.checkpoints import load_run, prediction_trainer
+
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
+    run = load_run(run_dir, overrides)
+    cfg = run.cfg
+    dm = prepare_datamodule(cfg)
+    check_matches(run.description, cfg, dm)
+    ev = evaluator_for(cfg, dm.target_spec())
+    recordings = dm.recordings if split == "all" else dm.split(split)
+    if not recordings:
+        raise ConfigError(f"the data ({cfg.data.get('root') or 'generated'}) has no '{split}' recordings; choose "
+                          f"another --split")
+    targets = ev.targets(dm, recordings)
+    if not has_labels(targets):
+        raise ConfigError(f"the '{split}' recordings carry no labels to score; use `mmer predict` for unlabelled data")
+    trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
+    tables = {}
+    for k, model in run.models():
+        tables[k] = ev.table(trainer.predict(model, dataloaders=dm.predict_loader(recordings)), recordings)
+    merged = ev.merge(list(tables.values()))
+    summary: dict[str, float] = {}
+    for k, table in tables.items():
+        summary.update({f"fold{k}/{key}": v for key, v in ev.score(table, *targets).items()})
+    summary.update({f"merged/{key}": v for key, v in ev.score(merged, *targets).items()})
+    keys = ev.score_keys
+    summary.update({f"fold_mean/{key}": float(np.mean([summary[f"fold{k}/{key}"] for k in tables])) for key in keys})
+    name = name or Path(str(cfg.data.get("root") or "data")).name
+    out = Path(run_dir) / "evaluate" / name
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [(f"fold {k}", [summary[f"fold{k}/{c}"] for c in keys]) for k in tables]
+    rows += [("mean of single folds", [summary[f"fold_mean/{c}"] for c in keys]),
+             (ev.merge_name, [summary[f"merged/{c}"] for c in keys])]
+    where = cfg.data.get("root") or cfg.data._target_.rsplit(".", 1)[-1]
+    text = print_table(f"{cfg.name}: {len(tables)} folds on {len(recordings)} '{split}' recordings of {where}", rows,
+                       keys)
+    for k, table in tables.items():
+        write_table(out / f"fold{k}_predictions.csv", table, ev.columns)
+    write_table(out / "merged_predictions.csv", merged, ev.columns)
+    if ev.task.plot is not None:
+        pred, true = ev.labelled_rows(merged, *targets)
+        ev.task.plot(out, ev.columns, ReportData(f"{cfg.name} on {name}", merged, *targets, list(tables.values()),
+                                                  pred, true, int(cfg.cv.plot_videos)))
+    atomic_write_text(out / "table.txt", text)
+    atomic_write_text(out / "summary.json", strict_json({"run": str(run_dir), "split": split, "folds": list(tables),
+                                                          "data": str(cfg.data.get("root")), "scores": summary}))
+    print(f"written to {out}")
+    return summary, out

@@ -1,0 +1,153 @@
+"""``mmer predict RUN_DIR INPUT... [--out DIR] [--faces DIR] [--abaw]``: a finished run's predictions for
+recordings without labels, with the windows, stitching, post-processing and fold merge of training.
+
+Each input (a file, or a folder of the files the run's data module reads: ``add_unlabelled``) becomes one CSV in
+``--out`` (default ``RUN_DIR/predict/``) as soon as it is done, written atomically, so a long ``--batch``-style
+list resumes where it stopped: inputs whose CSV exists are skipped. Per-frame models write one row per frame::
+
+    video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s = (frame - 1) / fps)
+
+with a PNG trace beside it (and with ``--abaw`` the challenge's ``<video>.txt``); dialogue models one row per
+utterance (``dialogue,utterance,<class probabilities>,prediction``); per-sample models one row per recording. A file that cannot be read is reported with its reason and the others still run; the command then
+exits non-zero. Nothing half-written stays in ``--out``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmer.core.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def expand_inputs(inputs: Sequence[str | Path], suffixes: Sequence[str]) -> list[Path]:
+    """Files as given, and the files with one of ``suffixes`` inside any folder given (sorted, recursive)."""
+    files = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            inside = sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found = [p for p in inside if p.suffix.lower() in suffixes]
+            if not found:
+                raise ConfigError(f"{item}: no {', '.join(suffixes)} files inside")
+            if len(found) < len(inside):
+                log.warning("%s: %d files that this model does not read (not %s) are left aside, e.g. %s", item,
+                            len(inside) - len(found), "/".join(suffixes), next(p for p in inside if p not in found))
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise ConfigError(f"{item}: no such file or folder")
+    return files
+
+
+def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
+    """CSV rows (with the header first) of one recording's merged predictions (module doc)."""
+    classes = [f"p_{c}" for c in ev.columns] if ev.task.predicts_classes else list(ev.columns)
+    label = [ev.columns[i] for i in values.argmax(1)] if ev.task.predicts_classes else None
+    if dm.per_step_predictions:  # a dialogue: one row per utterance
+        lines = [",".join(["dialogue", "utterance", *classes] + (["prediction"] if label else []))]
+        for k, (name, row) in enumerate(zip(dm.step_names(rec.id), values)):
+            lines.append(",".join([rec.id, name, *(f"{v:.6f}" for v in row)] + ([label[k]] if label else [])))
+        return lines
+    if not ev.task.per_frame:
+        return [",".join(["recording", *classes] + (["prediction"] if label else [])),
+                ",".join([rec.id, *(f"{v:.6f}" for v in values[0])] + ([label[0]] if label else []))]
+    face_found = _face_found(dm, rec)
+    fps = dm.frame_rate(rec)
+    lines = [",".join(["video", "frame", "time_s", *classes] + (["face_found"] if face_found is not None else [])
+                      + (["prediction"] if label else []))]
+    for k, row in enumerate(values):
+        cells = [rec.id, str(k + 1), f"{k / fps:.3f}" if fps else "", *(f"{v:.6f}" for v in row)]
+        cells += ([str(int(face_found[k]))] if face_found is not None else []) + ([label[k]] if label else [])
+        lines.append(",".join(cells))
+    return lines
+
+
+def _face_found(dm: Any, rec: Any) -> np.ndarray | None:
+    """Per frame, whether a face crop was there (the visual input's mask); None for models without faces."""
+    mask = dm.load(rec).input_masks.get("visual")
+    return None if mask is None else np.asarray(mask, bool)
+
+
+def _detector(choice: Any) -> Any:
+    """The face detector to use: a callable as given, MTCNN when installed, else None (with one warning)."""
+    if choice is None or callable(choice):
+        return choice
+    from mmer.data.faces import mtcnn_detector
+
+    detect = mtcnn_detector() if choice == "mtcnn" else None
+    if detect is None:
+        log.warning("no face detector (pip install --no-deps facenet-pytorch gives MTCNN, whose weights ship in its "
+                    "wheel) and no --faces folder: every frame's face is masked (face_found=0); the other "
+                    "modalities still predict")
+    return detect
+
+
+def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path | None = None,
+                  faces: str | Path | None = None, abaw: bool = False, overrides: Sequence[str] = (),
+                  detector: Any = "mtcnn") -> Path:
+    """Predict every input (module doc); returns the output folder. A model with a visual input and no ``faces``
+    folder: faces are detected in each video (``detector="mtcnn"``: :mod:`mmer.data.faces`, when installed;
+    a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
+    from tqdm.auto import tqdm
+
+    from mmer.config.compose import build_datamodule
+    from mmer.core.io import atomic_write_text
+    from mmer.evaluation.evaluator import evaluator_for
+    from mmer.runs.checkpoints import load_run, prediction_trainer
+
+    run = load_run(run_dir, overrides)
+    out = Path(out) if out else Path(run_dir) / "predict"
+    out.mkdir(parents=True, exist_ok=True)
+    dm = build_datamodule(run.cfg)
+    dm.cache_dir = str(out / ".mmer_cache")  # features of the new files, never beside the training data
+    ev = evaluator_for(run.cfg, dm.target_spec())
+    files = expand_inputs(inputs, dm.unlabelled_suffixes or ("",))
+    detect = _detector(detector) if faces is None and "visual" in run.description["input_spec"] else None
+    if detect is not None:
+        faces = out / ".faces"
+    models = [m for _, m in run.models()]
+    trainer = prediction_trainer(run.cfg)
+    failed = {}
+    for path in tqdm(files, desc="predicting", unit="file"):
+        target = out / f"{path.stem}.csv"
+        if target.is_file():  # done in an earlier run: resume past it
+            continue
+        try:
+            if detect is not None and path.suffix.lower() != ".csv":
+                from mmer.data.faces import write_face_crops
+
+                write_face_crops(path, Path(faces) / path.stem, detect, int(run.cfg.data.get("face_size", 112)))
+            recordings = dm.add_unlabelled(path, Path(faces) if faces else None)
+            tables = [ev.table(trainer.predict(m, dataloaders=dm.predict_loader(recordings)), recordings)
+                      for m in models]
+        except DataError as exc:
+            failed[str(path)] = str(exc)
+            log.warning("not predicted: %s", exc)
+            continue
+        merged = ev.merge(tables)
+        lines = []
+        for rec in recordings:
+            body = _rows(rec, merged[rec.id], ev, dm)
+            lines += body if not lines else body[1:]
+            if abaw:
+                dm.export_predictions(out / "abaw", {rec.id: merged[rec.id]}, ev.target)
+        if ev.task.per_frame and ev.task.kind == "values":
+            from mmer.evaluation.report import plot_trace
+
+            for rec in recordings:
+                plot_trace(out / f"{rec.id.replace('/', '__')}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
+                           dm.frame_rate(rec), _face_found(dm, rec))
+        atomic_write_text(target, "\n".join(lines) + "\n")  # last: its presence marks the input done
+    if failed:
+        atomic_write_text(out / "failed.txt", "".join(f"{p}\t{why}\n" for p, why in failed.items()))
+        raise DataError(f"{len(failed)} of {len(files)} inputs could not be predicted (listed in {out / 'failed.txt'}); "
+                        f"first: {next(iter(failed.values()))}")
+    print(f"predictions of {len(files)} inputs in {out}")
+    return out

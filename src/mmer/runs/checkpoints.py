@@ -1,0 +1,150 @@
+"""A trained model outside its CV run: self-describing checkpoints, a run's fold ensemble, the run's config.
+
+Every checkpoint mmer writes carries, under the key ``"mmer"`` and in plain types only (it loads with
+``weights_only=True``), what rebuilds the model without the run folder::
+
+    {"format": 1, "version": "0.1.0", "commit": "<git sha or null>",
+     "config": <the resolved run config: model, data, cv, ...>,
+     "input_spec": {modality: {kind, dim, rate, scale, length, span}},   # what the data gave the backbones
+     "target_spec": {target: [dimension, class or label names]}}
+
+``MultimodalModule.load_from_checkpoint(path)`` and :func:`load_module` rebuild the module from that alone;
+:func:`load_run` gives the fold ensemble of a run folder (``mmer evaluate``, ``mmer export``, ``mmer explain``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mmer.core.errors import ConfigError
+from mmer.runs.names import current_names
+
+DESCRIPTION_KEY = "mmer"
+FORMAT = 1
+
+
+def describe(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, list[str]]) -> dict[str, Any]:
+    """The model description a checkpoint carries (module doc)."""
+    from omegaconf import OmegaConf
+
+    import mmer
+    from mmer.runs.provenance import git_commit
+
+    return {"format": FORMAT, "version": mmer.__version__, "commit": git_commit(),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "input_spec": {m: asdict(spec) for m, spec in input_spec.items()},
+            "target_spec": {t: list(names) for t, names in target_spec.items()}}
+
+
+def read_checkpoint(path: str | Path, described: bool = True) -> dict[str, Any]:
+    """A checkpoint's contents, loaded ``weights_only`` (tensors, numbers, strings: never code), with its model
+    description checked (``described=False``: a run folder's own checkpoint, rebuilt from its config.yaml, may
+    predate descriptions). Every failure is one line naming the file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # a real pickle that would import and build objects
+            raise ConfigError(f"{path}: not a plain checkpoint (it holds objects other than tensors, numbers and "
+                              "strings, i.e. code); mmer does not unpickle code") from None
+        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ConfigError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    if not described:
+        return ckpt
+    description = ckpt.get(DESCRIPTION_KEY)
+    if not isinstance(description, dict):
+        raise ConfigError(f"{path}: carries no mmer model description (written by another program, or by mmer before "
+                          f"0.1.0's self-describing checkpoints): rebuild it from its run folder with `mmer evaluate "
+                          f"RUN_DIR` or retrain")
+    if description.get("format") != FORMAT:
+        raise ConfigError(f"{path}: model description format {description.get('format')!r}, this mmer reads "
+                          f"{FORMAT} (written by mmer {description.get('version')}); use that version")
+    return ckpt
+
+
+def load_module(path: str | Path, map_location: str | None = None) -> Any:
+    """The :class:`~mmer.model.module.MultimodalModule` of a checkpoint, rebuilt from its description alone (in eval
+    mode, on ``map_location`` or the CPU). Its config's ``_target_`` entries must lie in the trusted packages."""
+    from omegaconf import OmegaConf
+
+    from mmer.config.compose import build_module, check_targets
+    from mmer.data.base import ModalitySpec
+
+    ckpt = read_checkpoint(path)
+    description = ckpt[DESCRIPTION_KEY]
+    cfg = OmegaConf.create(current_names(description["config"]))
+    check_targets(cfg, f"{path} (its model description)")
+    input_spec = {m: ModalitySpec(**spec) for m, spec in description["input_spec"].items()}
+    module = build_module(cfg, input_spec, description["target_spec"])
+    module.load_state_dict(ckpt["state_dict"])
+    return module.to(map_location or "cpu").eval()
+
+
+def prediction_trainer(cfg: Any, progress: bool = False) -> Any:
+    """A Lightning trainer that only predicts (one device, no logger, no checkpoints): ``mmer evaluate`` /
+    ``mmer predict`` running a run's fold models."""
+    import lightning as L
+
+    return L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
+                     enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+
+
+def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
+    """A run folder's config.yaml with dotted ``overrides`` (``data.root=/new/place``), refused if it would build
+    an object outside the trusted packages."""
+    from omegaconf import OmegaConf
+
+    from mmer.config.compose import check_targets
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml); give the folder `mmer train` printed")
+    saved = OmegaConf.create(current_names(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))))
+    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(list(overrides)))
+    check_targets(cfg, str(run_dir / "config.yaml"))
+    return cfg
+
+
+@dataclass
+class TrainedRun:
+    """A run folder's finished folds: ``checkpoints`` {fold: best.ckpt}, the config (with any overrides) and the
+    model description of its first checkpoint."""
+
+    run_dir: Path
+    cfg: Any
+    checkpoints: dict[int, Path]
+    description: dict[str, Any]
+
+    def models(self) -> Iterator[tuple[int, Any]]:
+        """(fold, module in eval mode) in fold order, loaded one at a time."""
+        for k, path in self.checkpoints.items():
+            yield k, load_module(path)
+
+
+def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedRun:
+    """The fold ensemble of a run folder: every fold with ``done.json`` and ``checkpoints/best.ckpt``."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir, overrides)
+    checkpoints = {int(p.name[4:]): p / "checkpoints" / "best.ckpt" for p in sorted(run_dir.glob("fold*"))
+                   if p.name[4:].isdigit() and (p / "done.json").is_file()}
+    missing = [k for k, c in checkpoints.items() if not c.is_file()]
+    if missing:
+        raise ConfigError(f"{run_dir}: finished fold(s) {missing} have no checkpoints/best.ckpt (deleted?); rerun "
+                          f"`mmer train` with the same settings to recompute them")
+    if not checkpoints:
+        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json with checkpoints/best.ckpt); finish the run "
+                          f"first")
+    checkpoints = dict(sorted(checkpoints.items()))
+    description = read_checkpoint(next(iter(checkpoints.values())))[DESCRIPTION_KEY]
+    return TrainedRun(run_dir, cfg, checkpoints, description)
