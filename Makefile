@@ -15,7 +15,7 @@ export DATA_DIR   # only when given: an empty value would change the config hash
 endif
 
 # EXPERIMENT, or DATASET's default experiment (experiments/datasets.yaml); evaluated only by the targets using it
-THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config.compose import default_experiment as d; print(d('$(DATASET)'))"))
+THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config import default_experiment as d; print(d('$(DATASET)'))"))
 RUN ?=
 
 .DEFAULT_GOAL := help
@@ -50,8 +50,9 @@ bench: install ## benchmarks: ours beside the reference, one JSON line per workl
 bench-train: install ## wall time and peak memory of the default `make train` job (or DATASET's), as JSON
 	$(BIN)/python -m benchmarks.train_job $(if $(filter-out synthetic,$(DATASET)),--dataset $(DATASET)) $(ARGS)
 
-lint: install ## ruff
+lint: install ## ruff, and the layer rule (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check src data_modules tests benchmarks
+	$(BIN)/lint-imports
 
 ablation: install ## fusion vs single-modality table on DATASET's default experiment
 	$(BIN)/mmer ablation experiment=$(THE_EXPERIMENT) $(ARGS)

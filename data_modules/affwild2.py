@@ -39,8 +39,10 @@ from mmer.data_modules.affwild2_files import (
 )
 
 from mmer.core.errors import ConfigError, DataError
+from mmer.core.io import atomic_write_text
 from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from mmer.data.cache import cache_key
+from mmer.data.embeddings import build_frozen, describe, embed_recording
 from mmer.data.extraction import ExtractedDataset, Extraction
 from mmer.data.media import (
     MEDIA_TOLERANCE,
@@ -149,7 +151,6 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
 
     def embedders(self) -> dict[str, Any]:
         """The frozen backbones of ``embed``, built once."""
-        from mmer.data.embeddings import build_frozen
 
         raw = self._raw_spec()
         for m, factory in self.embed.items():
@@ -281,7 +282,6 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str = "va") -> None:
         """ABAW submission files ``out_dir/<video>.txt``, one ``<video>/00001.jpg,...`` row per frame: VA
         ``valence,arousal`` floats; EXPR the class index (argmax); AU 0/1 per unit (probability > 0.5, as scored)."""
-        from mmer.core.io import atomic_write_text
 
         names = TRACKS[target].names
         for video, preds in table.items():
@@ -360,7 +360,6 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
                   fps: float) -> tuple[np.ndarray, np.ndarray]:
         """(tokens (n, D), token mask (n,)) of a frozen backbone over the whole recording, from the cache."""
-        from mmer.data.embeddings import describe, embed_recording
 
         backbone, spec = self.embedders()[m], self._raw_spec()[m]
         files = self._files[rec.id]

@@ -55,7 +55,7 @@ from mmer.core.errors import ConfigError, DataError
 from mmer.data.base import Item, ModalitySpec, Recording, require_dir
 from mmer.data.cache import cache_key
 from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.media import MEDIA_TOLERANCE
+from mmer.data.media import MEDIA_TOLERANCE, iter_frames
 from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,6 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         return poses
 
     def _extract(self, video: str, path: Path) -> dict[str, np.ndarray]:
-        from mmer.data.media import iter_frames
 
         ids = self._by_video[video]
         segs = [self._segments[i] for i in ids]

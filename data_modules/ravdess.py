@@ -50,7 +50,8 @@ from mmer.core.errors import ConfigError, DataError
 from mmer.data.base import Item, ModalitySpec, Recording, require_dir
 from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.media import MEDIA_TOLERANCE, read_face_set, video_info
+from mmer.data.faces import crop_face, mtcnn_detector
+from mmer.data.media import MEDIA_TOLERANCE, iter_frames, read_face_set, video_info
 from mmer.data.samples import SampleDataModule
 from mmer.data.speech import (
     FUNCTIONALS,
@@ -277,8 +278,6 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                          "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
-            from mmer.data.faces import crop_face
-            from mmer.data.media import iter_frames
 
             total = video_info(clip.path)[1]
             pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
@@ -298,7 +297,6 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         if self.detector == "none":
             return None
         if not hasattr(self, "_detect"):
-            from mmer.data.faces import mtcnn_detector
 
             self._detect = mtcnn_detector()
             if self._detect is None:

@@ -31,7 +31,7 @@ TINY = ["data.num_subjects=6", "data.test_subjects=2", "++data.min_frames=120", 
 @pytest.fixture
 def compose_tiny(tmp_path):
     """compose_tiny(*overrides) -> config on the tiny synthetic data, writing runs under tmp_path."""
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
 
     def _compose(*overrides: str):
         return compose([*TINY, f"paths.output_root={tmp_path / 'runs'}", *overrides])

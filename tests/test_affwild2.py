@@ -113,7 +113,7 @@ def test_missing_raw_video_and_short_window(root):
 
 
 def test_two_fold_cv_writes_abaw_prediction_files(root, tmp_path):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
@@ -167,7 +167,7 @@ def test_egemaps_follow_the_soundtrack_and_the_mel_rate_option(root):
 def test_expr_track_cv_and_multitask_labels(root, tmp_path):
     """EXPR as a per-frame classification track through the same CV runner: frame-level soft-vote merge, F1 table,
     ABAW EXPR submission files; and a multi-task data module with all three tracks on one time axis."""
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=jmt_affwild2_expr", f"data.root={root}", "data.window=100", "data.hop=60",
@@ -192,7 +192,7 @@ def test_expr_track_cv_and_multitask_labels(root, tmp_path):
 def test_lfan_layout_folds_train_and_validation_and_predicts_an_unscored_test_set(root, tmp_path):
     """data.layout=trainval_folds: Validation_Set is fold 0 of the CV over Train + Validation; test videos from
     data.test_list are predicted by every fold, merged and written as ABAW files, and never scored."""
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     shutil.copy(root / "batch1" / "vid_e.mp4", root / "batch1" / "vid_t.mp4")  # a video nobody annotated

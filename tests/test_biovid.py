@@ -132,7 +132,7 @@ def test_missing_biosignal_file_is_an_error(copy):
 def test_two_fold_cv_writes_out_of_fold_predictions(biovid, tmp_path):
     import json
 
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
     from mmer.evaluation.tables import read_table
 

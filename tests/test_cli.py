@@ -58,7 +58,7 @@ def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp
     shown = subprocess.run([sys.executable, "-m", "mmer.cli", "config", "experiment=lfan_affwild2"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout
     assert "name: lfan_affwild2" in shown and "style: reference" in shown
-    where = subprocess.run([sys.executable, "-c", "import mmer.config.compose as c; print(c.config_dir())"], cwd=tmp_path,
+    where = subprocess.run([sys.executable, "-c", "import mmer.config as c; print(c.config_dir())"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(target)
 

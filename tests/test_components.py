@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from mmer.config.compose import available, config_dir
+from mmer.config.composer import available, config_dir
 from mmer.model.fusion.base import Fusion
 
 B, T = 3, 24

@@ -3,7 +3,7 @@
 import pytest
 
 from mmer.commands.sweep_local import fixed_overrides, load_sweep, propose
-from mmer.config.compose import available, compose, config_dir, default_experiment
+from mmer.config.composer import available, compose, config_dir, default_experiment
 from mmer.core.errors import ConfigError
 
 GROUP_OVERRIDES = [f"data={n}" for n in available("data")] + \
@@ -78,14 +78,14 @@ def test_unknown_component_is_a_clear_error():
 
 
 def test_unknown_target_class_is_a_clear_error():
-    from mmer.config.compose import build_datamodule
+    from mmer.config.build import build_datamodule
 
     with pytest.raises(ConfigError, match="cannot build data module"):
         build_datamodule(compose(["data._target_=mmer.data_modules.synthetic.Nope"]))
 
 
 def test_option_of_another_component_is_a_clear_error():
-    from mmer.config.compose import build_module
+    from mmer.config.build import build_module
     from mmer.data.base import ModalitySpec
 
     cfg = compose(["model/fusion=concat", "++model.fusion.l2_normalize=true"])

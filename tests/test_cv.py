@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmer.config.compose import build_callbacks
+from mmer.config.build import build_callbacks
 from mmer.core.errors import ConfigError, DataError
 from mmer.cv.runner import run_cv, run_dir_for
 from mmer.model.module import MultimodalModule

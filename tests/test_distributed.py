@@ -55,7 +55,7 @@ def test_rank_zero_is_read_from_every_launchers_variables(monkeypatch):
     ("trainer.num_nodes=0", "at least one node"),
 ])
 def test_layouts_that_cannot_run_are_refused_before_any_training(compose_tiny, override, message):
-    from mmer.config.compose import check_settings
+    from mmer.config.checks import check_settings
 
     cfg = compose_tiny("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1", override)
     with pytest.raises(ConfigError, match=message):
@@ -63,7 +63,7 @@ def test_layouts_that_cannot_run_are_refused_before_any_training(compose_tiny, o
 
 
 def test_several_devices_without_ddp_are_refused(compose_tiny):
-    from mmer.config.compose import check_settings
+    from mmer.config.checks import check_settings
 
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs 2 CPU cores")
@@ -88,7 +88,8 @@ def ddp_run(tmp_path_factory):
 def test_ddp_on_two_processes_predicts_every_frame_once_as_one_process_does(ddp_run):
     import lightning as L
 
-    from mmer.config.compose import compose, prepare_datamodule
+    from mmer.config.build import prepare_datamodule
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_dir_for
     from mmer.evaluation.evaluator import evaluator_for
     from mmer.evaluation.tables import read_table

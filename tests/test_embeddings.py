@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.config.compose import build_datamodule, build_module, compose
+from mmer.config.build import build_datamodule, build_module
+from mmer.config.composer import compose
 from mmer.model.backbones.pretrained import SpectrogramResNet, VideoClipEncoder
 from tests.conftest import fixture_root
 

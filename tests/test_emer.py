@@ -21,7 +21,7 @@ LABELS = {"sample": "sample", "subject": "subject", "er": "ER_7", "er3": "ER_3",
 
 
 def emer(root, **kw):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
 
     defaults = compose(["experiment=emert_emer"]).data  # the documented defaults, from the YAML
     args = {"label_columns": dict(defaults.label_columns), "eye_columns": dict(defaults.eye_columns),
@@ -236,7 +236,7 @@ def _train_decoupled(lam, feats, masks):
 
 @pytest.mark.parametrize("experiment,key", [("emert_multitask", "f1_weighted"), ("emert_va", "mae_mean")])
 def test_two_fold_cv_on_the_fixture(experiment, key, tmp_path_factory, tmp_path):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     cfg = compose([f"experiment={experiment}", f"data.root={fixture_root('emer', tmp_path_factory)}",

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from mmer.cli import fast_dev_run
-from mmer.config.compose import available, compose
+from mmer.commands.check import fast_dev_run
+from mmer.config.composer import available, compose
 from mmer.evaluation.tasks import TASKS
 from tests.conftest import TINY, dataset_overrides
 

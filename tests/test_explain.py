@@ -58,7 +58,7 @@ def test_scene_scorers_are_torchscript_files_with_a_label_list(tmp_path):
 
 @pytest.fixture(scope="module")
 def emersk_run(tmp_path_factory):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     root = fixture_root("groupwalk", tmp_path_factory)
@@ -155,7 +155,7 @@ def test_m2fnet_fusion_returns_where_each_utterance_looked():
 
 
 def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp_path):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmer.config.compose import compose
+from mmer.config.composer import compose
 
 #: experiment -> {resolved config key: the reference's value} (README: "Papers: mmer against the reference code")
 REFERENCE = {
@@ -181,7 +181,7 @@ def test_emert_discriminator_loss_is_the_reference_formula():
 def test_fold_zscore_uses_the_fold_training_statistics_only(compose_tiny):
     """A follower with norm=fold_zscore standardises with its fold's training split: the checkpoint's buffers are
     that split's statistics, not those of the recordings it is scored on."""
-    from mmer.config.compose import prepare_datamodule
+    from mmer.config.build import prepare_datamodule
     from mmer.cv.runner import run_cv
 
     cfg = compose_tiny("experiment=jmt_synthetic", "model/backbone@model.backbones.audio=feature_tcn",
@@ -222,7 +222,7 @@ def test_pooled_statistics_are_those_of_the_flattened_feature():
 
 
 def test_lfan_trains_valence_and_arousal_as_two_independent_models():
-    from mmer.config.compose import build_module
+    from mmer.config.build import build_module
     from mmer.core.batch import Batch
     from mmer.data.base import ModalitySpec
 

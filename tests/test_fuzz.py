@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mmer.data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 from omegaconf import OmegaConf
 
-from mmer.config.compose import config_dir
+from mmer.config.composer import config_dir
 from mmer.core.errors import DataError
 
 EMER = OmegaConf.to_container(OmegaConf.load(config_dir() / "data" / "emer.yaml"))

@@ -178,8 +178,9 @@ def test_bad_input_is_masked_counted_or_left_out(tmp_path_factory):
 
 
 def test_every_module_subset_runs_through_the_same_model(groupwalk):
-    from mmer.commands.ablation import subsets
-    from mmer.config.compose import build_module, compose
+    from mmer.commands.ablate import subsets
+    from mmer.config.build import build_module
+    from mmer.config.composer import compose
     from mmer.data.samples import SampleDataset, collate_samples
 
     cfg = compose(["experiment=emersk_groupwalk", "data.segment_frames=16"])
@@ -206,7 +207,7 @@ def test_every_module_subset_runs_through_the_same_model(groupwalk):
 
 
 def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
-    from mmer.commands.ablation import run_subsets
+    from mmer.commands.ablate import run_subsets
 
     summaries, text = run_subsets(["experiment=emersk_groupwalk", f"data.root={groupwalk.root}",
                                    "data.segment_frames=16", "cv.folds=2", "trainer.max_epochs=1", "logger=csv",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from mmer.config.compose import compose
+from mmer.config.composer import compose
 from mmer.cv.runner import prepare, run_cv
 from tests.conftest import fixture_root
 
@@ -38,7 +38,8 @@ def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_p
     import logging
     import os
 
-    from mmer.config.compose import default_experiment, prepare_datamodule
+    from mmer.config.build import prepare_datamodule
+    from mmer.config.composer import default_experiment
     from mmer.data import cache as cache_module
 
     copy = tmp_path / "biovid_ro"

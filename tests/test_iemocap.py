@@ -64,7 +64,7 @@ def test_bad_label_line_and_missing_text(iemocap, tmp_path):
 
 
 def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     cfg = compose(["experiment=m2fnet_iemocap_4class", f"data.root={iemocap}", "trainer.max_epochs=1",

@@ -122,7 +122,7 @@ def test_biovid_a_faststart_mp4_cut_short_is_refused_or_skipped(tmp_path_factory
 def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp_path):
     from mmer.data_modules.emer import EmerDataModule
 
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
 
     root = _copy("emer", tmp_path_factory, tmp_path)
     sample = sorted(p.name for p in (root / "faces").iterdir())[0]

@@ -3,7 +3,8 @@ import warnings
 import numpy as np
 import pytest
 
-from mmer.evaluation.merge import ccc_centering, stitch_windows, window_starts
+from mmer.data.windows import stitch_windows, window_starts
+from mmer.evaluation.merge import ccc_centering
 from mmer.evaluation.metrics import ccc
 
 

@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from mmer.cli import fast_dev_run
-from mmer.config.compose import build_module, compose
+from mmer.commands.check import fast_dev_run
+from mmer.config.build import build_module
+from mmer.config.composer import compose
 from mmer.data.base import ModalitySpec
 from mmer.model.mixup import mix
 from mmer.runs.provenance import config_hash

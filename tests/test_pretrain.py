@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmer.config.compose import build_module, compose
+from mmer.config.build import build_module
+from mmer.config.composer import compose
 from mmer.evaluation.losses import adaptive_margin_triplet
 from tests.conftest import dataset_overrides
 

@@ -15,7 +15,7 @@ import torch
 from mmer.data_modules.ravdess import RavdessDataModule
 from mmer.data_modules.ravdess_files import discover, parse_clip
 
-from mmer.config.compose import compose
+from mmer.config.composer import compose
 from mmer.core.errors import ConfigError, DataError
 from mmer.cv.runner import run_cv
 from tests.conftest import SHARED, fixture_root

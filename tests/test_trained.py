@@ -16,7 +16,7 @@ TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
 
     return run_cv(compose([*TINY, f"paths.output_root={tmp_path_factory.mktemp('runs')}"]))
@@ -31,7 +31,7 @@ def _predict(module, dm, recordings, ev):
 
 
 def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run, tmp_path):
-    from mmer.config.compose import prepare_datamodule
+    from mmer.config.build import prepare_datamodule
     from mmer.evaluation.tables import read_table
     from mmer.model.module import MultimodalModule
 
@@ -103,7 +103,7 @@ def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
 
 def test_export_gives_the_checkpoints_outputs(run, tmp_path):
     from mmer.commands.export import example_batch, export_run
-    from mmer.config.compose import prepare_datamodule
+    from mmer.config.build import prepare_datamodule
     from mmer.runs.checkpoints import load_module
 
     path = export_run(run.run_dir, fold=0, out=tmp_path / "fold0.pt")
@@ -128,7 +128,7 @@ def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_p
     import onnxruntime
 
     from mmer.commands.export import example_batch, export_run
-    from mmer.config.compose import prepare_datamodule
+    from mmer.config.build import prepare_datamodule
     from mmer.runs.checkpoints import load_module
 
     path = export_run(run.run_dir, fold=1, fmt="onnx", out=tmp_path / "fold1.onnx")
@@ -144,7 +144,7 @@ def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_p
 
 @pytest.fixture(scope="module")
 def affwild2_run(tmp_path_factory):
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
     from tests.conftest import fixture_root
 
@@ -202,7 +202,7 @@ def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
     import pandas as pd
 
     from mmer.commands.predict import predict_files
-    from mmer.config.compose import compose
+    from mmer.config.composer import compose
     from mmer.cv.runner import run_cv
     from tests.conftest import fixture_root
 

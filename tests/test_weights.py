@@ -51,7 +51,8 @@ def _tiny_bert_in_hub_layout(cache, repo_id: str) -> None:
 def test_hugging_face_ids_come_from_the_hub_cache_or_name_it(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from mmer.model.backbones.text import TextEncoder, resolve_encoder_path
+    from mmer.core.weights import resolve_encoder_path
+    from mmer.model.backbones.text import TextEncoder
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ConfigError, match=r"hf:some-org/encoder: not in the cache .*hub and downloads are off.*"
@@ -79,7 +80,7 @@ def test_a_speech_encoder_trains_inside_a_model_on_a_4khz_waveform(tiny_speech_e
     wav2vec2 that is fine-tuned: one training and one validation batch with finite losses."""
     import math
 
-    from mmer.cli import fast_dev_run
+    from mmer.commands.check import fast_dev_run
     from tests.conftest import TINY
 
     metrics = fast_dev_run(["experiment=jmt_synthetic_raw", *TINY, "model/backbone@model.backbones.audio=speech_encoder",

@@ -10,13 +10,23 @@ or input-shaping settings differ from the checkpoints' are refused before anythi
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmer.commands.options import add_run_overrides
+from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
+from mmer.core.io import atomic_write_text
+from mmer.cv.runner import has_labels, strict_json
+from mmer.evaluation.evaluator import evaluator_for
+from mmer.evaluation.report import print_table
+from mmer.evaluation.tables import write_table
+from mmer.evaluation.tasks import ReportData
+from mmer.runs.checkpoints import load_run, prediction_trainer
 
 SPLITS = ("test", "trainval", "all")
 #: data settings that never change what a model sees (where the data lives, how it is loaded, what is checked)
@@ -56,14 +66,6 @@ def check_matches(description: dict[str, Any], cfg: Any, dm: Any) -> None:
 def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str = "test",
                  name: str | None = None) -> tuple[dict[str, float], Path]:
     """Score the run's fold ensemble (module doc); returns (summary, output folder)."""
-    from mmer.config.compose import prepare_datamodule
-    from mmer.core.io import atomic_write_text
-    from mmer.cv.runner import has_labels, strict_json
-    from mmer.evaluation.evaluator import evaluator_for
-    from mmer.evaluation.report import print_table
-    from mmer.evaluation.tables import write_table
-    from mmer.evaluation.tasks import ReportData
-    from mmer.runs.checkpoints import load_run, prediction_trainer
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
@@ -111,3 +113,18 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
                                                           "data": str(cfg.data.get("root")), "scores": summary}))
     print(f"written to {out}")
     return summary, out
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["test", "trainval", "all"],
+                   help="which recordings of the data to score (default: its held-out partition)")
+    p.add_argument("--name", default=None, help="output folder RUN_DIR/evaluate/NAME (default: the data root's name)")
+    add_run_overrides(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluate_run(args.run_dir, args.overrides, args.split, args.name)
+    return 0

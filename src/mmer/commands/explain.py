@@ -29,6 +29,7 @@ PNG per video (predictions over time above the attribution bars).
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections import defaultdict
@@ -39,8 +40,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from mmer.commands.options import add_run_overrides
+from mmer.config.build import build_module, prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
+from mmer.evaluation.evaluator import evaluator_for
+from mmer.evaluation.report import first_step, plot_explanations
+from mmer.model.scene_scorers import SceneScorer
+from mmer.runs.checkpoints import read_checkpoint, run_config
 
 if TYPE_CHECKING:
     from mmer.data.base import FoldedDataModule
@@ -56,11 +63,6 @@ FIELDS = ("id", "fold", "split", "prediction", "target", "location", "location_n
 def recording_of(r: dict) -> str:
     """The video or dialogue a record belongs to."""
     return r["dialogue"] if "dialogue" in r else r["video"]
-
-
-def first_step(r: dict) -> int:
-    """The record's first step: a frame of its video, or its utterance's position in the dialogue."""
-    return int(r["position"] if "position" in r else r["start_frame"])
 
 
 # ------------------------------------------------------------------------------------------------ attribution
@@ -100,8 +102,6 @@ def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str
 
 # ------------------------------------------------------------------------------------------------ running models
 def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
-    from mmer.config.compose import build_module
-    from mmer.runs.checkpoints import read_checkpoint
 
     ckpt = fold_dir / "checkpoints" / "best.ckpt"
     if not ckpt.is_file():
@@ -186,9 +186,6 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     """Explain every prediction of a finished run; returns the output folder. ``scene`` / ``anp``:
     :class:`mmer.model.scene_scorers.SceneScorer` or None; ``overrides``: dotted keys changed in the run's config (e.g.
     ``data.root=/new/place``)."""
-    from mmer.config.compose import prepare_datamodule
-    from mmer.evaluation.evaluator import evaluator_for
-    from mmer.runs.checkpoints import run_config
 
     run_dir = Path(run_dir)
     if split not in ("val", "test"):
@@ -226,7 +223,6 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "explanations.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     atomic_write_text(out / "distribution.json", json.dumps(priors, indent=2))
-    from mmer.evaluation.report import plot_explanations
 
     by_video = defaultdict(list)
     for r in records:
@@ -361,3 +357,26 @@ def sentence(r: dict) -> str:
         parts.append(f"the fusion's attention ({name}) weighed {top} most ({weights[top]:.2f})")
     text = "; ".join(parts) + "."
     return text[0].upper() + text[1:]
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", choices=["val", "test"])
+    p.add_argument("--fold", type=int, default=None)
+    p.add_argument("--time-window", type=int, default=None,
+                   help="steps per time window of the average distribution (default: the dataset's, 250 frames or "
+                        "5 utterances)")
+    p.add_argument("--scene-model", help="TorchScript scene classifier (Places365 style); needs --scene-labels")
+    p.add_argument("--scene-labels")
+    p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")
+    p.add_argument("--anp-vocab")
+    add_run_overrides(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    scene = SceneScorer.load(args.scene_model, args.scene_labels) if args.scene_model else None
+    anp = SceneScorer.load(args.anp_model, args.anp_vocab) if args.anp_model else None
+    explain_run(args.run_dir, args.split, args.fold, scene, anp, args.time_window, args.overrides)
+    return 0

@@ -14,6 +14,7 @@ training partition), so the data must be reachable (``data.root=...``).
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import warnings
@@ -25,8 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmer.commands.options import add_run_overrides
+from mmer.config.build import prepare_datamodule
 from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
+from mmer.core.io import atomic_write_text
+from mmer.evaluation.evaluator import evaluator_for
+from mmer.runs.checkpoints import load_module, load_run
 
 FORMATS = ("torchscript", "onnx")
 
@@ -99,10 +105,6 @@ def export_model(module: nn.Module, batch: Batch, head: str, out: Path, fmt: str
 def export_run(run_dir: str | Path, fold: int | None = None, fmt: str = "torchscript", out: str | Path | None = None,
                overrides: Sequence[str] = ()) -> Path:
     """Export fold ``fold`` (default: the first finished one) of a run; returns the written file."""
-    from mmer.config.compose import prepare_datamodule
-    from mmer.core.io import atomic_write_text
-    from mmer.evaluation.evaluator import evaluator_for
-    from mmer.runs.checkpoints import load_module, load_run
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt}: choose one of {list(FORMATS)}")
@@ -125,3 +127,18 @@ def export_run(run_dir: str | Path, fold: int | None = None, fmt: str = "torchsc
         "task": ev.task.name, "columns": ev.columns, "output": "probabilities (classes, labels) or unclipped values",
     }, indent=2))
     return out
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--fold", type=int, default=None, help="default: the first finished fold")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
+    p.add_argument("--out", default=None, help="default: RUN_DIR/export/fold<K>.<pt|onnx>")
+    add_run_overrides(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(export_run(args.run_dir, args.fold, args.format, args.out, args.overrides))
+    return 0

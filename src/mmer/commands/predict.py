@@ -14,6 +14,7 @@ exits non-zero. Nothing half-written stays in ``--out``.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from mmer.config.build import build_datamodule
 from mmer.core.errors import ConfigError, DataError
+from mmer.core.io import atomic_write_text
+from mmer.data.faces import mtcnn_detector, write_face_crops
+from mmer.evaluation.evaluator import evaluator_for
+from mmer.evaluation.report import plot_trace
+from mmer.runs.checkpoints import load_run, prediction_trainer
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,6 @@ def _detector(choice: Any) -> Any:
     """The face detector to use: a callable as given, MTCNN when installed, else None (with one warning)."""
     if choice is None or callable(choice):
         return choice
-    from mmer.data.faces import mtcnn_detector
 
     detect = mtcnn_detector() if choice == "mtcnn" else None
     if detect is None:
@@ -97,10 +103,6 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
     from tqdm.auto import tqdm
 
-    from mmer.config.compose import build_datamodule
-    from mmer.core.io import atomic_write_text
-    from mmer.evaluation.evaluator import evaluator_for
-    from mmer.runs.checkpoints import load_run, prediction_trainer
 
     run = load_run(run_dir, overrides)
     out = Path(out) if out else Path(run_dir) / "predict"
@@ -121,7 +123,6 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             continue
         try:
             if detect is not None and path.suffix.lower() != ".csv":
-                from mmer.data.faces import write_face_crops
 
                 write_face_crops(path, Path(faces) / path.stem, detect, int(run.cfg.data.get("face_size", 112)))
             recordings = dm.add_unlabelled(path, Path(faces) if faces else None)
@@ -139,7 +140,6 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             if abaw:
                 dm.export_predictions(out / "abaw", {rec.id: merged[rec.id]}, ev.target)
         if ev.task.per_frame and ev.task.kind == "values":
-            from mmer.evaluation.report import plot_trace
 
             for rec in recordings:
                 plot_trace(out / f"{rec.id.replace('/', '__')}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
@@ -151,3 +151,23 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
                         f"first: {next(iter(failed.values()))}")
     print(f"predictions of {len(files)} inputs in {out}")
     return out
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+", help="files, or folders of them (every readable file inside)")
+    p.add_argument("--out", default=None, help="default: RUN_DIR/predict; inputs whose CSV is there are skipped")
+    p.add_argument("--faces", default=None, help="face crops in the cropped_aligned layout: DIR/<video>/00001.jpg")
+    p.add_argument("--abaw", action="store_true", help="also write the ABAW submission files (Aff-Wild2 models)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "none"],
+                   help="without --faces: detect faces with MTCNN (pip install --no-deps facenet-pytorch) or not")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a change to the run's config, e.g. --set trainer.accelerator=cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides,
+                  None if args.detector == "none" else args.detector)
+    return 0

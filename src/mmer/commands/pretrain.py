@@ -14,6 +14,7 @@ as the paper does).
 
 from __future__ import annotations
 
+import argparse
 import copy
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmer.commands.options import add_overrides
+from mmer.config import compose
+from mmer.config.build import build_component, prepare_datamodule
 from mmer.core.batch import Batch, model_input
 from mmer.core.errors import ConfigError
+from mmer.cv.runner import run_dir_for
 from mmer.evaluation.losses import adaptive_margin_triplet
 
 
@@ -60,8 +65,6 @@ class TripletPretrainer(L.LightningModule):
 
 def run_pretrain(cfg: Any) -> Path:
     """Pre-train ``cfg.pretrain.modality``'s backbone of the experiment; returns the saved state-dict file."""
-    from mmer.config.compose import build_component, prepare_datamodule
-    from mmer.cv.runner import run_dir_for
 
     p = cfg.pretrain  # defaults in experiments/config.yaml
     modality, target = p.modality, p.target
@@ -95,3 +98,14 @@ def run_pretrain(cfg: Any) -> Path:
     print(f"pretrained {modality} backbone (epoch {best['epoch']}, val triplet loss {best['loss']:.4f}): {file}\n"
           f"use it with model.backbones.{modality}.weights={file} [model.backbones.{modality}.freeze=true]")
     return file
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_pretrain(compose(args.overrides))
+    return 0

@@ -4,6 +4,7 @@ each trial in-process with the YAML's fixed command-line overrides plus the prop
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 
 import yaml
 
+from mmer.commands.options import add_overrides
+from mmer.config.composer import compose
 from mmer.core.errors import ConfigError
+from mmer.cv.runner import run_cv
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +75,21 @@ def run_local_sweep(path: str | Path, count: int, extra: Sequence[str] = (),
 
 def _cv_objective(metric: str) -> Callable[[list[str]], float]:
     def objective(overrides: list[str]) -> float:
-        from mmer.config.compose import compose
-        from mmer.cv.runner import run_cv
 
         return run_cv(compose(overrides)).summary[metric]
 
     return objective
+
+
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--count", type=int, default=4)
+    add_overrides(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    for params, value in run_local_sweep(args.file, args.count, args.overrides):
+        print(f"{value:.4f}  {params}")
+    return 0

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmer.config.devices import world_size
 from mmer.core.errors import ConfigError
+from mmer.core.io import atomic_write_text
+from mmer.core.locks import FoldLock, RunBusyError
+from mmer.cv.runner import CVResult, merge_done, prepare, run_dir_for
+from mmer.evaluation.evaluator import evaluator_for
+from mmer.runs.checkpoints import run_config
+from mmer.runs.loggers import MetricSink
+from mmer.runs.provenance import semantic_config
 
 
 def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -33,8 +41,6 @@ def config_differences(a: Path, b: Path) -> list[str]:
     differently (``model.optimizer.lr: 0.001 vs 0.0001``), else that their data differ."""
     from omegaconf import OmegaConf
 
-    from mmer.config.compose import world_size
-    from mmer.runs.provenance import semantic_config
 
     sides = []
     for run in (a, b):
@@ -66,12 +72,6 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
     that leave what it computes alone (``data.root=/scratch/copy``)."""
     from omegaconf import OmegaConf
 
-    from mmer.core.io import atomic_write_text
-    from mmer.core.locks import FoldLock, RunBusyError
-    from mmer.cv.runner import CVResult, merge_done, prepare, run_dir_for
-    from mmer.evaluation.evaluator import evaluator_for
-    from mmer.runs.checkpoints import run_config
-    from mmer.runs.loggers import MetricSink
 
     started = time.perf_counter()
     run_dir, others = Path(run_dir), [Path(o) for o in others if Path(o).resolve() != Path(run_dir).resolve()]

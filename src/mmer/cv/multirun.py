@@ -28,8 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmer.config.compose import check_settings, compose, config_dir, finish, is_hydra_setting, world_size
+from mmer.config.checks import check_settings
+from mmer.config.composer import compose, config_dir, finish, is_hydra_setting
+from mmer.config.devices import world_size
 from mmer.core.errors import ConfigError, MmerError
+from mmer.core.logs import quiet_logs
+from mmer.cv.merge_run import config_differences
+from mmer.cv.runner import run_cv
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +99,6 @@ def _job(cfg: Any) -> None:
     """One multirun job (Hydra's task function): ``mmer cv`` on the job's config, noted in its Hydra folder."""
     from hydra.core.hydra_config import HydraConfig
 
-    from mmer.cli import quiet_logs
-    from mmer.cv.runner import run_cv
 
     out = Path(HydraConfig.get().runtime.output_dir)
     quiet_logs("cv")  # a submitit job is a fresh process: the same log levels and filters as `mmer cv`
@@ -157,7 +160,6 @@ def report(sweep_dir: Path) -> int:
         print(f"  {run}: folds {done} done; summary.json merges them")
     for siblings, runs in folders.items():
         if len(runs) > 1:
-            from mmer.cv.merge_run import config_differences
 
             first, *rest = sorted(runs)
             why = "; ".join(config_differences(first, other)[0] for other in rest)

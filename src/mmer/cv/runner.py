@@ -32,13 +32,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mmer.config.build import build_callbacks, build_module, prepare_datamodule
+from mmer.config.devices import world_size
 from mmer.core.distributed import effective_batch, gather_to_zero, is_zero
 from mmer.core.errors import ConfigError, RandomInitWarning
 from mmer.core.io import atomic_write, atomic_write_text, remove_leftover_temporaries
 from mmer.core.locks import lock_folds, merge_lock
+from mmer.data.identity import data_fingerprint
 from mmer.evaluation.evaluator import Evaluator, evaluator_for
+from mmer.evaluation.report import print_table, score_rows, split_rows
 from mmer.evaluation.tables import Table, read_table, write_table
-from mmer.runs.provenance import config_hash, provenance
+from mmer.evaluation.tasks import ReportData
+from mmer.runs.loggers import FoldLogger, MetricSink, NullSink
+from mmer.runs.provenance import config_hash, git_commit, provenance
 
 if TYPE_CHECKING:
     from mmer.data.base import FoldedDataModule
@@ -69,17 +75,14 @@ def run_dir_for(cfg: Any, dm: FoldedDataModule | None = None) -> Path:
     """``<paths.output_root>/<name>/<hash>``: the hash of what the run computes (:func:`mmer.runs.provenance.config_hash`),
     of its dataset's fingerprint instead of its path (:mod:`mmer.data.identity`), so that a copy of the
     data elsewhere finds the same folder, and of the processes per optimizer step when there are several
-    (:func:`mmer.config.compose.world_size`; which devices, the strategy and the accelerator are not hashed). ``dm``: the
+    (:func:`mmer.config.devices.world_size`; which devices, the strategy and the accelerator are not hashed). ``dm``: the
     set-up data module (built here when not given)."""
     from omegaconf import OmegaConf
 
-    from mmer.data.identity import data_fingerprint
 
     if dm is None:
-        from mmer.config.compose import prepare_datamodule
 
         dm = prepare_datamodule(cfg)
-    from mmer.config.compose import world_size
 
     container = OmegaConf.to_container(cfg, resolve=True)
     container["data_fingerprint"] = data_fingerprint(dm)
@@ -112,8 +115,6 @@ def _train_fold(cfg: Any, dm: FoldedDataModule, k: int, fold_dir: Path, sink: An
     went: ``fit_s`` (training and per-epoch validation) and ``predict_s``."""
     import lightning as L
 
-    from mmer.config.compose import build_callbacks, build_module
-    from mmer.runs.loggers import FoldLogger
 
     L.seed_everything(int(cfg.seed) + k, workers=True, verbose=False)
     dm.set_fold(k)
@@ -234,7 +235,6 @@ def has_labels(targets: tuple[Table, Table]) -> bool:
 
 def _warn_if_other_code(fold_dir: Path, k: int) -> None:
     """Finished folds are reused by config hash; say so loudly when the code has changed since."""
-    from mmer.runs.provenance import git_commit
 
     recorded = json.loads((fold_dir / "provenance.json").read_text()).get("git_commit")
     current = git_commit()
@@ -246,7 +246,6 @@ def _warn_if_other_code(fold_dir: Path, k: int) -> None:
 
 def prepare(cfg: Any) -> tuple[FoldedDataModule, Path]:
     """Build and check the data module (every bad-input check happens here, before any training or writing)."""
-    from mmer.config.compose import prepare_datamodule
 
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file (give a best.ckpt of a run folder)")
@@ -260,7 +259,6 @@ def run_cv(cfg: Any) -> CVResult:
     """Run (or resume) the CV job described by a composed config and return its summary."""
     from omegaconf import OmegaConf
 
-    from mmer.runs.loggers import MetricSink
 
     if cfg.cv.get("keep_checkpoints", "weights") not in ("weights", "all"):
         raise ConfigError(f"cv.keep_checkpoints={cfg.cv.keep_checkpoints}: choose weights (a finished fold keeps "
@@ -333,7 +331,6 @@ def merge_done(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, com
 def _run_other_rank(cfg: Any, dm: FoldedDataModule, run_dir: Path, ev: Evaluator, folds: list[int]) -> CVResult:
     """Rank r > 0 of a DDP job: the same folds in the same order as rank 0 (each fit and predict is collective),
     without locks, files, metrics or a summary."""
-    from mmer.runs.loggers import NullSink
 
     results = [run_fold(cfg, dm, k, run_dir, NullSink(), ev, ({}, {})) for k in folds]
     return CVResult(run_dir, {}, ev, results, "")
@@ -417,8 +414,6 @@ def _report(cfg: Any, run_dir: Path, ev: Evaluator, summary: dict[str, float], f
             pooled: tuple[Table, tuple[Table, Table]], dm: FoldedDataModule) -> str:
     """Print and save the score table, and draw the task's plot (frame values: predictions over time; classes: the
     pooled out-of-fold confusion matrix; sample values: predicted against true)."""
-    from mmer.evaluation.report import print_table, score_rows, split_rows
-    from mmer.evaluation.tasks import ReportData
 
     if official_split(dm, folds):  # MELD, IEMOCAP six-class: one model, scored on each official split
         names = [n for split, n in dm.split_names.items() if f"fold0/{split}/{ev.score_keys[0]}" in summary]

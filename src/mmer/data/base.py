@@ -26,9 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmer.core.batch import Batch
+from mmer.core.distributed import ContiguousBatches, Interleaved, rank_and_world
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.folds import grouped_kfold
-from mmer.evaluation.merge import window_starts
+from mmer.data.windows import window_starts
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +361,6 @@ class FoldedDataModule(L.LightningDataModule):
         """The loader of a split: ``batch_size`` items per batch on each device. In a DDP job (an initialised
         process group) each rank loads its share (:mod:`mmer.core.distributed`): training a shuffled, padded
         ``DistributedSampler`` share, validation every item once, prediction a contiguous run of whole batches."""
-        from mmer.core.distributed import ContiguousBatches, Interleaved, rank_and_world
 
         rank, world = rank_and_world()
         sampler = None

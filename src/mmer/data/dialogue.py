@@ -35,7 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
+from mmer.core.weights import resolve_encoder_path
 from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule
+from mmer.data.cache import FeatureCache, cache_key, cache_root
+from mmer.data.media import (
+    IMAGE_SUFFIXES,
+    SLACK_SECONDS,
+    check_complete,
+    decode_audio,
+    decode_frames,
+    read_face_set,
+    video_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +151,6 @@ class DialogueDataModule(WindowedDataModule):
         """Tokenise every utterance of ``dialogues`` once (with its context) and register their items."""
         from transformers import AutoTokenizer
 
-        from mmer.model.backbones.text import resolve_encoder_path
 
         tok = AutoTokenizer.from_pretrained(str(resolve_encoder_path(self.tokenizer)), local_files_only=True)
         empty = single = 0
@@ -198,8 +208,6 @@ class DialogueDataModule(WindowedDataModule):
     def _extract_clips(self, rec: Recording) -> np.ndarray:
         """One structured array per dialogue (cached): audio (R, n_mels), frames (K + F, 3, S, S) uint8, two ok
         flags and why an input is missing (also reported when the array comes from the cache)."""
-        from mmer.data.cache import FeatureCache, cache_key, cache_root
-        from mmer.data.media import IMAGE_SUFFIXES, read_face_set
 
         utterances, media = self._media[rec.id]
         n, k, s, nf = len(media), self.frames_per_clip, self.frame_size, self.faces_per_clip
@@ -250,7 +258,6 @@ class DialogueDataModule(WindowedDataModule):
 
 
 def _decode_video(path: Path, size: int) -> tuple[np.ndarray, float] | DataError:
-    from mmer.data.media import decode_frames, video_info
 
     try:
         return decode_frames(path, size), video_info(path)[0]
@@ -265,7 +272,6 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
     import torch
     import torchaudio
 
-    from mmer.data.media import SLACK_SECONDS, check_complete, decode_audio
 
     if path is None:
         raise DataError("no audio file")

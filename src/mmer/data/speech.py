@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.media import SLACK_SECONDS, check_complete, decode_audio, video_info, wav_header_seconds
 
 
 def clip_seconds(path: Path) -> float:
@@ -28,7 +29,6 @@ def clip_seconds(path: Path) -> float:
         except RuntimeError as exc:
             raise DataError(f"{path}: not a readable WAV file ({exc})") from None
         return info.frames / info.samplerate
-    from mmer.data.media import video_info
 
     fps, frames = video_info(path)
     return frames / fps
@@ -39,7 +39,6 @@ def read_speech(path: Path, sample_rate: int, tolerance: float) -> np.ndarray:
     (FFmpeg's mono downmix would sum them at -3 dB, making the release's five stereo files 3 dB louder than the
     mono ones) and resampled with torchaudio if needed; the samples must last what the header promises (within the
     tolerance). Other files (an mp4's soundtrack) go through :func:`~mmer.data.media.decode_audio`."""
-    from mmer.data.media import SLACK_SECONDS, check_complete, decode_audio, wav_header_seconds
 
     if path.suffix.lower() != ".wav":
         return decode_audio(path, sample_rate, tolerance)

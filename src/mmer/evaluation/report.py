@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.io import atomic_write
+from mmer.evaluation.metrics import confusion_matrix
 
 
 def score_rows(summary: dict[str, float], folds: Sequence[int], keys: Sequence[str], merge_name: str,
@@ -66,7 +67,6 @@ def plot_confusion(path: str | Path, pred: Sequence[int], true: Sequence[int], c
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmer.evaluation.metrics import confusion_matrix
 
     cm = confusion_matrix(np.asarray(pred), np.asarray(true), len(class_names))
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -171,8 +171,6 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmer.commands.explain import first_step
-
     records = sorted(records, key=lambda r: (str(r.get("agent", "")), first_step(r)))
     x = np.arange(len(records))
     ticks = [(r["utterance"] if r.get("utterance") is not None else
@@ -206,3 +204,8 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
     bottom.set_xticks(x, ticks, rotation=60, fontsize=7, ha="right")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def first_step(r: dict) -> int:
+    """The record's first step: a frame of its video, or its utterance's position in the dialogue."""
+    return int(r["position"] if "position" in r else r["start_frame"])

@@ -17,7 +17,8 @@ import pandas as pd
 
 from mmer.core.errors import DataError
 from mmer.core.io import atomic_write
-from mmer.evaluation.merge import ccc_centering, stitch_windows
+from mmer.data.windows import stitch_windows
+from mmer.evaluation.merge import ccc_centering
 
 Table = dict[str, np.ndarray]
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from mmer.core.batch import Batch, model_input
 from mmer.core.timeaxis import align_time, resample_mask
 from mmer.model.backbones.features import FoldStandardiser
+from mmer.model.description import DESCRIPTION_KEY
 from mmer.model.fusion.base import Fusion
 from mmer.model.heads import UPSAMPLING, Head, frames_from_tokens
 from mmer.model.mixup import mix
@@ -207,25 +208,20 @@ class MultimodalModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")
 
-    description: dict[str, Any] | None = None  # what rebuilds this model (mmer.runs.checkpoints.describe), set by build_module
+    description: dict[str, Any] | None = None  # what rebuilds this model (mmer.model.description.describe), set by build_module
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Every checkpoint carries the model description (plain types), so it loads anywhere on its own."""
         if self.description is not None:
-            from mmer.runs.checkpoints import DESCRIPTION_KEY
-
             checkpoint[DESCRIPTION_KEY] = self.description
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: str, map_location: str | None = None, **unused: Any):
-        """The model of an mmer checkpoint, rebuilt from the description it carries (``weights_only`` loading;
-        no run folder needed): :func:`mmer.runs.checkpoints.load_module`."""
-        from mmer.runs.checkpoints import load_module
-
-        if unused:
-            raise TypeError(f"MultimodalModule.load_from_checkpoint takes no overrides ({sorted(unused)}): the "
-                            f"checkpoint's own description rebuilds the model")
-        return load_module(checkpoint_path, map_location)
+    def load_from_checkpoint(cls, checkpoint_path: str, *args: Any, **kwargs: Any):
+        """Not this way: the model layer does not build models from configs. Use
+        :func:`mmer.runs.checkpoints.load_module`, which rebuilds the model from the description the checkpoint
+        carries (``weights_only`` loading; no run folder needed)."""
+        raise TypeError("load an mmer checkpoint with `from mmer.runs import load_module; load_module(path)`: it "
+                        "rebuilds the model from the description the checkpoint carries")
 
     def on_fit_start(self) -> None:
         """Fill every :class:`~mmer.model.backbones.features.FoldStandardiser` of a modality's backbone with the statistics

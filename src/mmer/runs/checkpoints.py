@@ -16,28 +16,16 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmer.config.build import build_module
+from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
+from mmer.data.base import ModalitySpec
+from mmer.model.description import DESCRIPTION_KEY, FORMAT
 from mmer.runs.names import current_names
-
-DESCRIPTION_KEY = "mmer"
-FORMAT = 1
-
-
-def describe(cfg: Any, input_spec: dict[str, Any], target_spec: dict[str, list[str]]) -> dict[str, Any]:
-    """The model description a checkpoint carries (module doc)."""
-    from omegaconf import OmegaConf
-
-    import mmer
-    from mmer.runs.provenance import git_commit
-
-    return {"format": FORMAT, "version": mmer.__version__, "commit": git_commit(),
-            "config": OmegaConf.to_container(cfg, resolve=True),
-            "input_spec": {m: asdict(spec) for m, spec in input_spec.items()},
-            "target_spec": {t: list(names) for t, names in target_spec.items()}}
 
 
 def read_checkpoint(path: str | Path, described: bool = True) -> dict[str, Any]:
@@ -78,8 +66,6 @@ def load_module(path: str | Path, map_location: str | None = None) -> Any:
     mode, on ``map_location`` or the CPU). Its config's ``_target_`` entries must lie in the trusted packages."""
     from omegaconf import OmegaConf
 
-    from mmer.config.compose import build_module, check_targets
-    from mmer.data.base import ModalitySpec
 
     ckpt = read_checkpoint(path)
     description = ckpt[DESCRIPTION_KEY]
@@ -105,7 +91,6 @@ def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
     an object outside the trusted packages."""
     from omegaconf import OmegaConf
 
-    from mmer.config.compose import check_targets
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

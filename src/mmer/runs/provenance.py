@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import subprocess
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
+from mmer.core.versions import git_commit
 from mmer.runs.names import hashed_names
 
 # Settings that do not change results: excluded from the run hash so that e.g. more workers, another device or a
@@ -59,17 +57,6 @@ def _parent(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     for key in path[:-1]:
         node = node.get(key, {}) if isinstance(node, dict) else {}
     return node if isinstance(node, dict) else {}
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5,
-                               cwd=Path(__file__).resolve().parent).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def provenance(seed: int, run_hash: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mmer.core.timeaxis import resample_mask
+from mmer.core.weights import resolve_encoder_path
 from mmer.model.backbones.tcn import TCN
 
 
@@ -67,7 +68,6 @@ class SpeechEncoder(nn.Module):
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
-        from mmer.model.backbones.text import resolve_encoder_path
 
         if in_dim != 1:
             raise ValueError(f"SpeechEncoder takes mono waveforms (in_dim=1), got in_dim={in_dim}; downmix first")

@@ -20,6 +20,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from mmer.core.errors import ConfigError, RandomInitWarning
+from mmer.core.weights import is_weights_name, torchvision_weights
 
 log = logging.getLogger(__name__)
 VIDEO_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
@@ -35,7 +36,6 @@ def load_local_weights(module: nn.Module, path: str | None, what: str) -> None:
                       f"Pass a local file, e.g. model.backbones.<modality>.weights=/path/to/{what}.pth",
                       RandomInitWarning, stacklevel=2)
         return
-    from mmer.core.weights import is_weights_name, torchvision_weights
 
     file = torchvision_weights(what, path) if is_weights_name(path) else Path(path).expanduser()
     if not file.is_file():

