@@ -248,11 +248,11 @@ def data_path(size: str, device: torch.device, workers: int = 2, feed: dict | No
     import time
     from pathlib import Path
 
-    from mmer.data_modules.affwild2 import AffWild2DataModule
-    from mmer.data_modules.fixtures import make_affwild2_fixture
     from torch.utils.data import DataLoader
 
     from benchmarks.jpeg_reference import JpegWindows
+    from mmer.data_modules.affwild2 import AffWild2DataModule
+    from mmer.data_modules.fixtures import make_affwild2_fixture
 
     face = {"tiny": 32, "small": 112, "full": 112}[size]
     window = {"tiny": 32, "small": 128, "full": 128}[size]

@@ -2,13 +2,13 @@
 
 import shutil
 
-import mmer.data_modules.affwild2 as aw
 import numpy as np
 import pytest
+
+import mmer.data_modules.affwild2 as aw
+from mmer.core.errors import ConfigError, DataError
 from mmer.data_modules.affwild2 import AffWild2DataModule
 from mmer.data_modules.fixtures import make_affwild2_fixture
-
-from mmer.core.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_missing_raw_video_and_short_window(root):
 
 def test_two_fold_cv_writes_abaw_prediction_files(root, tmp_path):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
                    "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
@@ -168,7 +168,7 @@ def test_expr_track_cv_and_multitask_labels(root, tmp_path):
     """EXPR as a per-frame classification track through the same CV runner: frame-level soft-vote merge, F1 table,
     ABAW EXPR submission files; and a multi-task data module with all three tracks on one time axis."""
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose(["experiment=jmt_affwild2_expr", f"data.root={root}", "data.window=100", "data.hop=60",
                    "data.face_size=32", "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1",
@@ -193,7 +193,7 @@ def test_lfan_layout_folds_train_and_validation_and_predicts_an_unscored_test_se
     """data.layout=trainval_folds: Validation_Set is fold 0 of the CV over Train + Validation; test videos from
     data.test_list are predicted by every fold, merged and written as ABAW files, and never scored."""
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     shutil.copy(root / "batch1" / "vid_e.mp4", root / "batch1" / "vid_t.mp4")  # a video nobody annotated
     (root / "test_set.txt").write_text("vid_t\n")
@@ -202,7 +202,7 @@ def test_lfan_layout_folds_train_and_validation_and_predicts_an_unscored_test_se
                  "data.batch_size=4", "cv.folds=3", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
                  "logger=csv", f"paths.output_root={tmp_path / 'runs'}"]
     cfg = compose(["experiment=jmt_affwild2_light", *overrides])
-    from mmer.cv.runner import prepare
+    from mmer.cv import prepare
 
     dm, _ = prepare(cfg)
     dm.set_fold(0)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from mmer.data_modules.affwild2_files import find_challenge, find_videos, raw_video_id, read_va_file
 
 from mmer.core.errors import DataError
+from mmer.data_modules.affwild2_files import find_challenge, find_videos, raw_video_id, read_va_file
 
 
 def write(path, text):

@@ -5,11 +5,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from mmer.data_modules.biovid import BioVidDataModule
-from mmer.data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
 
 from mmer.core.batch import model_input
 from mmer.core.errors import DataError
+from mmer.data_modules.biovid import BioVidDataModule
+from mmer.data_modules.biovid_files import derive_samples, read_bio_csv, read_samples_csv
 from tests.conftest import fixture_root
 
 
@@ -133,7 +133,7 @@ def test_two_fold_cv_writes_out_of_fold_predictions(biovid, tmp_path):
     import json
 
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
     from mmer.evaluation.tables import read_table
 
     cfg = compose(["experiment=jmt_biovid_light", f"data.root={biovid}", f"data.cache_dir={tmp_path / 'cache'}",

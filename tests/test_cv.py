@@ -11,7 +11,7 @@ import torch
 
 from mmer.config.build import build_callbacks
 from mmer.core.errors import ConfigError, DataError
-from mmer.cv.runner import run_cv, run_dir_for
+from mmer.cv import run_cv, run_dir_for
 from mmer.model.module import MultimodalModule
 
 
@@ -252,11 +252,12 @@ def test_atomic_write_keeps_the_old_file_on_a_crash_and_follows_the_umask(tmp_pa
 def test_one_writer_per_fold_the_second_job_stops_or_waits(compose_tiny, caplog):
     import threading
 
-    from mmer.core.locks import FoldLock, RunBusyError
+    from mmer.core.locks import RunBusyError
+    from mmer.runs.folder import RunFolder
 
     cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=1")
     run = run_dir_for(cfg)
-    held = FoldLock(run, 1).acquire()  # as a first job training fold 1 holds it (flock: per open file)
+    held = RunFolder(run).fold(1).lock(run).acquire()  # as a first job training fold 1 holds it (flock: per open file)
     with pytest.raises(RunBusyError, match=rf"fold 1 of .* is being written by process {os.getpid()} on "):
         run_cv(cfg)
     assert sorted(p.name for p in run.iterdir()) == ["locks"]  # nothing written, not even fold 0

@@ -3,7 +3,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmer.data_modules.synthetic import SyntheticAVDataModule
 
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.base import (
@@ -15,6 +14,7 @@ from mmer.data.base import (
     require_dir,
 )
 from mmer.data.folds import grouped_kfold
+from mmer.data_modules.synthetic import SyntheticAVDataModule
 
 
 def tiny(**kw):

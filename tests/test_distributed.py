@@ -90,7 +90,7 @@ def test_ddp_on_two_processes_predicts_every_frame_once_as_one_process_does(ddp_
 
     from mmer.config.build import prepare_datamodule
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_dir_for
+    from mmer.cv import run_dir_for
     from mmer.evaluation.evaluator import evaluator_for
     from mmer.evaluation.tables import read_table
     from mmer.model.module import MultimodalModule

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from mmer.data_modules.emer import EmerDataModule
-from mmer.data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
 
 from mmer.core.errors import ConfigError, DataError, RandomInitWarning
+from mmer.data_modules.emer import EmerDataModule
+from mmer.data_modules.emer_files import bin_index, bin_mean, eye_features, read_eye_table
 from tests.conftest import fixture_root
 
 EYE = {"timestamp": "Recording timestamp", "gaze_x": "Gaze point X", "gaze_y": "Gaze point Y",
@@ -237,7 +237,7 @@ def _train_decoupled(lam, feats, masks):
 @pytest.mark.parametrize("experiment,key", [("emert_multitask", "f1_weighted"), ("emert_va", "mae_mean")])
 def test_two_fold_cv_on_the_fixture(experiment, key, tmp_path_factory, tmp_path):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose([f"experiment={experiment}", f"data.root={fixture_root('emer', tmp_path_factory)}",
                    "data.set_file=null", "data.face_size=32", "data.batch_size=8", "cv.folds=2",

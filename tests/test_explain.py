@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmer.commands.explain import FIELDS, FRAME_PLACE, STEP_PLACE, attention_summary, attribution, explain_run
-from mmer.cv.runner import run_cv
+from mmer.cv import run_cv
 from mmer.model.scene_scorers import SceneScorer
 from tests.conftest import dataset_overrides, fixture_root
 
@@ -59,7 +59,7 @@ def test_scene_scorers_are_torchscript_files_with_a_label_list(tmp_path):
 @pytest.fixture(scope="module")
 def emersk_run(tmp_path_factory):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     root = fixture_root("groupwalk", tmp_path_factory)
     out = tmp_path_factory.mktemp("emersk_runs")
@@ -108,7 +108,7 @@ def test_explain_says_what_is_missing_without_tags_or_scorers(emersk_run):
 
 
 def test_explain_a_jmt_model_trained_on_the_synthetic_default(compose_tiny):
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     run = run_cv(compose_tiny("cv.folds=2", "trainer.max_epochs=1")).run_dir
     out = explain_run(run, split="test", time_window=100)
@@ -156,7 +156,7 @@ def test_m2fnet_fusion_returns_where_each_utterance_looked():
 
 def test_explain_an_m2fnet_run_reports_its_keyed_attention(tmp_path_factory, tmp_path):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose(["experiment=m2fnet_meld_av", *dataset_overrides("meld_clips", tmp_path_factory),
                    "trainer.max_epochs=1", f"paths.output_root={tmp_path / 'runs'}"])

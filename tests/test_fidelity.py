@@ -182,7 +182,7 @@ def test_fold_zscore_uses_the_fold_training_statistics_only(compose_tiny):
     """A follower with norm=fold_zscore standardises with its fold's training split: the checkpoint's buffers are
     that split's statistics, not those of the recordings it is scored on."""
     from mmer.config.build import prepare_datamodule
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose_tiny("experiment=jmt_synthetic", "model/backbone@model.backbones.audio=feature_tcn",
                        "model.backbones.audio.norm=fold_zscore", "model.backbones.audio.channels=[16,16]",

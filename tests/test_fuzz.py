@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mmer.data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 from omegaconf import OmegaConf
 
 from mmer.config.composer import config_dir
 from mmer.core.errors import DataError
+from mmer.data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 
 EMER = OmegaConf.to_container(OmegaConf.load(config_dir() / "data" / "emer.yaml"))
 EYE = EMER["eye_columns"]

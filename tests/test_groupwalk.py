@@ -6,6 +6,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
+
+from mmer.core.errors import DataError
 from mmer.data_modules.groupwalk import GroupWalkDataModule
 from mmer.data_modules.groupwalk_files import (
     BODY25_TO_COCO18,
@@ -16,8 +18,6 @@ from mmer.data_modules.groupwalk_files import (
     normalise_pose,
     read_openpose_frame,
 )
-
-from mmer.core.errors import DataError
 from tests.conftest import fixture_root
 
 
@@ -222,7 +222,6 @@ def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
 def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):
     from mmer.data_modules.egait import EGaitDataModule
     from mmer.data_modules.fixtures.groupwalk import make_egait_fixture
-
     from mmer.model.backbones.pose import PoseSequence
 
     root = make_egait_fixture(tmp_path / "eg", gaits=8)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 
 from mmer.config.composer import compose
-from mmer.cv.runner import prepare, run_cv
+from mmer.cv import prepare, run_cv
 from tests.conftest import fixture_root
 
 
@@ -28,7 +28,7 @@ def test_a_moved_copy_of_the_dataset_reuses_the_finished_run_and_its_cache(tmp_p
     # another label is another dataset: RAVDESS labels are in the names; a happy take renamed as a sad one
     (copy / "Actor_01" / "03-01-03-01-01-01-01.wav").rename(copy / "Actor_01" / "03-01-04-01-01-02-01.wav")
     _, changed = prepare(compose(overrides(copy, tmp_path / "runs", tmp_path / "cache")))
-    assert changed != first.run_dir
+    assert changed.path != first.run_dir
 
 
 def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_path, tmp_path_factory, monkeypatch,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmer.data_modules.iemocap import IemocapDataModule, read_evaluation
 
 from mmer.core.errors import ConfigError, DataError
+from mmer.data_modules.iemocap import IemocapDataModule, read_evaluation
 from tests.conftest import fixture_root
 
 
@@ -65,7 +65,7 @@ def test_bad_label_line_and_missing_text(iemocap, tmp_path):
 
 def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     cfg = compose(["experiment=m2fnet_iemocap_4class", f"data.root={iemocap}", "trainer.max_epochs=1",
                    "trainer.enable_progress_bar=false", "logger=csv", f"paths.output_root={tmp_path / 'runs'}"])

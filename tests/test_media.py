@@ -7,10 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-from mmer.data_modules.fixtures.datasets import AUDIO_RATE, write_video, write_wav
 
 from mmer.core.errors import DataError
 from mmer.data.media import decode_audio, decode_frames, iter_frames, wav_header_seconds
+from mmer.data_modules.fixtures.datasets import AUDIO_RATE, write_video, write_wav
 from tests.conftest import fixture_root
 
 
@@ -120,9 +120,8 @@ def test_biovid_a_faststart_mp4_cut_short_is_refused_or_skipped(tmp_path_factory
 
 
 def test_emer_a_face_video_cut_short_is_refused_or_skipped(tmp_path_factory, tmp_path):
-    from mmer.data_modules.emer import EmerDataModule
-
     from mmer.config.composer import compose
+    from mmer.data_modules.emer import EmerDataModule
 
     root = _copy("emer", tmp_path_factory, tmp_path)
     sample = sorted(p.name for p in (root / "faces").iterdir())[0]

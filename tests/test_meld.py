@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from mmer.data_modules.meld import EMOTIONS, SENTIMENTS, MeldDataModule, read_meld_csv
 
 from mmer.core.errors import DataError
+from mmer.data_modules.meld import EMOTIONS, SENTIMENTS, MeldDataModule, read_meld_csv
 
 HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
 

@@ -36,7 +36,7 @@ def logged_validation(run_dir, fold: int) -> dict[str, float]:
 @pytest.mark.parametrize("kind", list(RUNS))
 def test_epoch_metrics_parity_with_the_cv_table(kind, tmp_path_factory, tmp_path):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     dataset, experiment, extra = RUNS[kind]
     cfg = compose([f"experiment={experiment}", *dataset_overrides(dataset, tmp_path_factory), *extra, *ONE_EPOCH,

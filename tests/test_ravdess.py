@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmer.data_modules.ravdess import RavdessDataModule
-from mmer.data_modules.ravdess_files import discover, parse_clip
 
 from mmer.config.composer import compose
 from mmer.core.errors import ConfigError, DataError
-from mmer.cv.runner import run_cv
+from mmer.cv import run_cv
+from mmer.data_modules.ravdess import RavdessDataModule
+from mmer.data_modules.ravdess_files import discover, parse_clip
 from tests.conftest import SHARED, fixture_root
 
 REAL = SHARED / "data" / "ravdess"

@@ -17,7 +17,7 @@ TINY = ["experiment=jmt_synthetic", "data.num_subjects=6", "data.test_subjects=2
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
 
     return run_cv(compose([*TINY, f"paths.output_root={tmp_path_factory.mktemp('runs')}"]))
 
@@ -61,11 +61,13 @@ def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_output
 
     summary, out = evaluate_run(run.run_dir, name="same_data")
     for key in run.evaluator.score_keys:  # the same held-out partition: the CV's merged scores, to the digit
-        assert summary[f"merged/{key}"] == pytest.approx(run.summary[f"cv/{key}"], abs=1e-9)
-        assert summary[f"fold0/{key}"] == pytest.approx(run.summary[f"fold0/test/{key}"], abs=1e-9)
+        assert summary[f"cv/{key}"] == pytest.approx(run.summary[f"cv/{key}"], abs=1e-9)
+        assert summary[f"fold0/test/{key}"] == pytest.approx(run.summary[f"fold0/test/{key}"], abs=1e-9)
+        # one key grammar for `mmer cv` and `mmer evaluate`: the same keys, the same values
+        assert summary[f"cv/fold_mean_{key}"] == pytest.approx(run.summary[f"cv/fold_mean_{key}"], abs=1e-9)
     assert {p.name for p in out.iterdir()} >= {"fold0_predictions.csv", "fold1_predictions.csv", "summary.json",
                                                "merged_predictions.csv", "table.txt", "predictions.png"}
-    assert json.loads((out / "summary.json").read_text())["scores"]["merged/ccc_mean"] == summary["merged/ccc_mean"]
+    assert json.loads((out / "summary.json").read_text())["scores"]["cv/ccc_mean"] == summary["cv/ccc_mean"]
     with pytest.raises(ConfigError, match=r"data.window is 120, the model was trained with 100"):
         evaluate_run(run.run_dir, ["data.window=120"], name="other_window")
     with pytest.raises(ConfigError, match=r"modality 'audio' is .*'dim': 12.* trained on .*'dim': 24"):
@@ -145,7 +147,7 @@ def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_p
 @pytest.fixture(scope="module")
 def affwild2_run(tmp_path_factory):
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
     from tests.conftest import fixture_root
 
     root = fixture_root("affwild2", tmp_path_factory)
@@ -157,10 +159,10 @@ def affwild2_run(tmp_path_factory):
 
 def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_run, tmp_path):
     import pandas as pd
-    from mmer.data_modules.fixtures.datasets import AFFWILD2_VIDEOS, write_video
 
     from mmer.commands.predict import predict_files
     from mmer.core.errors import DataError
+    from mmer.data_modules.fixtures.datasets import AFFWILD2_VIDEOS, write_video
 
     run, root = affwild2_run
     video = root / "batch1" / "vid_b.mp4"
@@ -194,7 +196,7 @@ def test_evaluate_an_affwild2_run_on_a_second_copy_of_the_data(affwild2_run, tmp
     run, root = affwild2_run
     copy = shutil.copytree(root, tmp_path / "second", ignore=shutil.ignore_patterns(".mmer_cache"))
     summary, out = evaluate_run(run.run_dir, [f"data.root={copy}"])
-    assert summary["merged/ccc_mean"] == pytest.approx(run.summary["cv/ccc_mean"], abs=1e-6)
+    assert summary["cv/ccc_mean"] == pytest.approx(run.summary["cv/ccc_mean"], abs=1e-6)
     assert out.name == "second" and (out / "predictions.png").is_file()
 
 
@@ -203,7 +205,7 @@ def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
 
     from mmer.commands.predict import predict_files
     from mmer.config.composer import compose
-    from mmer.cv.runner import run_cv
+    from mmer.cv import run_cv
     from tests.conftest import fixture_root
 
     cfg = compose(["experiment=m2fnet_meld", f"data.root={fixture_root('meld', tmp_path_factory)}",

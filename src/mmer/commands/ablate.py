@@ -10,7 +10,7 @@ from itertools import combinations
 
 from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
-from mmer.cv.runner import run_cv
+from mmer.cv.job import run_cv
 from mmer.evaluation.report import print_table
 
 
@@ -27,7 +27,7 @@ def run_subsets(overrides: Sequence[str] = ()) -> tuple[dict[tuple[str, ...], di
     results = {subset: run_cv(compose([*overrides, f"model.modalities=[{','.join(subset)}]"]))
                for subset in subsets(list(base.model.modalities))}
     first = next(iter(results.values()))
-    scope = "cv/" if any(k.startswith("cv/fold_mean_") for k in first.summary) else "cv/oof_"
+    scope = "cv/" if first.held_out else "cv/oof_"
     keys = first.evaluator.compare_keys
     rows = [(" + ".join(s), [r.summary.get(f"{scope}{k}", float("nan")) for k in keys]) for s, r in results.items()]
     where = "held-out partition, folds merged" if scope == "cv/" else "pooled out-of-fold predictions"

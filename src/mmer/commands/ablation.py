@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
-from mmer.cv.runner import run_cv
+from mmer.cv.job import run_cv
 from mmer.evaluation.report import print_table
 
 VARIANTS: dict[str, list[str]] = {

@@ -11,8 +11,8 @@ from mmer.commands.check import fast_dev_run
 from mmer.commands.options import MULTIRUN_HELP, add_overrides, print_scores
 from mmer.config import compose
 from mmer.core.errors import ConfigError
+from mmer.cv.job import run_cv
 from mmer.cv.multirun import run_multirun
-from mmer.cv.runner import run_cv
 
 FDR = "debug=fdr"  # the lightning-hydra-template alias of `mmer check`
 

@@ -4,7 +4,8 @@ scored on a labelled copy of a dataset, the way the CV runner scores its held-ou
 Every fold's model predicts the chosen recordings; the folds are merged by the task's rule (CCC centering for
 frame values, soft vote for classes, mean for sample values), after the same post-processing (``cv.clip_folds``,
 ``cv.smooth``). The table (each fold, their mean, the merge) is printed and written with the predictions, the
-task's plot and ``summary.json`` to ``RUN_DIR/evaluate/<name>/``. Data whose modalities, input shapes, label names
+task's plot and ``summary.json`` to ``RUN_DIR/evaluate/<name>/``, in the CV job's key grammar
+(:mod:`mmer.cv.summary`: ``fold{k}/<split>/*``, ``cv/fold_mean_*``, ``cv/*`` for the merge). Data whose modalities, input shapes, label names
 or input-shaping settings differ from the checkpoints' are refused before anything is predicted.
 """
 
@@ -15,18 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mmer.commands.options import add_run_overrides
 from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
-from mmer.cv.runner import has_labels, strict_json
+from mmer.cv.summary import fold_key, fold_mean_key, has_labels, held_out_scores, merged_key
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import print_table
 from mmer.evaluation.tables import write_table
 from mmer.evaluation.tasks import ReportData
 from mmer.runs.checkpoints import load_run, prediction_trainer
+from mmer.runs.folder import strict_json
 
 SPLITS = ("test", "trainval", "all")
 #: data settings that never change what a model sees (where the data lives, how it is loaded, what is checked)
@@ -86,18 +86,15 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     for k, model in run.models():
         tables[k] = ev.table(trainer.predict(model, dataloaders=dm.predict_loader(recordings)), recordings)
     merged = ev.merge(list(tables.values()))
-    summary: dict[str, float] = {}
-    for k, table in tables.items():
-        summary.update({f"fold{k}/{key}": v for key, v in ev.score(table, *targets).items()})
-    summary.update({f"merged/{key}": v for key, v in ev.score(merged, *targets).items()})
+    scored = {k: ev.score(table, *targets) for k, table in tables.items()}
+    summary = held_out_scores(scored, ev.score(merged, *targets), split)
     keys = ev.score_keys
-    summary.update({f"fold_mean/{key}": float(np.mean([summary[f"fold{k}/{key}"] for k in tables])) for key in keys})
     name = name or Path(str(cfg.data.get("root") or "data")).name
-    out = Path(run_dir) / "evaluate" / name
+    out = run.run.evaluate_dir(name)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [(f"fold {k}", [summary[f"fold{k}/{c}"] for c in keys]) for k in tables]
-    rows += [("mean of single folds", [summary[f"fold_mean/{c}"] for c in keys]),
-             (ev.merge_name, [summary[f"merged/{c}"] for c in keys])]
+    rows = [(f"fold {k}", [summary[fold_key(k, split, c)] for c in keys]) for k in tables]
+    rows += [("mean of single folds", [summary[fold_mean_key(c)] for c in keys]),
+             (ev.merge_name, [summary[merged_key(c)] for c in keys])]
     where = cfg.data.get("root") or cfg.data._target_.rsplit(".", 1)[-1]
     text = print_table(f"{cfg.name}: {len(tables)} folds on {len(recordings)} '{split}' recordings of {where}", rows,
                        keys)

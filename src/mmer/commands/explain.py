@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 from mmer.commands.options import add_run_overrides
-from mmer.config.build import build_module, prepare_datamodule
+from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import first_step, plot_explanations
 from mmer.model.scene_scorers import SceneScorer
-from mmer.runs.checkpoints import read_checkpoint, run_config
+from mmer.runs.checkpoints import load_module, load_run
 
 if TYPE_CHECKING:
     from mmer.data.base import FoldedDataModule
@@ -101,18 +101,6 @@ def attention_summary(weights: dict[str, torch.Tensor], i: int, labels: dict[str
 
 
 # ------------------------------------------------------------------------------------------------ running models
-def _fold_model(cfg: Any, dm: FoldedDataModule, fold_dir: Path) -> Any:
-
-    ckpt = fold_dir / "checkpoints" / "best.ckpt"
-    if not ckpt.is_file():
-        ckpt = fold_dir / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        raise ConfigError(f"{fold_dir}: no checkpoint (checkpoints/best.ckpt); finish the run first")
-    model = build_module(cfg, dm.input_spec(), dm.target_spec())
-    model.load_state_dict(read_checkpoint(ckpt, described=False)["state_dict"])
-    return model.eval()
-
-
 @torch.no_grad()
 def _explain_batch(model: Any, head: Any, batch: Any, per_step: bool = False) -> list[dict]:
     """Per prediction: summary, attribution and attention. A prediction is a batch item, or with ``per_step`` (and a
@@ -190,12 +178,11 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     run_dir = Path(run_dir)
     if split not in ("val", "test"):
         raise ConfigError(f"--split {split}: choose val (every fold's own validation items) or test")
-    cfg = run_config(run_dir, overrides)
+    run = load_run(run_dir, overrides)
+    cfg = run.cfg
     dm = prepare_datamodule(cfg)
     ev = evaluator_for(cfg, dm.target_spec())
-    folds = sorted(int(p.name[4:]) for p in run_dir.glob("fold*") if (p / "done.json").is_file())
-    if not folds:
-        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json) to explain")
+    folds = list(run.checkpoints)
     if split == "test":
         folds = [fold if fold is not None else folds[0]]
     elif fold is not None:
@@ -203,7 +190,9 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
     records = []
     for k in folds:
         dm.set_fold(k)
-        model = _fold_model(cfg, dm, run_dir / f"fold{k}")
+        if k not in run.checkpoints:
+            raise ConfigError(f"{run_dir}: fold {k} is not finished (finished: {folds})")
+        model = load_module(run.checkpoints[k])
         head = next(h for h in model.heads if h.name == ev.head)
         classes = head.task.predicts_classes
         loader = dm.eval_loader(split)
@@ -219,7 +208,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
                                dm.step_unit)
     for r in records:
         r["sentence"] = sentence(r)
-    out = run_dir / "explain" / split
+    out = run.run.explain_dir(split)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "explanations.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     atomic_write_text(out / "distribution.json", json.dumps(priors, indent=2))

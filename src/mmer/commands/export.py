@@ -116,7 +116,7 @@ def export_run(run_dir: str | Path, fold: int | None = None, fmt: str = "torchsc
     ev = evaluator_for(run.cfg, dm.target_spec())
     batch = example_batch(dm)
     module = load_module(run.checkpoints[fold])
-    out = Path(out) if out else Path(run_dir) / "export" / f"fold{fold}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+    out = Path(out) if out else run.run.export_file(fold, "pt" if fmt == "torchscript" else "onnx")
     export_model(module, batch, ev.head, out, fmt)
     modalities = [m for m in module.backbones if m in batch.inputs]
     inputs = [{"name": f"x_{m}", "shape": list(batch.inputs[m].shape), "dtype": str(batch.inputs[m].dtype)}

@@ -29,7 +29,7 @@ from mmer.config import compose
 from mmer.config.build import build_component, prepare_datamodule
 from mmer.core.batch import Batch, model_input
 from mmer.core.errors import ConfigError
-from mmer.cv.runner import run_dir_for
+from mmer.cv.prepare import run_dir_for
 from mmer.evaluation.losses import adaptive_margin_triplet
 
 

@@ -15,7 +15,7 @@ import yaml
 from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
 from mmer.core.errors import ConfigError
-from mmer.cv.runner import run_cv
+from mmer.cv.job import run_cv
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
-"""One writer per fold of a run folder: an exclusive OS lock (``fcntl.flock``) that the kernel releases when its
-process ends, however it ends (a SIGKILL leaves no stale lock to clean up).
+"""A named exclusive OS lock (``fcntl.flock``) in a folder, which the kernel releases when its process ends, however
+it ends (a SIGKILL leaves no stale lock to clean up). The run folder (:class:`mmer.runs.folder.RunFolder`) holds one
+per fold and one for its merge; :mod:`mmer.core.distributed` one per shared cache.
 
 A CV job takes the locks of every fold it will compute before it writes anything; a second job on the same run
 and fold stops at once, naming the process that holds it (or waits, with ``cv.wait_for_lock=true``). Jobs on
-different folds of one run (``cv.only_folds``) run side by side; the run's merge lock (:func:`merge_lock`) makes
+different folds of one run (``cv.only_folds``) run side by side; the run's merge lock (``RunFolder.merge_lock``) makes
 their merges take turns, so the last job to finish merges every fold that is done.
 """
 
@@ -15,8 +16,6 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -73,34 +72,3 @@ class RunLock:
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
-
-
-class FoldLock(RunLock):
-    """The lock of fold k of a run, held while a job computes it."""
-
-    def __init__(self, run_dir: Path, fold: int) -> None:
-        super().__init__(run_dir, f"fold{fold}", f"fold {fold} of {run_dir}")
-        self.fold = fold
-
-
-@contextmanager
-def merge_lock(run_dir: Path) -> Iterator[RunLock]:
-    """Held while a job reads the finished folds and writes the run's merged outputs (seconds): waits its turn."""
-    lock = RunLock(run_dir, "merge", f"the merge of {run_dir}").acquire(wait=True)
-    try:
-        yield lock
-    finally:
-        lock.release()
-
-
-def lock_folds(run_dir: Path, folds: list[int], wait: bool = False) -> list[FoldLock]:
-    """Take every fold's lock (all or none: a busy fold releases the ones already taken)."""
-    taken: list[FoldLock] = []
-    try:
-        for k in folds:
-            taken.append(FoldLock(run_dir, k).acquire(wait))
-    except BaseException:
-        for lock in taken:
-            lock.release()
-        raise
-    return taken

@@ -19,10 +19,10 @@ from typing import Any
 from mmer.config.devices import world_size
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
-from mmer.core.locks import FoldLock, RunBusyError
-from mmer.cv.runner import CVResult, merge_done, prepare, run_dir_for
-from mmer.evaluation.evaluator import evaluator_for
+from mmer.cv.job import CVJob
+from mmer.cv.prepare import prepare, run_dir_for
 from mmer.runs.checkpoints import run_config
+from mmer.runs.folder import RunFolder
 from mmer.runs.loggers import MetricSink
 from mmer.runs.provenance import semantic_config
 
@@ -68,7 +68,7 @@ def check_same_run(run_dir: Path, others: Sequence[Path]) -> None:
 
 def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> Any:
     """Merge every finished fold of ``run_dir`` (and of its copies ``others``) into run_dir's merged predictions,
-    summary.json and table.txt; returns the :class:`mmer.cv.runner.CVResult`. ``overrides``: changes to the run's config
+    summary.json and table.txt; returns the :class:`mmer.cv.job.CVResult`. ``overrides``: changes to the run's config
     that leave what it computes alone (``data.root=/scratch/copy``)."""
     from omegaconf import OmegaConf
 
@@ -86,27 +86,25 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
         raise ConfigError(f"{run_dir}: its config.yaml with the data at data.root={cfg.data.get('root')} hashes to "
                           f"{expected.name}, not to the folder's name: these are not the data (or the code's hash "
                           f"rules) its folds were computed with. Point data.root=... at the data it trained on")
-    roots = [run_dir, *others]
-    done = {k for k in range(dm.num_folds) for r in roots if (r / f"fold{k}" / "done.json").is_file()}
+    run, copies = RunFolder(run_dir), [RunFolder(o) for o in others]
+    done = {k for k in range(dm.num_folds) for r in (run, *copies) if r.fold(k).is_done}
     if not done:
-        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json) in {', '.join(map(str, roots))}: run "
-                          f"`mmer cv` (or its fold jobs) first")
+        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json) in "
+                          f"{', '.join(str(r.path) for r in (run, *copies))}: run `mmer cv` (or its fold jobs) first")
     for k in sorted(set(range(dm.num_folds)) - done):  # who is computing the missing ones, if anyone
-        try:
-            FoldLock(run_dir, k).acquire().release()
-        except RunBusyError as exc:
-            print(f"fold {k}: {exc}")
-    ev = evaluator_for(cfg, dm.target_spec())
-    test_targets = ev.targets(dm, dm.split("test"))
-    sink = MetricSink(run_dir, name=f"{cfg.name}-{run_dir.name}", config=OmegaConf.to_container(cfg, resolve=True),
+        busy = run.who_computes(k)
+        if busy:
+            print(f"fold {k}: {busy}")
+    job = CVJob.create(cfg, dm, run)
+    job.started = started
+    sink = MetricSink(run_dir, name=f"{cfg.name}-{run.hash}", config=OmegaConf.to_container(cfg, resolve=True),
                       **OmegaConf.to_container(cfg.logger))
     try:
-        prepared = time.perf_counter() - started
-        results, summary, text = merge_done(cfg, dm, run_dir, ev, [], test_targets,
-                                            {"wall_s": time.perf_counter() - started, "prepare_s": prepared}, others)
-        sink.summary(summary)
+        job.prepared_s = time.perf_counter() - started
+        result = job.merge([], copies)
+        sink.summary(result.summary)
     finally:
         sink.finish()
-    sources = {f"fold{r.fold}": str(r.source.parent) for r in results}  # every fold here was read from a root
-    atomic_write_text(run_dir / "merged_from.json", json.dumps(sources, indent=2))
-    return CVResult(run_dir, summary, ev, results, text)
+    sources = {f"fold{r.fold}": str(r.source.parent) for r in result.folds}  # every fold here was read from a root
+    atomic_write_text(run.merged_from, json.dumps(sources, indent=2))
+    return result

@@ -33,8 +33,9 @@ from mmer.config.composer import compose, config_dir, finish, is_hydra_setting
 from mmer.config.devices import world_size
 from mmer.core.errors import ConfigError, MmerError
 from mmer.core.logs import quiet_logs
+from mmer.cv.job import run_cv
 from mmer.cv.merge_run import config_differences
-from mmer.cv.runner import run_cv
+from mmer.runs.folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def report(sweep_dir: Path) -> int:
             rows.append(f"  job {out.name}: {swept} -> error: {why}")
     print(f"multirun {sweep_dir}: {len(rows)} jobs", *rows, sep="\n")
     for run in sorted({r for runs in folders.values() for r in runs}):
-        done = sorted(int(p.parent.name[4:]) for p in run.glob("fold*/done.json"))
+        done = RunFolder(run).done_folds()
         print(f"  {run}: folds {done} done; summary.json merges them")
     for siblings, runs in folders.items():
         if len(runs) > 1:

@@ -32,6 +32,21 @@ def split_rows(summary: dict[str, float], split_names: dict[str, str], keys: Seq
             if f"fold0/{split}/{keys[0]}" in summary]
 
 
+def cv_table(name: str, run_dir: str, summary: dict[str, float], folds: Sequence[int], keys: Sequence[str],
+             merge_name: str, split_names: dict[str, str], held_out: bool) -> str:
+    """Print and return a CV job's table: an official-split dataset (``split_names`` and the one fold 0: MELD,
+    IEMOCAP six-class) scored on each official split, else each fold, their mean and std, the held-out merge and
+    the pooled out-of-fold scores."""
+    if split_names and list(folds) == [0]:
+        names = [n for split, n in split_names.items() if f"fold0/{split}/{keys[0]}" in summary]
+        title = f"{name}: official {' / '.join(names)} split ({run_dir})"
+        rows = split_rows(summary, split_names, keys)
+    else:
+        title = f"{name}: {len(folds)}-fold CV ({run_dir})"
+        rows = score_rows(summary, folds, keys, merge_name, held_out)
+    return print_table(title, rows, keys)
+
+
 def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequence[str]) -> str:
     """Print with rich and return the plain-text version (also saved beside the run)."""
     from rich.console import Console

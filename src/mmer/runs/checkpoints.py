@@ -25,6 +25,7 @@ from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
 from mmer.data.base import ModalitySpec
 from mmer.model.description import DESCRIPTION_KEY, FORMAT
+from mmer.runs.folder import RunFolder
 from mmer.runs.names import current_names
 
 
@@ -92,12 +93,11 @@ def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
     from omegaconf import OmegaConf
 
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml); give the folder `mmer train` printed")
-    saved = OmegaConf.create(current_names(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))))
+    run = RunFolder(Path(run_dir))
+    run.require_run()
+    saved = OmegaConf.create(current_names(OmegaConf.to_container(OmegaConf.load(run.config_file))))
     cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(list(overrides)))
-    check_targets(cfg, str(run_dir / "config.yaml"))
+    check_targets(cfg, str(run.config_file))
     return cfg
 
 
@@ -106,7 +106,7 @@ class TrainedRun:
     """A run folder's finished folds: ``checkpoints`` {fold: best.ckpt}, the config (with any overrides) and the
     model description of its first checkpoint."""
 
-    run_dir: Path
+    run: RunFolder
     cfg: Any
     checkpoints: dict[int, Path]
     description: dict[str, Any]
@@ -116,20 +116,15 @@ class TrainedRun:
         for k, path in self.checkpoints.items():
             yield k, load_module(path)
 
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
 
 def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedRun:
     """The fold ensemble of a run folder: every fold with ``done.json`` and ``checkpoints/best.ckpt``."""
-    run_dir = Path(run_dir)
-    cfg = run_config(run_dir, overrides)
-    checkpoints = {int(p.name[4:]): p / "checkpoints" / "best.ckpt" for p in sorted(run_dir.glob("fold*"))
-                   if p.name[4:].isdigit() and (p / "done.json").is_file()}
-    missing = [k for k, c in checkpoints.items() if not c.is_file()]
-    if missing:
-        raise ConfigError(f"{run_dir}: finished fold(s) {missing} have no checkpoints/best.ckpt (deleted?); rerun "
-                          f"`mmer train` with the same settings to recompute them")
-    if not checkpoints:
-        raise ConfigError(f"{run_dir}: no finished fold (fold*/done.json with checkpoints/best.ckpt); finish the run "
-                          f"first")
-    checkpoints = dict(sorted(checkpoints.items()))
+    run = RunFolder(Path(run_dir))
+    cfg = run_config(run.path, overrides)
+    checkpoints = run.finished_checkpoints()
     description = read_checkpoint(next(iter(checkpoints.values())))[DESCRIPTION_KEY]
-    return TrainedRun(run_dir, cfg, checkpoints, description)
+    return TrainedRun(run, cfg, checkpoints, description)

@@ -1,0 +1,87 @@
+"""A CV job's scores as one flat summary, in one key grammar (also ``mmer evaluate``'s):
+
+- ``fold{k}/{split}/{score}``: fold k's model on a split (``val``: its own validation recordings, out of fold;
+  ``test``: the held-out partition; ``train``: the training split of an official-split dataset);
+- ``cv/val_mean_{score}``, ``cv/val_std_{score}``: over the folds' own validation scores;
+- ``cv/{score}``: the folds' held-out predictions merged by the task's rule, then scored;
+  ``cv/fold_mean_{score}``: the mean single-fold score on the same recordings;
+- ``cv/oof_{score}``: every fold's out-of-fold predictions pooled, then scored;
+- ``{split name}/{score}``: an official-split dataset's scores under its papers' names (``dev/f1_weighted``);
+- ``time/*``, ``data/*``: where the time went; inputs a dataset masked or left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mmer.data.base import FoldedDataModule
+from mmer.evaluation.evaluator import Evaluator
+from mmer.evaluation.tables import Table
+
+
+def fold_key(k: int, split: str, score: str) -> str:
+    return f"fold{k}/{split}/{score}"
+
+
+def merged_key(score: str) -> str:
+    return f"cv/{score}"
+
+
+def fold_mean_key(score: str) -> str:
+    return f"cv/fold_mean_{score}"
+
+
+def has_labels(targets: tuple[Table, Table]) -> bool:
+    """Whether (targets, masks) hold any labelled row."""
+    return any(np.any(m) for m in targets[1].values())
+
+
+def held_out_scores(fold_scores: Mapping[int, Mapping[str, float]], merged: Mapping[str, float],
+                    split: str = "test") -> dict[str, float]:
+    """Each fold's scores on the held-out recordings, their mean and the merge's, in the summary's grammar."""
+    summary = {fold_key(k, split, key): v for k, scores in fold_scores.items() for key, v in scores.items()}
+    summary.update({merged_key(key): v for key, v in merged.items()})
+    for key in merged:
+        summary[fold_mean_key(key)] = float(np.mean([scores[key] for scores in fold_scores.values()]))
+    return summary
+
+
+def summarise(fold_scores: Sequence[Mapping[str, float]], folds: Sequence[int], merged: dict[str, float],
+              oof: dict[str, float], keys: Sequence[str]) -> dict[str, float]:
+    """fold{k}/*; cv/val_mean_* and cv/val_std_* over the folds' own validation scores; with a held-out partition
+    (``merged``: the merge's scores) cv/* and cv/fold_mean_*; cv/oof_* (``oof``: the pooled out-of-fold scores)."""
+    summary: dict[str, float] = {}
+    for scores in fold_scores:
+        summary.update(scores)
+    for key in keys:
+        vals = [summary[fold_key(k, "val", key)] for k in folds]
+        summary[f"cv/val_mean_{key}"], summary[f"cv/val_std_{key}"] = float(np.mean(vals)), float(np.std(vals))
+    if merged:
+        summary.update({merged_key(k): v for k, v in merged.items()})
+        for key in keys:
+            summary[fold_mean_key(key)] = float(np.mean([summary[fold_key(k, "test", key)] for k in folds]))
+    summary.update({f"cv/oof_{k}": v for k, v in oof.items()})
+    return summary
+
+
+def official_split(dm: FoldedDataModule, folds: Sequence[int]) -> bool:
+    """A dataset with one official split (``split_names``, one fold) run as such."""
+    return bool(dm.split_names) and dm.num_folds == 1 and list(folds) == [0]
+
+
+def split_aliases(summary: dict[str, float], dm: FoldedDataModule, ev: Evaluator,
+                  folds: Sequence[int]) -> dict[str, float]:
+    """Official-split datasets (one fold; ``dm.split_names`` such as MELD's train/dev/test): the scores again as
+    ``<split>/<metric>`` (``dev/f1_weighted``, ``dev/acc``), the names their papers report."""
+    if not official_split(dm, folds):
+        return {}
+    out = {}
+    for split, name in dm.split_names.items():
+        for key in ev.score_keys:
+            if fold_key(0, split, key) in summary:
+                out[f"{name}/{key}"] = summary[fold_key(0, split, key)]
+        if f"{name}/accuracy" in out:
+            out[f"{name}/acc"] = out[f"{name}/accuracy"]
+    return out
