@@ -93,7 +93,7 @@ def test_ddp_on_two_processes_predicts_every_frame_once_as_one_process_does(ddp_
     from mmer.cv import run_dir_for
     from mmer.evaluation.evaluator import evaluator_for
     from mmer.evaluation.tables import read_table
-    from mmer.model.module import MultimodalModule
+    from mmer.runs import load_module
 
     overrides, _, output = ddp_run
     assert "batch: 4 per device x 2 processes = 8 per optimizer step" in output
@@ -110,7 +110,7 @@ def test_ddp_on_two_processes_predicts_every_frame_once_as_one_process_does(ddp_
             frames = pd.read_csv(run_dir / f"fold{k}" / name)
             assert not frames.duplicated(["video", "frame"]).any()
             assert {r.id: r.num_frames for r in recordings} == {v: len(a) for v, a in written.items()}
-            module = MultimodalModule.load_from_checkpoint(str(run_dir / f"fold{k}" / "checkpoints" / "best.ckpt"))
+            module = load_module(run_dir / f"fold{k}" / "checkpoints" / "best.ckpt")
             trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                                 enable_checkpointing=False, enable_model_summary=False)
             single = ev.table(trainer.predict(module, dataloaders=dm.predict_loader(recordings)), recordings)

@@ -1,4 +1,4 @@
-"""A trained model outside its CV run: self-describing checkpoints, load_from_checkpoint anywhere, the fold ensemble
+"""A trained model outside its CV run: self-describing checkpoints, load_module anywhere, the fold ensemble
 scored on a labelled copy of the data (``mmer evaluate``), export, and the bad inputs around them."""
 
 import shutil
@@ -34,11 +34,14 @@ def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run
     from mmer.config.build import prepare_datamodule
     from mmer.evaluation.tables import read_table
     from mmer.model.module import MultimodalModule
+    from mmer.runs import load_module
 
     elsewhere = tmp_path / "somewhere" / "model.ckpt"
     elsewhere.parent.mkdir()
     shutil.copy(run.run_dir / "fold1" / "checkpoints" / "best.ckpt", elsewhere)
-    module = MultimodalModule.load_from_checkpoint(str(elsewhere))
+    with pytest.raises(TypeError, match=r"from mmer.runs import load_module"):  # the model layer builds no models
+        MultimodalModule.load_from_checkpoint(str(elsewhere))
+    module = load_module(elsewhere)
     assert not module.training and module.description["target_spec"] == {"va": ["valence", "arousal"]}
     dm = prepare_datamodule(_cfg(run), fold=1)
     written, _ = read_table(run.run_dir / "fold1" / "oof_predictions.csv", run.evaluator.columns)
