@@ -4,48 +4,15 @@ import warnings
 
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
 from mmer.config.composer import available, config_dir
+from mmer.model.backbones.audio import SpeechEncoder
+from mmer.model.backbones.base import Backbone
 from mmer.model.fusion.base import Fusion
 
 B, T = 3, 24
-
-
-def sample_input(name, node, in_dim=16):
-    """A raw or feature input (B, T_m, ...) matching a backbone config, plus its constructor kwargs."""
-    target = node["_target_"]
-    if target.endswith("FrameCNNTCN"):
-        return torch.randn(B, T, 1, 16, 16), {"in_dim": 1}
-    if target.endswith("UtteranceMelCNN"):  # (B, T utterances, R rows, n_mels)
-        return torch.randn(B, T, 40, 16), {"in_dim": 16}
-    if target.endswith(("MelCNN", "SpeechEncoder")):
-        return torch.randn(B, T * 160) * 0.1, {"in_dim": 1}
-    if target.endswith("VideoClipEncoder"):  # 24 frames, every 2nd, clips of 2 -> 6 tokens
-        return torch.rand(B, T, 3, 32, 32), {"in_dim": 3, "clip_len": 2, "frame_stride": 2}
-    if target.endswith("SpectrogramResNet"):
-        return torch.randn(B, T * 4, 64), {"in_dim": 64, "rows_per_token": 32}
-    if target.endswith("TextEncoder"):  # token ids (B, T utterances, L tokens), 0 = padding
-        ids = torch.randint(1000, 2000, (B, T, 12))
-        ids[:, :, 9:] = 0
-        return ids, {"in_dim": 12}
-    if target.endswith("UtteranceFacesScene"):  # (B, T utterances, K scene frames + F face slots, C, H, W)
-        node.scene_frames = 4  # in an experiment: ${data.frames_per_clip}
-        x = torch.rand(B, T, 4 + 2, 3, 16, 16)
-        x[:, ::2, 5] = 0  # every other utterance has one face slot empty
-        return x, {"in_dim": 3}
-    if target.endswith("UtteranceFrames"):  # (B, T utterances, K frames, C, H, W)
-        return torch.rand(B, T, 3, 3, 16, 16), {"in_dim": 3}
-    if target.endswith("FrameResNet"):  # (B, K frames, C, H, W)
-        return torch.rand(B, 4, 3, 32, 32), {"in_dim": 3}
-    if target.endswith(("TwoStreamFace", "ContextCNN")):  # (B, K crops, C, H, W)
-        return torch.rand(B, T, 3, 16, 16), {"in_dim": 3}
-    if target.endswith("PoseSequence"):  # (B, T frames, 18 joints x (x, y, confidence))
-        return torch.randn(B, T, 54), {"in_dim": 54}
-    if target.endswith("BiosignalCNN"):
-        return torch.randn(B, 2816), {"in_dim": 1}
-    return torch.randn(B, T, in_dim), {"in_dim": in_dim}
 
 
 def gradient_everywhere(module, loss):
@@ -54,12 +21,28 @@ def gradient_everywhere(module, loss):
     assert not missing, f"no gradient reaches {missing}"
 
 
+def backbone_config(name):
+    return OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
+
+
+@pytest.mark.parametrize("name", available("model/backbone"))
+def test_every_backbone_declares_its_input(name):
+    cls = get_class(backbone_config(name)["_target_"])
+    assert issubclass(cls, Backbone), f"{cls.__name__} does not derive from mmer.model.backbones.base.Backbone"
+    x, kwargs = cls.example(B, T)
+    assert x.shape[0] == B and x.dim() == cls.INPUT.shape.count(",") + 1, (cls.INPUT, tuple(x.shape))
+    assert (x.dtype == torch.long) == (cls.INPUT.dtype == "long") and "in_dim" in kwargs
+
+
 @pytest.mark.parametrize("name", available("model/backbone"))
 def test_backbone(name, request):
-    node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
-    if node["_target_"].endswith("SpeechEncoder"):  # a tiny local model instead of the hub id (never downloaded)
+    node = backbone_config(name)
+    cls = get_class(node["_target_"])
+    if issubclass(cls, SpeechEncoder):  # a tiny local model instead of the hub id (never downloaded)
         node.path = str(request.getfixturevalue("tiny_speech_encoder"))
-    x, kwargs = sample_input(name, node)
+    x, kwargs = cls.example(B, T)
+    for key in [k for k in kwargs if k in node]:  # a setting the experiment takes from its data config
+        node[key] = kwargs.pop(key)
     backbone = instantiate(node)(**kwargs)
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     mask[1, x.shape[1] // 2:] = False  # padded tail of sample 1
@@ -68,10 +51,9 @@ def test_backbone(name, request):
     assert torch.isfinite(out).all()
     if any(p.requires_grad for p in backbone.parameters()):  # frozen trunks: see the freeze-switch test below
         gradient_everywhere(backbone, out.pow(2).mean())
-    # no mixing across batch samples (train mode, so dropout is active: fix its randomness). The text encoder packs
-    # the utterances of the whole batch (dynamic padding), so its dropout masks depend on the batch; a ResNet's (and
-    # the speech CNNs') BatchNorm uses batch statistics in training. They compare in eval mode
-    if node["_target_"].endswith(("TextEncoder", "FrameResNet", "LogMelCNN", "SpectrogramCNN")):
+    # no mixing across batch samples (train mode, so dropout is active: fix its randomness). A backbone whose
+    # training-mode output depends on the batch (BatchNorm statistics, packed utterances) compares in eval mode
+    if cls.MIXES_BATCH_IN_TRAINING:
         backbone.eval()
     x2 = x.clone()
     x2[2] = x2[2] + 5.0
@@ -212,8 +194,8 @@ def test_leader_follower_matches_the_formula_and_never_mixes_time():
 def test_pretrained_trunk_freeze_switch_and_local_weights(name, tmp_path):
     from mmer.core.errors import ConfigError
 
-    node = OmegaConf.load(config_dir() / "model/backbone" / f"{name}.yaml")
-    x, kwargs = sample_input(name, node)
+    node = backbone_config(name)
+    x, kwargs = get_class(node["_target_"]).example(B, T)
     mask = torch.ones(x.shape[:2], dtype=torch.bool)
     with pytest.warns(UserWarning, match="random initialisation"):
         frozen = instantiate(node)(**kwargs, freeze=True)

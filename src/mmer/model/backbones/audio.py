@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from mmer.core.timeaxis import resample_mask
 from mmer.core.weights import resolve_encoder_path
+from mmer.model.backbones.base import Backbone, BackboneInput
 from mmer.model.backbones.tcn import TCN
 
 
-class MelCNN(nn.Module):
+class MelCNN(Backbone):
     """Log-mel spectrogram (torchaudio) -> 2D CNN over (mel, time) -> frequency pooling -> TCN.
 
     x (B, S) or (B, S, 1) waveform; mask (B, S) valid samples. Output (B, S // hop_length + 1, out_dim).
     Padded samples are zeroed before the spectrogram. Frequencies are pooled away, time resolution is kept.
     """
+
+    INPUT = BackboneInput("(B, S)", what="the waveform, S samples")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps * 160) * 0.1, {"in_dim": 1}
 
     def __init__(self, in_dim: int = 1, sample_rate: int = 16000, n_mels: int = 32, n_fft: int = 400,
                  hop_length: int = 160, cnn_channels: Sequence[int] = (16, 32), tcn_channels: Sequence[int] = (64,),
@@ -48,7 +56,7 @@ class MelCNN(nn.Module):
         return self.tcn(feats * m) * m
 
 
-class SpeechEncoder(nn.Module):
+class SpeechEncoder(Backbone):
     """A pretrained speech encoder from transformers (wav2vec2, HuBERT, WavLM: ``AutoModel``) over the raw waveform.
 
     x (B, S) or (B, S, 1) mono waveform at ``sample_rate``, mask (B, S) valid samples -> resampled to the
@@ -61,6 +69,12 @@ class SpeechEncoder(nn.Module):
     fetched once into the hub cache (:mod:`mmer.core.weights`); sample_rate: the data's; out_dim; freeze: no gradients
     into the encoder, kept in eval mode (no dropout); encoder_rate: the rate the encoder was trained at.
     """
+
+    INPUT = BackboneInput("(B, S)", what="the waveform, S samples")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps * 160) * 0.1, {"in_dim": 1}
 
     def __init__(self, in_dim: int = 1, path: str = "facebook/wav2vec2-base", sample_rate: int = 16000,
                  out_dim: int = 128, freeze: bool = True, encoder_rate: int = 16000) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import Backbone, BackboneInput
 
-class BiosignalCNN(nn.Module):
+
+class BiosignalCNN(Backbone):
     """x (B, L) or (B, L, C) at the signal's own rate -> (B, L / prod(pools), out_dim) tokens.
 
     Each stage: Conv1d(kernel, same padding) -> GroupNorm(1) -> ReLU -> MaxPool1d(pool). Masked (padded) samples
@@ -19,6 +23,12 @@ class BiosignalCNN(nn.Module):
         channels: output channels of each stage; out_dim = channels[-1].
         kernel: convolution width (samples). pools: max-pool factor after each stage (one per stage).
     """
+
+    INPUT = BackboneInput("(B, S)", what="one biosignal channel, S samples")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, 2816), {"in_dim": 1}
 
     def __init__(self, in_dim: int = 1, channels: Sequence[int] = (32, 64, 128, 256), kernel: int = 7,
                  pools: Sequence[int] = (4, 4, 4, 4), dropout: float = 0.1) -> None:

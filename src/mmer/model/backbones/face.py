@@ -15,11 +15,13 @@ gives 0, and its mask is False), then Linear -> ReLU -> Dropout: (B, 1, out_dim)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import BackboneInput
 from mmer.model.backbones.layers import conv_stack, weighted_average
 from mmer.model.backbones.utterance import Pretrainable
 
@@ -27,6 +29,12 @@ from mmer.model.backbones.utterance import Pretrainable
 class TwoStreamFace(Pretrainable):
     """Args: in_dim: image channels. channels: conv widths of each stream. attention: use the encoder-decoder mask
     (False: plain average pooling of stream a). weights / freeze: a local state dict to start from, and keep fixed."""
+
+    INPUT = BackboneInput("(B, K, C, H, W)", what="K face crops")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.rand(batch, steps, 3, 16, 16), {"in_dim": 3}
 
     def __init__(self, in_dim: int = 3, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
                  attention: bool = True, dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import Backbone
 from mmer.model.backbones.tcn import TCN, Style
 
 
-class Identity(nn.Module):
+class Identity(Backbone):
     """Precomputed tokens used as they are: (B, T, in_dim) -> (B, T, in_dim), masked steps 0. The backbone slot of a
     modality whose frozen backbone ran once into the feature cache (``data.embed``)."""
 
@@ -22,7 +23,7 @@ class Identity(nn.Module):
         return x * mask.unsqueeze(-1).to(x.dtype)
 
 
-class FeatureProjection(nn.Module):
+class FeatureProjection(Backbone):
     """(B, T, in_dim) features -> (B, T, out_dim); masked steps are 0."""
 
     def __init__(self, in_dim: int, out_dim: int = 64, dropout: float = 0.1) -> None:
@@ -69,7 +70,7 @@ class FoldStandardiser(nn.Module):
 NORMS = ("layer", "fold_zscore", "fold_zscore_pooled", "none")
 
 
-class FeatureTCN(nn.Module):
+class FeatureTCN(Backbone):
     """Precomputed per-frame features (B, T, in_dim) -> normalisation -> TCN -> (B, T, channels[-1]).
 
     LFAN's follower branches (one TCN per audio feature, [32, 32, 32, 32] channels in the paper). norm:

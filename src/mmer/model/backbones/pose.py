@@ -16,17 +16,24 @@ best.ckpt`` (the gait backbone's part of the checkpoint is picked out).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import BackboneInput
 from mmer.model.backbones.utterance import Pretrainable
 
 
 class PoseSequence(Pretrainable):
     """Args: in_dim: J * 3 values per frame. channels: Conv1d widths over joints. hidden: per-frame feature size
     (and LSTM size). temporal: ``lstm`` (gait: the sequence) or ``stats`` (posture: single-frame statistics)."""
+
+    INPUT = BackboneInput("(B, T, 54)", what="18 joints x (x, y, confidence) per frame")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps, 54), {"in_dim": 54}
 
     def __init__(self, in_dim: int = 54, channels: Sequence[int] = (32, 64), hidden: int = 64, out_dim: int = 128,
                  temporal: Literal["lstm", "stats"] = "lstm", dropout: float = 0.1, weights: str | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from einops import rearrange
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from mmer.core.errors import ConfigError, RandomInitWarning
 from mmer.core.weights import is_weights_name, torchvision_weights
+from mmer.model.backbones.base import Backbone, BackboneInput
 
 log = logging.getLogger(__name__)
 VIDEO_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
@@ -73,7 +75,7 @@ def _backbone_part(state: dict, own: set[str]) -> dict:
     return state
 
 
-class FreezableTrunk(nn.Module):
+class FreezableTrunk(Backbone):
     """Base for backbones with a torchvision ``trunk`` (the torchvision model's children named ``trunk_names``,
     in order) that one switch freezes."""
 
@@ -114,6 +116,12 @@ class VideoClipEncoder(FreezableTrunk):
     n = ceil(ceil(T / frame_stride) / clip_len). JMT's Aff-Wild2 setting: frame_stride 4, clip_len 8, so a token
     covers 32 frames and a 512-frame window gives 16 tokens. One-channel frames are repeated to RGB.
     """
+
+    INPUT = BackboneInput("(B, T, 3, H, W)", what="RGB frames")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.rand(batch, steps, 3, 32, 32), {"in_dim": 3, "clip_len": 2, "frame_stride": 2}
 
     out_dim = 512
     trunk_names = ("stem", "layer1", "layer2", "layer3", "layer4")
@@ -161,6 +169,12 @@ class SpectrogramResNet(FreezableTrunk):
     by summing the stem over its input channels.
     """
 
+    INPUT = BackboneInput("(B, R, M)", what="spectrogram rows of M bands")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps * 4, 64), {"in_dim": 64, "rows_per_token": 32}
+
     out_dim = 512
     trunk_names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
@@ -200,6 +214,13 @@ class FrameResNet(FreezableTrunk):
     One-channel frames are repeated to RGB. ``weights``: a local torchvision ResNet-18 state dict (random
     initialisation otherwise, with a warning); ``freeze`` keeps the trunk fixed.
     """
+
+    INPUT = BackboneInput("(B, K, C, H, W)", what="K frames of one sample")
+    MIXES_BATCH_IN_TRAINING = True
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.rand(batch, 4, 3, 32, 32), {"in_dim": 3}
 
     trunk_names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import Backbone
 
-class LSTMSequence(nn.Module):
+
+class LSTMSequence(Backbone):
     def __init__(self, in_dim: int, hidden: int = 128, layers: int = 3, dropout: float = 0.1,
                  bidirectional: bool = False) -> None:
         super().__init__()

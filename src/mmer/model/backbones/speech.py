@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from mmer.core.timeaxis import resample_mask
 from mmer.model.backbones.augment import SpecAugment, WaveAugment
+from mmer.model.backbones.base import Backbone, BackboneInput
 from mmer.model.backbones.features import FoldStandardiser
 
 UTTERANCE_NORMS = ("utterance", "none")
@@ -32,7 +33,7 @@ def utterance_norm(x: Tensor, mask: Tensor, eps: float = 1e-5) -> Tensor:
     return (x - mean) / torch.sqrt(var + eps) * m
 
 
-class SpectrogramCNN(nn.Module):
+class SpectrogramCNN(Backbone):
     """(B, T, F) spectrogram features -> per-clip norm -> SpecAugment (training) -> L blocks of Conv3x3 ->
     BatchNorm -> ReLU -> MaxPool2 over (time, bins) -> mean over bins -> Dropout -> (B, ceil(T / 2^L), C_L).
 
@@ -40,6 +41,9 @@ class SpectrogramCNN(nn.Module):
     channels: per-block output channels. input_channels: how many stacked spectrograms ``in_dim`` holds (3 for
     log-mel with deltas). norm: ``utterance`` (:func:`utterance_norm`) or ``none``. spec_augment: keyword
     arguments of :class:`~mmer.model.backbones.augment.SpecAugment` (training only)."""
+
+    INPUT = BackboneInput("(B, T, D)", what="spectrogram frames of D bands")
+    MIXES_BATCH_IN_TRAINING = True
 
     def __init__(self, in_dim: int, channels: Sequence[int] = (16, 32, 64, 64), input_channels: int = 1,
                  dropout: float = 0.3, norm: str = "utterance", spec_augment: Mapping[str, Any] | None = None) -> None:
@@ -70,12 +74,19 @@ class SpectrogramCNN(nn.Module):
         return self.dropout(tokens) * m
 
 
-class LogMelCNN(nn.Module):
+class LogMelCNN(Backbone):
     """Waveform (B, S) -> WaveAugment (training) -> log-mel (25 ms window, ``hop_length``; with ``deltas`` two
     delta channels) -> :class:`SpectrogramCNN`. The spectrogram is computed in float32 outside autocast.
 
     sample_rate, n_mels, hop_length, deltas: the front end (match the data: RAVDESS 16 kHz). wave_augment:
     keyword arguments of :class:`~mmer.model.backbones.augment.WaveAugment`; the rest: :class:`SpectrogramCNN`'s."""
+
+    INPUT = BackboneInput("(B, S)", what="the waveform, S samples")
+    MIXES_BATCH_IN_TRAINING = True
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps * 160) * 0.1, {"in_dim": 1}
 
     def __init__(self, in_dim: int = 1, sample_rate: int = 16000, n_mels: int = 64, hop_length: int = 160,
                  deltas: bool = False, channels: Sequence[int] = (16, 32, 64, 64), dropout: float = 0.3,
@@ -115,10 +126,12 @@ class LogMelCNN(nn.Module):
         return self.cnn(spec.transpose(1, 2), frames)
 
 
-class FunctionalsMLP(nn.Module):
+class FunctionalsMLP(Backbone):
     """Clip functionals (B, 1, D) (or (B, K, D) vectors) -> fold z-score (the fold's training clips,
     :class:`~mmer.model.backbones.features.FoldStandardiser`) -> [Linear -> ReLU -> Dropout] per hidden size ->
     (B, K, hidden[-1]); masked rows 0. norm: ``fold_zscore``, ``layer`` or ``none``."""
+
+    INPUT = BackboneInput("(B, T, D)", what="clip-level functionals (T = 1)")
 
     def __init__(self, in_dim: int, hidden: Sequence[int] = (128, 64), dropout: float = 0.3,
                  norm: str = "fold_zscore") -> None:

@@ -9,14 +9,17 @@ data module (``data.tokenizer``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from mmer.core.errors import ConfigError
 from mmer.core.weights import resolve_encoder_path
+from mmer.model.backbones.base import Backbone, BackboneInput
 
 
-class TextEncoder(nn.Module):
+class TextEncoder(Backbone):
     """Token ids of every utterance (B, T, L) (0 = padding; rows of absent utterances are all 0) -> (B, T, out_dim).
 
     Only the utterances present (``mask`` (B, T)) are encoded. They are sorted by length and encoded ``bucket`` at a
@@ -34,6 +37,15 @@ class TextEncoder(nn.Module):
         bucket: utterances per encoder call after sorting by length (0 = all in one call).
         lr: the encoder's own learning rate (a parameter group; null = the optimizer's).
     """
+
+    INPUT = BackboneInput("(B, U, L)", dtype="long", what="token ids per utterance, 0 = padding")
+    MIXES_BATCH_IN_TRAINING = True
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        ids = torch.randint(1000, 2000, (batch, steps, 12))
+        ids[:, :, 9:] = 0
+        return ids, {"in_dim": 12}
 
     def __init__(self, in_dim: int, path: str = "minilm", pooling: str = "mean", freeze: bool = False,
                  dropout: float = 0.1, bucket: int = 8, lr: float | None = None) -> None:

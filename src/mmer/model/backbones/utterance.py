@@ -8,15 +8,17 @@ Each utterance of a dialogue carries a fixed-size clip summary made by the data 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from mmer.model.backbones.base import Backbone, BackboneInput
 from mmer.model.backbones.layers import conv_stack, weighted_average
 from mmer.model.backbones.pretrained import load_local_weights
 
 
-class Pretrainable(nn.Module):
+class Pretrainable(Backbone):
     """``weights``: a state dict saved by ``mmer pretrain`` (the triplet stage) or any local file that fits;
     ``freeze``: keep those weights fixed (no gradients, eval mode)."""
 
@@ -47,6 +49,12 @@ def _per_present(x: Tensor, mask: Tensor, fn, out_dim: int) -> Tensor:
 class UtteranceMelCNN(Pretrainable):
     """x (B, T, R, n_mels) log-mel per utterance -> 2D CNN -> global average pool -> Linear -> (B, T, out_dim)."""
 
+    INPUT = BackboneInput("(B, U, R, M)", what="per utterance: R log-mel rows of M bands")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.randn(batch, steps, 40, 16), {"in_dim": 16}
+
     def __init__(self, in_dim: int, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
                  dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
         super().__init__()
@@ -64,6 +72,12 @@ class UtteranceFrames(Pretrainable):
     """x (B, T, K, C, H, W) frames per utterance -> per-frame CNN (B, T, K, c) -> learned weighted average over the
     K frames (weights softmax_k(w . f_k)) -> Linear -> (B, T, out_dim). The M2FNet visual stream averages faces
     with learned weights; without a face detector the frames are whole scenes (the scene stream)."""
+
+    INPUT = BackboneInput("(B, U, K, C, H, W)", what="per utterance: K frames")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        return torch.rand(batch, steps, 3, 3, 16, 16), {"in_dim": 3}
 
     def __init__(self, in_dim: int = 3, channels: Sequence[int] = (16, 32, 64), out_dim: int = 128,
                  dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
@@ -94,6 +108,14 @@ class UtteranceFacesScene(Pretrainable):
     Args:
         in_dim: image channels. scene_frames: K (``data.frames_per_clip``).
     """
+
+    INPUT = BackboneInput("(B, U, K + F, C, H, W)", what="per utterance: K scene frames, then F face slots (all-zero: empty)")
+
+    @classmethod
+    def example(cls, batch: int = 3, steps: int = 24) -> tuple[Tensor, dict[str, Any]]:
+        x = torch.rand(batch, steps, 4 + 2, 3, 16, 16)
+        x[:, ::2, 5] = 0  # every other utterance has one face slot empty
+        return x, {"in_dim": 3, "scene_frames": 4}
 
     def __init__(self, in_dim: int = 3, scene_frames: int = 4, channels: Sequence[int] = (16, 32, 64),
                  out_dim: int = 128, dropout: float = 0.1, weights: str | None = None, freeze: bool = False) -> None:
