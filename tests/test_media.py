@@ -174,3 +174,23 @@ def test_dialogue_clips_cut_short_are_masked_and_counted(tmp_path_factory, tmp_p
     dm.prepare_data()
     (key,) = [k for k in dm.bad_clips if k.endswith(wav.stem)]
     assert f"{wav.name}: the soundtrack is truncated" in dm.bad_clips[key]
+
+
+def test_the_audio_front_end_puts_a_tone_in_its_band_and_appends_deltas():
+    """mmer.data.audio is the one log-mel / MFCC front end (Aff-Wild2, MELD/IEMOCAP and RAVDESS features call it)."""
+    import torchaudio
+
+    from mmer.data.audio import log_mel, mfcc, speech_window
+
+    sr, hop = 16000, 160
+    wave = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(sr) / sr)).astype(np.float32)
+    spec = log_mel(wave, sr, hop, n_mels=64, n_fft=400)
+    assert spec.shape == (sr // hop + 1, 64) and spec.dtype == np.float32
+    banks = torchaudio.functional.melscale_fbanks(201, 0.0, sr / 2, 64, sr).numpy()  # (freq bins, mels)
+    expected = int(banks[round(1000 / (sr / 400))].argmax())  # the band whose filter peaks at the tone's FFT bin
+    assert abs(int(np.median(spec[2:-2].argmax(1))) - expected) <= 1
+    win, n_fft = speech_window(sr)
+    assert (win, n_fft) == (400, 512)
+    with_deltas = log_mel(wave, sr, hop, 64, n_fft, win, deltas=True)
+    assert with_deltas.shape[1] == 192 and np.allclose(with_deltas[:, :64], log_mel(wave, sr, hop, 64, n_fft, win))
+    assert mfcc(wave, sr, hop, n_fft, win).shape == (sr // hop + 1, 39)

@@ -36,6 +36,7 @@ import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.weights import resolve_encoder_path
+from mmer.data.audio import log_mel
 from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule
 from mmer.data.cache import FeatureCache, cache_key, cache_root
 from mmer.data.media import (
@@ -269,8 +270,6 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
                      n_mels: int) -> np.ndarray:
     """(rows, n_mels) log-mel (25 ms window, 10 ms hop, 16 kHz) of the first ``rows`` x 10 ms of a file's sound (or
     of its ``start``-``end`` span), zero-padded."""
-    import torch
-    import torchaudio
 
 
     if path is None:
@@ -283,8 +282,7 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
         wave = wave[int(start * 16000):int(end * 16000) if end is not None else None]
     if len(wave) < 400:
         raise DataError(f"{path}: under 25 ms of sound{' in the span' if start is not None else ''}")
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=n_mels)
-    spec = torch.log(mel(torch.from_numpy(np.ascontiguousarray(wave))) + 1e-6).T.numpy()[:rows]
+    spec = log_mel(wave, 16000, 160, n_mels, n_fft=400)[:rows]
     out = np.zeros((rows, n_mels), np.float32)
     out[:len(spec)] = spec
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.audio import log_mel, mfcc, opensmile_features
 
 log = logging.getLogger(__name__)
 
@@ -277,43 +278,19 @@ def _rows_per_frame(spec: np.ndarray, sample_rate: int, fps: float, hop: int, nu
 def logmel_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int, n_mels: int = 64,
                      n_fft: int = 1024) -> np.ndarray:
     """Log-mel spectrogram rows aligned to video frames (hop = sample_rate / fps samples). (num_frames, n_mels)."""
-    import torch
-    import torchaudio
-
     hop = max(1, int(round(sample_rate / fps)))
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
-    spec = torch.log(mel(torch.from_numpy(wave)) + 1e-6).T.numpy()
-    return _rows_per_frame(spec, sample_rate, fps, hop, num_frames)
+    return _rows_per_frame(log_mel(wave, sample_rate, hop, n_mels, n_fft), sample_rate, fps, hop, num_frames)
 
 
 def mfcc_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int, n_mfcc: int = 13,
                    n_fft: int = 1024) -> np.ndarray:
     """MFCCs with deltas and delta-deltas (3 n_mfcc = 39 values, as LFAN's follower) aligned to video frames."""
-    import torch
-    import torchaudio
-
     hop = max(1, int(round(sample_rate / fps)))
-    mfcc = torchaudio.transforms.MFCC(sample_rate=sample_rate, n_mfcc=n_mfcc,
-                                      melkwargs={"n_fft": n_fft, "hop_length": hop, "n_mels": 40})(torch.from_numpy(wave))
-    d1 = torchaudio.functional.compute_deltas(mfcc)
-    d2 = torchaudio.functional.compute_deltas(d1)
-    spec = torch.cat([mfcc, d1, d2]).T.numpy()
-    return _rows_per_frame(spec, sample_rate, fps, hop, num_frames)
+    return _rows_per_frame(mfcc(wave, sample_rate, hop, n_fft, n_mfcc=n_mfcc), sample_rate, fps, hop, num_frames)
 
 
 def egemaps_per_frame(wave: np.ndarray, sample_rate: int, fps: float, num_frames: int) -> np.ndarray:
     """The 25 eGeMAPS v02 low-level descriptors (openSMILE, 20 ms frames every 10 ms: loudness, F0 semitones,
-    jitter, shimmer, HNR, formants, alpha ratio, ...) aligned to video frames. (num_frames, 25) float32.
-
-    Needs the ``opensmile`` package (a dependency of mmer; imported here only, so the GPU image can skip it)."""
-    try:
-        import opensmile
-    except ImportError:
-        raise DataError("eGeMAPS features need the opensmile package: pip install opensmile (or set "
-                        "data.egemaps=false)") from None
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                            feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
-    lld = smile.process_signal(wave, sample_rate).to_numpy(np.float32)
-    if len(lld) == 0:
-        raise DataError(f"eGeMAPS: the soundtrack ({len(wave)} samples) is too short for one 20 ms frame")
+    jitter, shimmer, HNR, formants, alpha ratio, ...) aligned to video frames. (num_frames, 25) float32."""
+    lld = opensmile_features(wave, sample_rate)
     return _rows_per_frame(lld, sample_rate, fps, int(round(0.01 * sample_rate)), num_frames)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.audio import log_mel, mfcc, opensmile_features, speech_window
 from mmer.data.media import SLACK_SECONDS, check_complete, decode_audio, video_info, wav_header_seconds
 
 
@@ -60,37 +61,18 @@ def read_speech(path: Path, sample_rate: int, tolerance: float) -> np.ndarray:
     return np.ascontiguousarray(wave, np.float32)
 
 
-def _window(sample_rate: int) -> tuple[int, int]:
-    win = int(round(0.025 * sample_rate))
-    return win, 1 << (win - 1).bit_length()
-
-
 def frame_features(kind: str, wave: np.ndarray, sample_rate: int, hop: int, n_mels: int = 64,
                    deltas: bool = False) -> np.ndarray:
     """``kind`` = ``logmel`` (T, n_mels or 3 n_mels), ``mfcc`` (T, 39) or ``egemaps_lld`` (T_e, 25) of a mono
-    float32 waveform (S,); float32."""
+    float32 waveform (S,) on 25 ms windows (:mod:`mmer.data.audio`); float32."""
     if kind == "egemaps_lld":
-        return _smile(wave, sample_rate, "LowLevelDescriptors")
-    import torch
-    import torchaudio
-
-    win, n_fft = _window(sample_rate)
-    x = torch.from_numpy(np.array(wave, np.float32))  # a writable copy (the cache hands out read-only maps)
+        return opensmile_features(wave, sample_rate)
+    win, n_fft = speech_window(sample_rate)
     if kind == "logmel":
-        mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, win_length=win,
-                                                   hop_length=hop, n_mels=n_mels)
-        spec = torch.log(mel(x) + 1e-6)  # (n_mels, T)
-        if deltas:
-            d1 = torchaudio.functional.compute_deltas(spec)
-            spec = torch.cat([spec, d1, torchaudio.functional.compute_deltas(d1)])
-    elif kind == "mfcc":
-        mfcc = torchaudio.transforms.MFCC(sample_rate=sample_rate, n_mfcc=13, melkwargs={
-            "n_fft": n_fft, "win_length": win, "hop_length": hop, "n_mels": 40})(x)
-        d1 = torchaudio.functional.compute_deltas(mfcc)
-        spec = torch.cat([mfcc, d1, torchaudio.functional.compute_deltas(d1)])
-    else:
-        raise ValueError(f"unknown frame feature {kind!r}")
-    return spec.T.contiguous().numpy().astype(np.float32)
+        return log_mel(wave, sample_rate, hop, n_mels, n_fft, win, deltas)
+    if kind == "mfcc":
+        return mfcc(wave, sample_rate, hop, n_fft, win)
+    raise ValueError(f"unknown frame feature {kind!r}")
 
 
 #: functional sets of openSMILE: modality -> (feature set, size)
@@ -101,18 +83,4 @@ def functionals(kind: str, wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """The clip's openSMILE functionals: ``egemaps`` (the 88 of eGeMAPS v02) or ``compare`` (the 6,373 of the
     ComParE 2016 set: LLD statistics of energy, spectra, MFCCs, voicing): (1, D) float32."""
     feature_set, size = FUNCTIONALS[kind]
-    return _smile(wave, sample_rate, "Functionals", feature_set).reshape(1, size)
-
-
-def _smile(wave: np.ndarray, sample_rate: int, level: str, feature_set: str = "eGeMAPSv02") -> np.ndarray:
-    try:
-        import opensmile
-    except ImportError:
-        raise DataError("openSMILE features (egemaps, egemaps_lld, compare) need the opensmile package: pip install "
-                        "opensmile (or leave them out of data.modalities)") from None
-    smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, feature_set),
-                            feature_level=getattr(opensmile.FeatureLevel, level))
-    out = smile.process_signal(np.asarray(wave, np.float32), sample_rate).to_numpy(np.float32)
-    if len(out) == 0:
-        raise DataError(f"eGeMAPS: a clip of {len(wave)} samples is too short for one 20 ms frame")
-    return out
+    return opensmile_features(wave, sample_rate, "Functionals", feature_set).reshape(1, size)
