@@ -53,7 +53,11 @@ def test_an_installed_wheel_carries_the_experiments_and_runs_from_any_folder(tmp
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", str(repo), "--target",
                     str(target)], check=True, cwd=tmp_path)
     assert len(list((target / "mmer" / "experiments").rglob("*.yaml"))) == len(list((repo / "experiments").rglob("*.yaml")))
-    assert (target / "mmer" / "data_modules" / "base.py").is_file() and not (target / "data_modules").exists()
+    assert (target / "mmer" / "data_modules" / "meld.py").is_file() and not (target / "data_modules").exists()
+    # every layer's package is in the wheel, and the data modules once (not again through src/mmer/data_modules)
+    for package in ("core", "evaluation", "data", "model/backbones", "model/fusion", "config", "runs", "cv", "commands"):
+        assert (target / "mmer" / package / "__init__.py").is_file(), package
+    assert not (target / "mmer" / "data_modules").is_symlink()
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}
     shown = subprocess.run([sys.executable, "-m", "mmer.cli", "config", "experiment=lfan_affwild2"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout

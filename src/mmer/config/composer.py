@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mmer.core.errors import ConfigError
+from mmer.evaluation.evaluator import default_monitor
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,8 +72,8 @@ def is_hydra_setting(override: str) -> bool:
 
 
 def finish(cfg: Any) -> Any:
-    """A composed config made ready to run: resolved in place, an empty ``data_dir`` read as unset, and every
-    modality given a backbone (what :func:`compose` and each ``mmer cv -m`` job do)."""
+    """A composed config made ready to run: resolved in place, an empty ``data_dir`` read as unset, every
+    modality given a backbone, and ``cv.monitor`` (null) set from the tabled head's task (what :func:`compose` and each ``mmer cv -m`` job do)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -86,4 +87,6 @@ def finish(cfg: Any) -> Any:
     if unknown:
         raise ConfigError(f"model.modalities names {unknown} but model.backbones only has "
                           f"{list(cfg.model.backbones)}: add a backbone for it or drop it from model.modalities")
+    if cfg.cv.get("monitor") is None:  # the tabled head's task says what stands for it
+        cfg.cv.monitor = default_monitor(cfg.model.heads, cfg.cv.get("head"))
     return cfg

@@ -189,7 +189,6 @@ class FoldedDataModule(L.LightningDataModule):
         check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
     """
 
-    level: Literal["frame", "sample"] = "frame"
     #: what one time step of an item is (``mmer explain``'s wording and time windows), and whether each
     #: step is a prediction of its own (a dialogue's utterances: one explanation each) or a frame of a
     #: window (one explanation per window); a per-step dataset names its steps with ``step_names(rec_id)``
@@ -395,9 +394,6 @@ class FoldedDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.split("val"), "eval")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.split("test"), "eval")
-
     def eval_loader(self, which: Literal["val", "test", "trainval"]) -> DataLoader:
         """Every item of a split exactly once, in order (windowed data: tiled windows), e.g. for ``mmer explain``."""
         return self._loader(self.split(which), "eval")
@@ -419,8 +415,6 @@ class WindowedDataModule(FoldedDataModule):
             overlapping windows, validation/test tile each recording (every frame scored once).
         **folded: see :class:`FoldedDataModule`.
     """
-
-    level = "frame"
 
     def __init__(self, window: int = 300, hop: int = 200, **folded) -> None:
         super().__init__(**folded)

@@ -2,8 +2,8 @@
 
 Each modality is padded (mask False) or cut to a fixed number of steps, ``ModalitySpec.length`` (so batches stack
 and a backbone sees the same length in training and evaluation); targets are per sample: a class index (shape ())
-or a vector (D,), with a scalar mask. The CV runner scores such datasets per sample (``level = "sample"``): one
-prediction row per recording, frame 0.
+or a vector (D,), with a scalar mask. A sample-level head's task scores them per sample: one prediction row per
+recording, frame 0.
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ def collate_samples(items: list[dict]) -> Batch:
 class SampleDataModule(FoldedDataModule):
     """Base of sample-level datasets. A subclass's ``input_spec`` must give every modality a ``length``;
     ``Recording.num_frames`` is 1 (one prediction per sample)."""
-
-    level = "sample"
 
     def validate(self) -> None:
         unsized = [m for m, s in self.input_spec().items() if not s.length]

@@ -86,17 +86,31 @@ class Evaluator:
         return self.task.merge_tables(tables)
 
 
-def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
-    """The evaluator of the head the CV runner tables and merges: ``cv.head`` if set, else the only head."""
-    heads = cfg.model.heads
-    name = cfg.cv.get("head")
-    if name is None:
+def tabled_head(heads: Any, chosen: str | None) -> str:
+    """The head the CV runner tables, merges and selects checkpoints on: ``chosen`` (``cv.head``), else the only
+    head."""
+    if chosen is None:
         if len(heads) != 1:
             raise ConfigError(f"the CV runner tables one head and this config has {list(heads) or 'none'}: set "
                               "cv.head=<name>")
-        name = next(iter(heads))
-    if name not in heads:
-        raise ConfigError(f"cv.head={name} must name a head (heads: {list(heads)})")
+        chosen = next(iter(heads))
+    if chosen not in heads:
+        raise ConfigError(f"cv.head={chosen} must name a head (heads: {list(heads)})")
+    return chosen
+
+
+def default_monitor(heads: Any, chosen: str | None) -> str:
+    """``val/<prefix><primary>``: the primary score of the tabled head's task (ccc_mean, f1_weighted, f1_mean), the
+    checkpoint selection when ``cv.monitor`` is null."""
+    name = tabled_head(heads, chosen)
+    task = get_task(heads[name].task, f"head model.heads.{name}")
+    return f"val/{heads[name].get('metric_prefix') or ''}{task.primary}"
+
+
+def evaluator_for(cfg: Any, target_spec: dict[str, list[str]]) -> Evaluator:
+    """The evaluator of the head the CV runner tables and merges: ``cv.head`` if set, else the only head."""
+    heads = cfg.model.heads
+    name = tabled_head(heads, cfg.cv.get("head"))
     target = heads[name].get("target") or name
     if target not in target_spec:
         raise ConfigError(f"head '{name}' reads target '{target}', which the data module does not provide "

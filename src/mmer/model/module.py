@@ -33,7 +33,7 @@ from mmer.model.mixup import mix
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
-STAGES = ("train", "val", "test")
+STAGES = ("train", "val")  # mmer scores held-out data from prediction tables (mmer.cv), never trainer.test
 
 
 class MultimodalModule(L.LightningModule):
@@ -187,9 +187,6 @@ class MultimodalModule(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Any]:
         outputs = self(batch)
         return {"meta": batch.meta, "outputs": {h.name: h.task.activate(outputs[h.name]).float().cpu() for h in self.heads}}
@@ -241,9 +238,6 @@ class MultimodalModule(L.LightningModule):
                     metric.reset()
             return
         self._log_epoch_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test")
 
     # ----------------------------------------------------------------------------------------------- optim
     def _fused_choice(self) -> dict[str, bool]:
