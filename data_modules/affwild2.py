@@ -1,4 +1,4 @@
-"""Aff-Wild2 valence/arousal (ABAW VA track) from the owners' on-disk layout (``../shared/DATASETS.md``).
+"""Aff-Wild2 valence/arousal (ABAW VA track) from the owners' on-disk layout (docs/reference/datasets.md).
 
 Recordings are the annotation files; ``<video>_left`` / ``<video>_right`` share one raw video (and its audio) and
 one fold group. The official Train_Set is the cross-validated partition and the official Validation_Set is the

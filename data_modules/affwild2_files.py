@@ -1,4 +1,4 @@
-"""Aff-Wild2 on disk (``../shared/DATASETS.md``): finding the release's folders and parsing its annotation files.
+"""Aff-Wild2 on disk (docs/reference/datasets.md): finding the release's folders and parsing its annotation files.
 
 Releases differ in folder names (raw videos in ``batch1/``, ``batch2/``, ``videos/`` or ``raw_videos/``; challenge
 folders under a release-named parent such as ``Third ABAW Annotations/``), so everything is found by name,

@@ -1,4 +1,4 @@
-"""BioVid Heat Pain Database Part A: one 5.5 s trial = one sample with one pain class (``../shared/DATASETS.md``).
+"""BioVid Heat Pain Database Part A: one 5.5 s trial = one sample with one pain class (docs/reference/datasets.md).
 
 Tasks: ``multiclass`` (BL1, PA1, PA2, PA3, PA4) or ``binary`` (BL1 vs PA4, the JMT code's task). Folds are
 subject-wise (``num_folds`` of them, or ``"loso"``: leave one subject out); BioVid has no official held-out

@@ -1,4 +1,4 @@
-"""Reading the BioVid Heat Pain Database Part A release (``../shared/DATASETS.md``)::
+"""Reading the BioVid Heat Pain Database Part A release (docs/reference/datasets.md)::
 
     <root>/biosignals_filtered/<subject>/<sample>_bio.csv   tab-separated: time, gsr, ecg, emg_trapezius (512 Hz)
     <root>/video/<subject>/<sample>.mp4                     frontal video, 25 fps

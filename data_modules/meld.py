@@ -1,4 +1,4 @@
-"""MELD: emotion recognition in conversation, one item = one whole dialogue (``../shared/DATASETS.md``).
+"""MELD: emotion recognition in conversation, one item = one whole dialogue (docs/reference/datasets.md).
 
 Reads ``{train,dev,test}_sent_emo.csv`` exactly as shipped (UTF-8, quoted ``"hh:mm:ss,ms"`` times, utterance-id
 gaps, dialogue ids restarting per split): recordings are keyed ``<split>/dia<D>``, utterances sorted by

@@ -33,7 +33,7 @@ def test_every_task_declares_consistent_parts(name):
 
 
 def readme_task() -> Task:
-    block = re.search(r"# src/mmer/tasks.py, inside TASKS\n(.*?)```", README.read_text(), re.S).group(1)
+    block = re.search(r"# src/mmer/evaluation/tasks.py, inside TASKS\n(.*?)```", README.read_text(), re.S).group(1)
     return eval(block.strip().rstrip(","), vars(mmer.evaluation.tasks))
 
 

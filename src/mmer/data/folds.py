@@ -1,4 +1,4 @@
-"""Grouped, deterministic k-fold assignment (``../shared/METRICS.md``, Folds)."""
+"""Grouped, deterministic k-fold assignment (docs/reference/definitions.md, Folds)."""
 
 from __future__ import annotations
 

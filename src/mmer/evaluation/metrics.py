@@ -4,7 +4,7 @@ CCC (Lin 1989) with population moments (divide by n), accumulated in float64::
 
     ccc(x, y) = 2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2)
 
-Conventions (see ``../shared/METRICS.md``):
+Conventions (docs/reference/definitions.md):
 
 - identical non-constant series give exactly 1;
 - NaN exactly when the denominator is 0 (both series constant and equal), with a warning; one constant series

@@ -1,4 +1,4 @@
-"""JMT: joint multimodal transformer with key-based cross-attention (seed 001; ``../shared/MODELS.md``).
+"""JMT: joint multimodal transformer with key-based cross-attention (docs/reference/models.md).
 
 For M modalities with aligned token sequences x_m (B, T, D_m) and masks (B, T):
 

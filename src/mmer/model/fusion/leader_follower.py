@@ -1,4 +1,4 @@
-"""Leader-follower attentive fusion, LFAN (seed 002; ``../shared/MODELS.md``).
+"""Leader-follower attentive fusion, LFAN (docs/reference/models.md).
 
 Per frame t, for each modality m (the leader, e.g. visual, and its followers, e.g. audio features):
 K_m, Q_m, V_m = Linear(D_m -> a)(x_m[t]) with a = 32. Over the M modality tokens of that frame::

@@ -1,4 +1,4 @@
-"""M2FNet fusion (Chudasama et al.; ``../shared/MODELS.md``): dialogue-level transformers per modality, then
+"""M2FNet fusion (Chudasama et al.; docs/reference/models.md): dialogue-level transformers per modality, then
 multi-head attention fusion with text as query and value and each other modality as keys, stacked.
 
 For a dialogue of T utterances and modalities {text, audio, visual} (any subset; absent ones are masked):
