@@ -26,21 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mmer.data_modules.affwild2_files import (
-    AU_NAMES,
-    EXPR_CLASSES,
-    find_challenge,
-    find_crops,
-    find_videos,
-    raw_video_id,
-    read_au_file,
-    read_expr_file,
-    read_va_file,
-)
 
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.io import atomic_write_text
-from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule, require_dir
 from mmer.data.cache import cache_key
 from mmer.data.embeddings import build_frozen, describe, embed_recording
 from mmer.data.extraction import ExtractedDataset, Extraction
@@ -55,6 +43,19 @@ from mmer.data.media import (
     video_info,
 )
 from mmer.data.readers import read_text
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
+from mmer.data.windowed import WindowedDataModule
+from mmer.data_modules.affwild2_files import (
+    AU_NAMES,
+    EXPR_CLASSES,
+    find_challenge,
+    find_crops,
+    find_videos,
+    raw_video_id,
+    read_au_file,
+    read_expr_file,
+    read_va_file,
+)
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated soundtracks are refused (caches of 1 may hold them)

@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import MEDIA_TOLERANCE, decode_frames
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
+from mmer.data.samples import SampleDataModule
 from mmer.data_modules.biovid_files import (
     BIO_COLUMNS,
     CLASSES,
@@ -34,13 +41,6 @@ from mmer.data_modules.biovid_files import (
     read_samples_csv,
     video_path,
 )
-
-from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data.cache import cache_key
-from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.media import MEDIA_TOLERANCE, decode_frames
-from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)

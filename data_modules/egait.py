@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from mmer.data_modules.groupwalk_files import CLASSES, JOINTS, egait_to_coco18, normalise_pose, read_egait
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, ModalitySpec, Recording, require_dir
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.samples import SampleDataModule
+from mmer.data_modules.groupwalk_files import CLASSES, JOINTS, egait_to_coco18, normalise_pose, read_egait
 
 
 class EGaitDataModule(SampleDataModule):

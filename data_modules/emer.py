@@ -33,6 +33,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
+from mmer.data.samples import SampleDataModule
 from mmer.data_modules.emer_files import (
     EYE_FEATURES,
     EmerSample,
@@ -41,13 +48,6 @@ from mmer.data_modules.emer_files import (
     read_labels,
     read_set_file,
 )
-
-from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data.cache import cache_key
-from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.media import IMAGE_SUFFIXES, MEDIA_TOLERANCE, decode_frames, read_face_set
-from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)

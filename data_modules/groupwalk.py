@@ -34,6 +34,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from mmer.core.errors import ConfigError, DataError
+from mmer.data.cache import cache_key
+from mmer.data.extraction import ExtractedDataset, Extraction
+from mmer.data.media import MEDIA_TOLERANCE, iter_frames
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
+from mmer.data.samples import SampleDataModule
 from mmer.data_modules.groupwalk_files import (
     CLASSES,
     JOINTS,
@@ -50,13 +57,6 @@ from mmer.data_modules.groupwalk_files import (
     read_annotations,
     read_openpose_frame,
 )
-
-from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, ModalitySpec, Recording, require_dir
-from mmer.data.cache import cache_key
-from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.media import MEDIA_TOLERANCE, iter_frames
-from mmer.data.samples import SampleDataModule
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 2  # 2: truncated videos are refused (caches of 1 may hold them)
@@ -145,7 +145,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         log.info("groupwalk: %d samples of %d agents in %d videos", len(recordings), len(tracks), len(self._by_video))
         return recordings
 
-    def describe(self, rec_id: str) -> dict:
+    def explain_context(self, rec_id: str) -> dict:
         """What ``mmer explain`` says about a sample: video, agent, frame span, scene tag and annotator votes."""
         seg = self._segments[rec_id]
         frames = seg.track.frames[seg.rows[0]:seg.rows[1]]

@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Recording, require_dir
 from mmer.data.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
+from mmer.data.records import Recording, require_dir
 
 CODES = {"neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx"}
 PROTOCOLS = {

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Recording, require_dir
 from mmer.data.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
 from mmer.data.readers import read_csv
+from mmer.data.records import Recording, require_dir
 
 log = logging.getLogger(__name__)
 CLIP = re.compile(r"^dia(\d+)_utt(\d+)\.mp4$")

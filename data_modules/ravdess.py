@@ -44,14 +44,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, ModalitySpec, Recording, require_dir
 from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data.extraction import ExtractedDataset, Extraction
 from mmer.data.faces import crop_face, mtcnn_detector
 from mmer.data.media import MEDIA_TOLERANCE, iter_frames, read_face_set, video_info
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.samples import SampleDataModule
 from mmer.data.speech import (
     FUNCTIONALS,
@@ -60,6 +59,7 @@ from mmer.data.speech import (
     functionals,
     read_speech,
 )
+from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1

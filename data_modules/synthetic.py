@@ -23,7 +23,8 @@ from typing import Literal
 
 import numpy as np
 
-from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule
+from mmer.data.records import Item, ModalitySpec, Recording
+from mmer.data.windowed import WindowedDataModule
 
 FPS = 25
 SAMPLE_RATE = 4000

@@ -249,7 +249,8 @@ def test_uint8_frames_are_scaled_on_the_device_exactly_as_before():
     import numpy as np
 
     from mmer.core.batch import model_input
-    from mmer.data.base import ModalitySpec, window_input
+    from mmer.data.collate import window_input
+    from mmer.data.records import ModalitySpec
 
     pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4)).astype(np.uint8)
     spec = ModalitySpec("frames", 3, scale=1 / 255)

@@ -86,7 +86,7 @@ def test_unknown_target_class_is_a_clear_error():
 
 def test_option_of_another_component_is_a_clear_error():
     from mmer.config.build import build_module
-    from mmer.data.base import ModalitySpec
+    from mmer.data.records import ModalitySpec
 
     cfg = compose(["model/fusion=concat", "++model.fusion.l2_normalize=true"])
     spec = {"visual": ModalitySpec("features", 32), "audio": ModalitySpec("features", 24, 2)}

@@ -5,15 +5,9 @@ import pytest
 import torch
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import (
-    Item,
-    ModalitySpec,
-    Recording,
-    WindowedDataModule,
-    collate_windows,
-    require_dir,
-)
 from mmer.data.folds import grouped_kfold
+from mmer.data.records import Item, ModalitySpec, Recording, require_dir
+from mmer.data.windowed import WindowedDataModule, collate_windows
 from mmer.data_modules.synthetic import SyntheticAVDataModule
 
 
@@ -185,7 +179,7 @@ def test_cache_names_from_ids_stay_inside_the_cache_and_cleanup_only_touches_its
 
 def test_no_recording_twice_and_no_group_on_both_sides_of_the_held_out_split():
     """The guard under every data module: a leak stops before any fold, whatever the dataset's own checks missed."""
-    from mmer.data.base import Recording, check_partitions
+    from mmer.data.records import Recording, check_partitions
 
     fine = [Recording("a", "s1", 10), Recording("b", "s1", 10), Recording("c", "s2", 10, "test")]
     check_partitions(fine, "demo")

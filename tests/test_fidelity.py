@@ -224,7 +224,7 @@ def test_pooled_statistics_are_those_of_the_flattened_feature():
 def test_lfan_trains_valence_and_arousal_as_two_independent_models():
     from mmer.config.build import build_module
     from mmer.core.batch import Batch
-    from mmer.data.base import ModalitySpec
+    from mmer.data.records import ModalitySpec
 
     cfg = compose(["experiment=lfan_affwild2", "data.face_size=16"])
     spec = {"visual": ModalitySpec("frames", 3, scale=1 / 255), "audio": ModalitySpec("features", 64),

@@ -117,7 +117,7 @@ def test_fixture_samples_labels_and_reports(groupwalk):
         item = dm.load(r)
         assert item.inputs["face"].shape == (4, 3, 48, 48) and item.inputs["face"].dtype == np.uint8
         assert item.inputs["posture"].shape == (16, 54)
-        assert dm.describe(r.id)["location"] in ("street", "park")
+        assert dm.explain_context(r.id)["location"] in ("street", "park")
 
 
 def test_untracked_poses_are_matched_to_the_right_agent(groupwalk):
@@ -127,7 +127,7 @@ def test_untracked_poses_are_matched_to_the_right_agent(groupwalk):
 
     dm = groupwalk
     for r in dm.recordings:
-        item, label = dm.load(r), dm.describe(r.id)
+        item, label = dm.load(r), dm.explain_context(r.id)
         emotion = dm.target_spec()["emotion"][int(item.targets["emotion"])]
         pose = item.inputs["gait"].reshape(16, 18, 3)[item.input_masks["gait"]]
         seen = pose[:, 0, 2] > 0

@@ -9,7 +9,7 @@ import torch
 from mmer.commands.check import fast_dev_run
 from mmer.config.build import build_module
 from mmer.config.composer import compose
-from mmer.data.base import ModalitySpec
+from mmer.data.records import ModalitySpec
 from mmer.model.mixup import mix
 from mmer.runs.provenance import config_hash
 from tests.conftest import TINY

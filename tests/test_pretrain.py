@@ -78,6 +78,6 @@ def test_pretrain_needs_an_utterance_modality(tmp_path_factory):
 
 
 def _spec(kind, dim):
-    from mmer.data.base import ModalitySpec
+    from mmer.data.records import ModalitySpec
 
     return ModalitySpec(kind, dim)

@@ -147,7 +147,7 @@ def _describe(dm: FoldedDataModule, batch: Any, i: int, step: int | None = None)
     rec_id = batch.meta["recording"][i]
     if step is not None:  # one utterance of a dialogue (per_step_predictions): positions count utterances
         return {"dialogue": rec_id, "utterance": dm.step_names(rec_id)[step], "position": step, "location": None}
-    described = dm.describe(rec_id)
+    described = dm.explain_context(rec_id)
     if described is not None:
         return described
     start = int(batch.meta["start"][i]) if "start" in batch.meta else 0

@@ -232,8 +232,9 @@ class CVJob:
             if not recordings:  # a dataset without a held-out partition (BioVid): out-of-fold predictions only
                 tables[split] = {}
                 continue
-            dm.predicting = split  # its loader is built inside predict, once the process group exists (DDP shares)
-            outputs = gather_to_zero(trainer.predict(model, datamodule=dm, ckpt_path=str(best), weights_only=True))
+            # the split's loader is built inside predict, once the process group exists (each DDP rank its share)
+            outputs = gather_to_zero(trainer.predict(model, datamodule=dm.prediction_split(split), ckpt_path=str(best),
+                                                     weights_only=True))
             tables[split] = self.ev.table(outputs, recordings) if is_zero() else {}  # every window once, in order
         return tables
 

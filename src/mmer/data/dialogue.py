@@ -37,7 +37,6 @@ import numpy as np
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.weights import resolve_encoder_path
 from mmer.data.audio import log_mel
-from mmer.data.base import Item, ModalitySpec, Recording, WindowedDataModule
 from mmer.data.cache import FeatureCache, cache_key, cache_root
 from mmer.data.media import (
     IMAGE_SUFFIXES,
@@ -48,6 +47,8 @@ from mmer.data.media import (
     read_face_set,
     video_info,
 )
+from mmer.data.records import Item, ModalitySpec, Recording
+from mmer.data.windowed import WindowedDataModule
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from mmer.core.errors import ConfigError, DataError
-from mmer.data.base import Item, Recording
 from mmer.data.cache import FeatureCache, cache_root
 from mmer.data.media import MEDIA_TOLERANCE
+from mmer.data.records import Item, Recording
 
 log = logging.getLogger(__name__)
 POLICIES = ("error", "skip")

@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
-from mmer.data.base import FoldedDataModule, Recording, pad_to, stack_items, window_input
+from mmer.data.base import FoldedDataModule
+from mmer.data.collate import pad_to, stack_items, window_input
+from mmer.data.records import Recording
 
 
 class SampleDataset(Dataset):

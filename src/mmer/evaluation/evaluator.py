@@ -20,7 +20,8 @@ from mmer.evaluation.tables import Table, stitch_predict_outputs
 from mmer.evaluation.tasks import Task, get_task
 
 if TYPE_CHECKING:
-    from mmer.data.base import FoldedDataModule, Recording
+    from mmer.data.base import FoldedDataModule
+    from mmer.data.records import Recording
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from mmer.config.build import build_module
 from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
-from mmer.data.base import ModalitySpec
+from mmer.data.records import ModalitySpec
 from mmer.model.description import DESCRIPTION_KEY, FORMAT
 from mmer.runs.folder import RunFolder
 from mmer.runs.names import current_names
