@@ -52,7 +52,7 @@ def test_a_copied_checkpoint_rebuilds_the_model_and_its_predictions_anywhere(run
 
 
 def _cfg(run):
-    from mmer.runs.checkpoints import run_config
+    from mmer.runs.folder import run_config
 
     return run_config(run.run_dir)
 
@@ -78,7 +78,8 @@ def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_output
 
 
 def test_bad_checkpoints_and_run_folders_are_named(run, tmp_path):
-    from mmer.runs.checkpoints import load_module, load_run
+    from mmer.runs.checkpoints import load_module
+    from mmer.runs.folder import load_run
 
     with pytest.raises(ConfigError, match="no such checkpoint"):
         load_module(tmp_path / "missing.ckpt")

@@ -25,8 +25,8 @@ from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import print_table
 from mmer.evaluation.tables import write_table
 from mmer.evaluation.tasks import ReportData
-from mmer.runs.checkpoints import load_run, prediction_trainer
-from mmer.runs.folder import strict_json
+from mmer.runs.checkpoints import prediction_trainer
+from mmer.runs.folder import load_run, strict_json
 
 SPLITS = ("test", "trainval", "all")
 #: data settings that never change what a model sees (where the data lives, how it is loaded, what is checked)

@@ -47,7 +47,7 @@ from mmer.core.io import atomic_write_text
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import first_step, plot_explanations
 from mmer.model.scene_scorers import SceneScorer
-from mmer.runs.checkpoints import load_module, load_run
+from mmer.runs.folder import load_run
 
 if TYPE_CHECKING:
     from mmer.data.base import FoldedDataModule
@@ -192,7 +192,7 @@ def explain_run(run_dir: str | Path, split: str = "val", fold: int | None = None
         dm.set_fold(k)
         if k not in run.checkpoints:
             raise ConfigError(f"{run_dir}: fold {k} is not finished (finished: {folds})")
-        model = load_module(run.checkpoints[k])
+        model = run.run.load_model(k)
         head = next(h for h in model.heads if h.name == ev.head)
         classes = head.task.predicts_classes
         loader = dm.eval_loader(split)

@@ -32,7 +32,7 @@ from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.evaluation.evaluator import evaluator_for
-from mmer.runs.checkpoints import load_module, load_run
+from mmer.runs.folder import load_run
 
 FORMATS = ("torchscript", "onnx")
 
@@ -115,7 +115,7 @@ def export_run(run_dir: str | Path, fold: int | None = None, fmt: str = "torchsc
     dm = prepare_datamodule(run.cfg)
     ev = evaluator_for(run.cfg, dm.target_spec())
     batch = example_batch(dm)
-    module = load_module(run.checkpoints[fold])
+    module = run.run.load_model(fold)
     out = Path(out) if out else run.run.export_file(fold, "pt" if fmt == "torchscript" else "onnx")
     export_model(module, batch, ev.head, out, fmt)
     modalities = [m for m in module.backbones if m in batch.inputs]

@@ -28,7 +28,8 @@ from mmer.core.io import atomic_write_text
 from mmer.data.faces import mtcnn_detector, write_face_crops
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import plot_trace
-from mmer.runs.checkpoints import load_run, prediction_trainer
+from mmer.runs.checkpoints import prediction_trainer
+from mmer.runs.folder import RunFolder, load_run
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,8 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
     from tqdm.auto import tqdm
 
-
     run = load_run(run_dir, overrides)
-    out = Path(out) if out else Path(run_dir) / "predict"
+    out = Path(out) if out else RunFolder(Path(run_dir)).predict_dir
     out.mkdir(parents=True, exist_ok=True)
     dm = build_datamodule(run.cfg)
     dm.cache_dir = str(out / ".mmer_cache")  # features of the new files, never beside the training data

@@ -38,10 +38,9 @@ from mmer.core.errors import RandomInitWarning
 from mmer.core.io import atomic_write_text
 from mmer.core.versions import git_commit
 from mmer.cv.prepare import prepare, start_from
-from mmer.cv.summary import has_labels, split_aliases, summarise
+from mmer.cv.summary import cv_table, fold_key, has_labels, split_aliases, summarise
 from mmer.data.base import FoldedDataModule
 from mmer.evaluation.evaluator import Evaluator, evaluator_for
-from mmer.evaluation.report import cv_table
 from mmer.evaluation.tables import Table, read_table, write_table
 from mmer.evaluation.tasks import ReportData
 from mmer.runs.folder import FoldFolder, RunFolder, strict_json
@@ -169,13 +168,13 @@ class CVJob:
         """fold{k}/val/* (own validation), fold{k}/time/*, fold{k}/train/* (official splits that name one) and
         fold{k}/test/* (a held-out partition with public labels: one without them is predicted, never scored)."""
         ev, dm = self.ev, self.dm
-        scores = {f"fold{k}/val/{key}": v for key, v in ev.score(tables["val"], *ev.targets(dm, dm.split("val"))).items()}
-        scores.update({f"fold{k}/time/{key}": round(v, 1) for key, v in timing.items()})
+        scores = {fold_key(k, "val", key): v for key, v in ev.score(tables["val"], *ev.targets(dm, dm.split("val"))).items()}
+        scores.update({fold_key(k, "time", key): round(v, 1) for key, v in timing.items()})
         if tables.get("train"):
-            scores.update({f"fold{k}/train/{key}": v
+            scores.update({fold_key(k, "train", key): v
                            for key, v in ev.score(tables["train"], *ev.targets(dm, dm.split("train"))).items()})
         if tables["test"] and has_labels(self.test_targets):
-            scores.update({f"fold{k}/test/{key}": v for key, v in ev.score(tables["test"], *self.test_targets).items()})
+            scores.update({fold_key(k, "test", key): v for key, v in ev.score(tables["test"], *self.test_targets).items()})
         return scores
 
     def train_fold(self, fold: FoldFolder, sink: Any) -> tuple[dict[str, Table], str, dict[str, float]]:
@@ -284,7 +283,7 @@ class CVJob:
         summary.update(aliases)
         summary.update({f"time/{k}": round(v, 1) for k, v in self.times().items()})
         for key in ("fit_s", "predict_s"):  # summed over the folds computed in this run
-            summary[f"time/{key}"] = round(sum(r.scores.get(f"fold{r.fold}/time/{key}", 0.0) for r in results
+            summary[f"time/{key}"] = round(sum(r.scores.get(fold_key(r.fold, "time", key), 0.0) for r in results
                                                if r.status != "cached"), 1)
         # masked or left-out input a dataset counts (GroupWalk's missing poses, ...)
         summary.update({f"data/{k.replace(' ', '_')}": float(v) for k, v in dm.data_report().items() if v})
@@ -311,8 +310,8 @@ class CVJob:
         """Print the score table and draw the task's plot (frame values: predictions over time; classes: the pooled
         out-of-fold confusion matrix; sample values: predicted against true); returns the table's text."""
         cfg, ev = self.cfg, self.ev
-        text = cv_table(f"{cfg.name}", str(self.run.path), summary, [r.fold for r in results], ev.score_keys,
-                        ev.merge_name, self.dm.split_names if self.dm.num_folds == 1 else {}, bool(merged))
+        text = cv_table(str(cfg.name), str(self.run.path), summary, [r.fold for r in results], ev,
+                        self.dm.split_names if self.dm.num_folds == 1 else {})
         if ev.task.plot is not None:
             p, t = ev.labelled_rows(pooled[0], *pooled[1])
             data = ReportData(str(cfg.name), merged, *self.test_targets, [r.test for r in results], p, t,

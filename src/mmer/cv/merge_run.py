@@ -21,8 +21,7 @@ from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.cv.job import CVJob
 from mmer.cv.prepare import prepare, run_dir_for
-from mmer.runs.checkpoints import run_config
-from mmer.runs.folder import RunFolder
+from mmer.runs.folder import RunFolder, run_config
 from mmer.runs.loggers import MetricSink
 from mmer.runs.provenance import semantic_config
 
@@ -41,10 +40,9 @@ def config_differences(a: Path, b: Path) -> list[str]:
     differently (``model.optimizer.lr: 0.001 vs 0.0001``), else that their data differ."""
     from omegaconf import OmegaConf
 
-
     sides = []
     for run in (a, b):
-        cfg = OmegaConf.load(Path(run) / "config.yaml")
+        cfg = OmegaConf.load(RunFolder(run).config_file)
         sides.append({**_flat(semantic_config(OmegaConf.to_container(cfg, resolve=True))),
                       "processes per optimizer step (trainer.devices x num_nodes)": world_size(cfg.trainer)})
     keys = sorted(set(sides[0]) | set(sides[1]))
@@ -57,8 +55,7 @@ def config_differences(a: Path, b: Path) -> list[str]:
 def check_same_run(run_dir: Path, others: Sequence[Path]) -> None:
     """Refuse folders of other runs (another config hash) beside ``run_dir``, naming the differences."""
     for other in others:
-        if not (other / "config.yaml").is_file():
-            raise ConfigError(f"{other}: not a run folder (no config.yaml)")
+        RunFolder(other).require_run()
         if other.name != run_dir.name:
             diffs = config_differences(run_dir, other)
             shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
@@ -71,7 +68,6 @@ def merge_run(run_dir: str | Path, others: Sequence[str | Path] = (), overrides:
     summary.json and table.txt; returns the :class:`mmer.cv.job.CVResult`. ``overrides``: changes to the run's config
     that leave what it computes alone (``data.root=/scratch/copy``)."""
     from omegaconf import OmegaConf
-
 
     started = time.perf_counter()
     run_dir, others = Path(run_dir), [Path(o) for o in others if Path(o).resolve() != Path(run_dir).resolve()]

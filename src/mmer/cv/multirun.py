@@ -100,7 +100,6 @@ def _job(cfg: Any) -> None:
     """One multirun job (Hydra's task function): ``mmer cv`` on the job's config, noted in its Hydra folder."""
     from hydra.core.hydra_config import HydraConfig
 
-
     out = Path(HydraConfig.get().runtime.output_dir)
     quiet_logs("cv")  # a submitit job is a fresh process: the same log levels and filters as `mmer cv`
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)  # as `mmer cv` logs, not [HYDRA] ...

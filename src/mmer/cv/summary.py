@@ -18,6 +18,7 @@ import numpy as np
 
 from mmer.data.base import FoldedDataModule
 from mmer.evaluation.evaluator import Evaluator
+from mmer.evaluation.report import print_table
 from mmer.evaluation.tables import Table
 
 
@@ -85,3 +86,45 @@ def split_aliases(summary: dict[str, float], dm: FoldedDataModule, ev: Evaluator
         if f"{name}/accuracy" in out:
             out[f"{name}/acc"] = out[f"{name}/accuracy"]
     return out
+
+
+def score_rows(summary: dict[str, float], folds: Sequence[int], keys: Sequence[str], merge_name: str,
+               held_out: bool) -> list[tuple[str, list[float]]]:
+    """Rows (label, [value per key]) of the CV table from a flat summary of ``fold{k}/...`` / ``cv/...`` keys."""
+    rows = [(f"fold {k}: own validation (OOF)", [summary[fold_key(k, "val", c)] for c in keys]) for k in folds]
+    rows.append(("mean over folds: own validation", [summary[f"cv/val_mean_{c}"] for c in keys]))
+    rows.append(("std over folds: own validation", [summary[f"cv/val_std_{c}"] for c in keys]))
+    if held_out:
+        rows += [(f"fold {k}: held-out", [summary[fold_key(k, "test", c)] for c in keys]) for k in folds]
+        rows.append(("mean of single folds: held-out", [summary[fold_mean_key(c)] for c in keys]))
+        rows.append((f"{merge_name}: held-out", [summary[merged_key(c)] for c in keys]))
+    rows.append(("pooled out-of-fold", [summary[f"cv/oof_{c}"] for c in keys]))
+    return rows
+
+
+def split_rows(summary: dict[str, float], split_names: dict[str, str], keys: Sequence[str]) -> list[tuple[str, list[float]]]:
+    """Rows of an official-split dataset (one fold): one per split that was scored, under the name its papers use
+    (``train``, ``dev``, ``test``)."""
+    return [(name, [summary[fold_key(0, split, c)] for c in keys]) for split, name in split_names.items()
+            if fold_key(0, split, keys[0]) in summary]
+
+
+def has_held_out(summary: Mapping[str, float], ev: Evaluator) -> bool:
+    """Whether a summary scores a held-out partition (its merge and fold mean), by the grammar above."""
+    return fold_mean_key(ev.score_keys[0]) in summary
+
+
+def cv_table(name: str, run_dir: str, summary: dict[str, float], folds: Sequence[int], ev: Evaluator,
+             split_names: Mapping[str, str]) -> str:
+    """Print and return a CV job's table: an official-split dataset (``split_names`` and the one fold 0: MELD,
+    IEMOCAP six-class) scored on each official split, else each fold, their mean and std, the held-out merge and
+    the pooled out-of-fold scores."""
+    keys = ev.score_keys
+    if split_names and list(folds) == [0]:
+        names = [n for split, n in split_names.items() if fold_key(0, split, keys[0]) in summary]
+        title = f"{name}: official {' / '.join(names)} split ({run_dir})"
+        rows = split_rows(summary, split_names, keys)
+    else:
+        title = f"{name}: {len(folds)}-fold CV ({run_dir})"
+        rows = score_rows(summary, folds, keys, ev.merge_name, has_held_out(summary, ev))
+    return print_table(title, rows, keys)

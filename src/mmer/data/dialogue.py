@@ -153,7 +153,6 @@ class DialogueDataModule(WindowedDataModule):
         """Tokenise every utterance of ``dialogues`` once (with its context) and register their items."""
         from transformers import AutoTokenizer
 
-
         tok = AutoTokenizer.from_pretrained(str(resolve_encoder_path(self.tokenizer)), local_files_only=True)
         empty = single = 0
         for d in dialogues:
@@ -271,7 +270,6 @@ def utterance_logmel(path: Path | None, start: float | None, end: float | None, 
                      n_mels: int) -> np.ndarray:
     """(rows, n_mels) log-mel (25 ms window, 10 ms hop, 16 kHz) of the first ``rows`` x 10 ms of a file's sound (or
     of its ``start``-``end`` span), zero-padded."""
-
 
     if path is None:
         raise DataError("no audio file")

@@ -11,42 +11,6 @@ from mmer.core.io import atomic_write
 from mmer.evaluation.metrics import confusion_matrix
 
 
-def score_rows(summary: dict[str, float], folds: Sequence[int], keys: Sequence[str], merge_name: str,
-               held_out: bool) -> list[tuple[str, list[float]]]:
-    """Rows (label, [value per key]) of the CV table from a flat summary of ``fold{k}/...`` / ``cv/...`` keys."""
-    rows = [(f"fold {k}: own validation (OOF)", [summary[f"fold{k}/val/{c}"] for c in keys]) for k in folds]
-    rows.append(("mean over folds: own validation", [summary[f"cv/val_mean_{c}"] for c in keys]))
-    rows.append(("std over folds: own validation", [summary[f"cv/val_std_{c}"] for c in keys]))
-    if held_out:
-        rows += [(f"fold {k}: held-out", [summary[f"fold{k}/test/{c}"] for c in keys]) for k in folds]
-        rows.append(("mean of single folds: held-out", [summary[f"cv/fold_mean_{c}"] for c in keys]))
-        rows.append((f"{merge_name}: held-out", [summary[f"cv/{c}"] for c in keys]))
-    rows.append(("pooled out-of-fold", [summary[f"cv/oof_{c}"] for c in keys]))
-    return rows
-
-
-def split_rows(summary: dict[str, float], split_names: dict[str, str], keys: Sequence[str]) -> list[tuple[str, list[float]]]:
-    """Rows of an official-split dataset (one fold): one per split that was scored, under the name its papers use
-    (``train``, ``dev``, ``test``)."""
-    return [(name, [summary[f"fold0/{split}/{c}"] for c in keys]) for split, name in split_names.items()
-            if f"fold0/{split}/{keys[0]}" in summary]
-
-
-def cv_table(name: str, run_dir: str, summary: dict[str, float], folds: Sequence[int], keys: Sequence[str],
-             merge_name: str, split_names: dict[str, str], held_out: bool) -> str:
-    """Print and return a CV job's table: an official-split dataset (``split_names`` and the one fold 0: MELD,
-    IEMOCAP six-class) scored on each official split, else each fold, their mean and std, the held-out merge and
-    the pooled out-of-fold scores."""
-    if split_names and list(folds) == [0]:
-        names = [n for split, n in split_names.items() if f"fold0/{split}/{keys[0]}" in summary]
-        title = f"{name}: official {' / '.join(names)} split ({run_dir})"
-        rows = split_rows(summary, split_names, keys)
-    else:
-        title = f"{name}: {len(folds)}-fold CV ({run_dir})"
-        rows = score_rows(summary, folds, keys, merge_name, held_out)
-    return print_table(title, rows, keys)
-
-
 def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequence[str]) -> str:
     """Print with rich and return the plain-text version (also saved beside the run)."""
     from rich.console import Console
@@ -81,7 +45,6 @@ def plot_confusion(path: str | Path, pred: Sequence[int], true: Sequence[int], c
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     cm = confusion_matrix(np.asarray(pred), np.asarray(true), len(class_names))
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)

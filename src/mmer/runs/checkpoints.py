@@ -1,4 +1,4 @@
-"""A trained model outside its CV run: self-describing checkpoints, a run's fold ensemble, the run's config.
+"""A trained model outside its CV run: self-describing checkpoints, read and rebuilt.
 
 Every checkpoint mmer writes carries, under the key ``"mmer"`` and in plain types only (it loads with
 ``weights_only=True``), what rebuilds the model without the run folder::
@@ -9,14 +9,13 @@ Every checkpoint mmer writes carries, under the key ``"mmer"`` and in plain type
      "target_spec": {target: [dimension, class or label names]}}
 
 ``MultimodalModule.load_from_checkpoint(path)`` and :func:`load_module` rebuild the module from that alone;
-:func:`load_run` gives the fold ensemble of a run folder (``mmer evaluate``, ``mmer export``, ``mmer explain``).
+:meth:`mmer.runs.folder.RunFolder.ensemble` gives the fold ensemble of a run folder (``mmer evaluate``, ``mmer
+export``, ``mmer explain``, ``mmer predict``).
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
 from mmer.data.records import ModalitySpec
 from mmer.model.description import DESCRIPTION_KEY, FORMAT
-from mmer.runs.folder import RunFolder
 from mmer.runs.names import current_names
 
 
@@ -67,7 +65,6 @@ def load_module(path: str | Path, map_location: str | None = None) -> Any:
     mode, on ``map_location`` or the CPU). Its config's ``_target_`` entries must lie in the trusted packages."""
     from omegaconf import OmegaConf
 
-
     ckpt = read_checkpoint(path)
     description = ckpt[DESCRIPTION_KEY]
     cfg = OmegaConf.create(current_names(description["config"]))
@@ -85,46 +82,3 @@ def prediction_trainer(cfg: Any, progress: bool = False) -> Any:
 
     return L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
                      enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
-
-
-def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
-    """A run folder's config.yaml with dotted ``overrides`` (``data.root=/new/place``), refused if it would build
-    an object outside the trusted packages."""
-    from omegaconf import OmegaConf
-
-
-    run = RunFolder(Path(run_dir))
-    run.require_run()
-    saved = OmegaConf.create(current_names(OmegaConf.to_container(OmegaConf.load(run.config_file))))
-    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(list(overrides)))
-    check_targets(cfg, str(run.config_file))
-    return cfg
-
-
-@dataclass
-class TrainedRun:
-    """A run folder's finished folds: ``checkpoints`` {fold: best.ckpt}, the config (with any overrides) and the
-    model description of its first checkpoint."""
-
-    run: RunFolder
-    cfg: Any
-    checkpoints: dict[int, Path]
-    description: dict[str, Any]
-
-    def models(self) -> Iterator[tuple[int, Any]]:
-        """(fold, module in eval mode) in fold order, loaded one at a time."""
-        for k, path in self.checkpoints.items():
-            yield k, load_module(path)
-
-    @property
-    def run_dir(self) -> Path:
-        return self.run.path
-
-
-def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedRun:
-    """The fold ensemble of a run folder: every fold with ``done.json`` and ``checkpoints/best.ckpt``."""
-    run = RunFolder(Path(run_dir))
-    cfg = run_config(run.path, overrides)
-    checkpoints = run.finished_checkpoints()
-    description = read_checkpoint(next(iter(checkpoints.values())))[DESCRIPTION_KEY]
-    return TrainedRun(run, cfg, checkpoints, description)

@@ -24,17 +24,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from omegaconf import OmegaConf
 
+from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write, atomic_write_text, remove_leftover_temporaries
 from mmer.core.locks import RunBusyError, RunLock
+from mmer.model.description import DESCRIPTION_KEY
+from mmer.runs.checkpoints import load_module, read_checkpoint
+from mmer.runs.names import current_names
 
 FoldState = Literal["new", "resumable", "trained", "done"]
 
@@ -152,7 +157,7 @@ class RunFolder:
     path: Path
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "path", Path(self.path))  # a str from the command line
 
     @property
     def hash(self) -> str:
@@ -214,6 +219,15 @@ class RunFolder:
         if not self.config_file.is_file():
             raise ConfigError(f"{self.path}: not a run folder (no config.yaml); give the folder `mmer train` printed")
 
+    def load_model(self, k: int) -> Any:
+        """Fold k's model, the one way: rebuilt from the description its ``best.ckpt`` carries (in eval mode, on the
+        CPU), its saved component names migrated (:mod:`mmer.runs.names`)."""
+        return load_module(self.fold(k).best)
+
+    def ensemble(self, overrides: Sequence[str] = ()) -> TrainedRun:
+        """Every finished fold with the run's config (:func:`load_run`)."""
+        return load_run(self.path, overrides)
+
     def finished_checkpoints(self) -> dict[int, Path]:
         """{fold: best.ckpt} of every done fold; a done fold without its checkpoint, or no done fold, is refused."""
         checkpoints = {k: self.fold(k).best for k in self.done_folds()}
@@ -265,3 +279,43 @@ class RunFolder:
         if whole_run:
             found += remove_leftover_temporaries(self.path, recursive=False)
         return found
+
+
+def run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> Any:
+    """A run folder's config.yaml with dotted ``overrides`` (``data.root=/new/place``), refused if it would build
+    an object outside the trusted packages."""
+    run = RunFolder(run_dir)
+    run.require_run()
+    saved = OmegaConf.create(current_names(OmegaConf.to_container(OmegaConf.load(run.config_file))))
+    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(list(overrides)))
+    check_targets(cfg, str(run.config_file))
+    return cfg
+
+
+@dataclass
+class TrainedRun:
+    """A run folder's finished folds: ``checkpoints`` {fold: best.ckpt}, the config (with any overrides) and the
+    model description of its first checkpoint."""
+
+    run: RunFolder
+    cfg: Any
+    checkpoints: dict[int, Path]
+    description: dict[str, Any]
+
+    def models(self) -> Iterator[tuple[int, Any]]:
+        """(fold, module in eval mode) in fold order, loaded one at a time."""
+        for k in self.checkpoints:
+            yield k, self.run.load_model(k)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
+
+def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedRun:
+    """The fold ensemble of a run folder: every fold with ``done.json`` and ``checkpoints/best.ckpt``."""
+    run = RunFolder(run_dir)
+    cfg = run_config(run.path, overrides)
+    checkpoints = run.finished_checkpoints()
+    description = read_checkpoint(next(iter(checkpoints.values())))[DESCRIPTION_KEY]
+    return TrainedRun(run, cfg, checkpoints, description)

@@ -82,7 +82,6 @@ class SpeechEncoder(Backbone):
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
-
         if in_dim != 1:
             raise ValueError(f"SpeechEncoder takes mono waveforms (in_dim=1), got in_dim={in_dim}; downmix first")
         hf_logging.set_verbosity_error()
