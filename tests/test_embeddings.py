@@ -66,6 +66,7 @@ def test_cached_tokens_give_the_same_outputs_losses_and_gradients(weights, tmp_p
 
 def test_embedding_cache_is_reused_and_keyed_by_the_weights(weights, tmp_path_factory, tmp_path, monkeypatch):
     import mmer.data.embeddings as emb
+    import mmer.data_modules.affwild2 as affwild2
 
     root = fixture_root("affwild2", tmp_path_factory)
     dm, _ = _build("jmt_affwild2_cached", weights, root, tmp_path / "cache", "data.embed")
@@ -75,7 +76,8 @@ def test_embedding_cache_is_reused_and_keyed_by_the_weights(weights, tmp_path_fa
 
     calls = []
     real = emb.embed_recording
-    monkeypatch.setattr(emb, "embed_recording", lambda *a, **k: calls.append(1) or real(*a, **k))
+    # affwild2 calls the name it imported: patch it there
+    monkeypatch.setattr(affwild2, "embed_recording", lambda *a, **k: calls.append(1) or real(*a, **k))
     again, _ = _build("jmt_affwild2_cached", weights, root, tmp_path / "cache", "data.embed")
     assert not calls and np.array_equal(again.load(rec).inputs["visual"], tokens)
     other = (weights[0].with_name("other.pth"), weights[1])
