@@ -257,7 +257,7 @@ def test_one_writer_per_fold_the_second_job_stops_or_waits(compose_tiny, caplog)
 
     cfg = compose_tiny("cv.folds=2", "trainer.max_epochs=1")
     run = run_dir_for(cfg)
-    held = RunFolder(run).fold(1).lock(run).acquire()  # as a first job training fold 1 holds it (flock: per open file)
+    held = RunFolder(run).fold(1).lock().acquire()  # as a first job training fold 1 holds it (flock: per open file)
     with pytest.raises(RunBusyError, match=rf"fold 1 of .* is being written by process {os.getpid()} on "):
         run_cv(cfg)
     assert sorted(p.name for p in run.iterdir()) == ["locks"]  # nothing written, not even fold 0

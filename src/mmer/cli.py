@@ -27,12 +27,14 @@ from mmer.core.logs import quiet_logs
 
 @dataclass(frozen=True)
 class Command:
-    """One ``mmer`` command: its name on the command line, its module in :mod:`mmer.commands` and a one-line help
-    (kept here so that ``mmer --help`` imports no command)."""
+    """One ``mmer`` command: its name on the command line, its module in :mod:`mmer.commands`, a one-line help
+    (kept here so that ``mmer --help`` imports no command) and whether it runs Lightning (its log levels are set
+    before the command starts)."""
 
     name: str
     module: str
     help: str
+    uses_lightning: bool = True
 
     def load(self) -> ModuleType:
         return importlib.import_module(f"mmer.commands.{self.module}")
@@ -45,17 +47,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("check", "check", "fast_dev_run smoke test: one training and one validation batch of one fold"),
     Command("extract", "extract", "build a dataset's feature cache (what training would do on first use)"),
     Command("pretrain", "pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
-    Command("merge", "merge", "CCC-centering merge of per-fold prediction CSVs"),
+    Command("merge", "merge", "CCC-centering merge of per-fold prediction CSVs", uses_lightning=False),
     Command("ablation", "ablation", "fusion vs single-modality ablation"),
     Command("ablate", "ablate", "train and score every subset of the experiment's modalities"),
     Command("explain", "explain", "a record and a sentence for every prediction of a finished run"),
     Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset"),
     Command("export", "export", "export one fold's model for a fixed window (TorchScript or ONNX)"),
     Command("predict", "predict", "a finished run's predictions for files without labels (videos, ...)"),
-    Command("fetch-weights", "fetch_weights", "download pretrained weights by name into their cache (needs network)"),
+    Command("fetch-weights", "fetch_weights", "download pretrained weights by name into their cache (needs network)", uses_lightning=False),
     Command("sweep-local", "sweep_local", "run a W&B sweep YAML offline with the sweeps engine"),
-    Command("config", "config", "print the resolved config"),
-    Command("make-fixture", "make_fixture", "write a tiny dataset in an owner's on-disk layout"),
+    Command("config", "config", "print the resolved config", uses_lightning=False),
+    Command("make-fixture", "make_fixture", "write a tiny dataset in an owner's on-disk layout", uses_lightning=False),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 DESCRIPTION = ("mmer: multimodal emotion recognition on PyTorch Lightning. `mmer COMMAND --help` shows a command's "
@@ -104,9 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    quiet_logs(args.cmd)
+    command = BY_NAME[args.cmd]
+    quiet_logs(command.uses_lightning)
     try:
-        return BY_NAME[args.cmd].load().run(args)
+        return command.load().run(args)
     except MmerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import warnings
 
-TRAINING = ("train", "cv", "merge-run", "check", "extract", "pretrain", "ablation", "ablate", "explain", "sweep-local", "evaluate",
-            "export", "predict")
 
-
-def quiet_logs(cmd: str) -> None:
-    """What every command logs: its own INFO lines; Lightning at WARNING; known noise filtered."""
-    if cmd in TRAINING:  # only they need Lightning (seconds to import): `mmer config` stays quick
+def quiet_logs(uses_lightning: bool) -> None:
+    """What every command logs: its own INFO lines; Lightning at WARNING; known noise filtered. Only a command
+    that uses Lightning imports it here (seconds): `mmer config` stays quick."""
+    if uses_lightning:
         import lightning  # noqa: F401  (it sets its own log levels on import: override them after)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -101,7 +101,7 @@ def _job(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     out = Path(HydraConfig.get().runtime.output_dir)
-    quiet_logs("cv")  # a submitit job is a fresh process: the same log levels and filters as `mmer cv`
+    quiet_logs(uses_lightning=True)  # a submitit job is a fresh process: the same log levels and filters as `mmer cv`
     logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)  # as `mmer cv` logs, not [HYDRA] ...
     try:
         result = run_cv(finish(cfg))

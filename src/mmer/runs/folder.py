@@ -146,7 +146,9 @@ class FoldFolder:
             state.pop(key, None)
         atomic_write(self.best, lambda tmp: torch.save(state, tmp))
 
-    def lock(self, run: Path) -> RunLock:
+    def lock(self) -> RunLock:
+        """This fold's lock, ``<run>/locks/fold<k>.lock``, held while a job computes it."""
+        run = self.path.parent
         return RunLock(run, f"fold{self.index}", f"fold {self.index} of {run}")
 
 
@@ -247,7 +249,7 @@ class RunFolder:
         taken: list[RunLock] = []
         try:
             for k in folds:
-                taken.append(self.fold(k).lock(self.path).acquire(wait))
+                taken.append(self.fold(k).lock().acquire(wait))
         except BaseException:
             for lock in taken:
                 lock.release()
@@ -257,7 +259,7 @@ class RunFolder:
     def who_computes(self, k: int) -> str | None:
         """The busy message of fold k's lock, or None when no process holds it."""
         try:
-            self.fold(k).lock(self.path).acquire().release()
+            self.fold(k).lock().acquire().release()
         except RunBusyError as exc:
             return str(exc)
         return None
