@@ -7,7 +7,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
-from mmer.config.composer import available, config_dir
+from mmer.config.paths import available, config_dir
 from mmer.model.backbones.audio import SpeechEncoder
 from mmer.model.backbones.base import Backbone
 from mmer.model.fusion.base import Fusion

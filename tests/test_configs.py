@@ -3,7 +3,8 @@
 import pytest
 
 from mmer.commands.sweep_local import fixed_overrides, load_sweep, propose
-from mmer.config.composer import available, compose, config_dir, default_experiment
+from mmer.config.composer import compose
+from mmer.config.paths import available, config_dir, default_experiment
 from mmer.core.errors import ConfigError
 
 GROUP_OVERRIDES = [f"data={n}" for n in available("data")] + \

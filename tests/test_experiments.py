@@ -5,7 +5,8 @@ import math
 import pytest
 
 from mmer.commands.check import fast_dev_run
-from mmer.config.composer import available, compose
+from mmer.config.composer import compose
+from mmer.config.paths import available
 from mmer.evaluation.tasks import TASKS
 from tests.conftest import TINY, dataset_overrides
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from mmer.config.composer import config_dir
+from mmer.config.paths import config_dir
 from mmer.core.errors import DataError
 from mmer.data_modules import affwild2_files, biovid_files, emer_files, groupwalk_files, iemocap, meld
 

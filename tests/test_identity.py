@@ -39,7 +39,7 @@ def test_a_read_only_copy_caches_outside_itself_and_writes_nothing_into_it(tmp_p
     import os
 
     from mmer.config.build import prepare_datamodule
-    from mmer.config.composer import default_experiment
+    from mmer.config.paths import default_experiment
     from mmer.data import cache as cache_module
 
     copy = tmp_path / "biovid_ro"

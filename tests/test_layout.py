@@ -52,7 +52,7 @@ def test_every_command_is_one_module_in_the_table():
     assert modules == {c.module for c in COMMANDS}
     for command in COMMANDS:
         module = importlib.import_module(f"mmer.commands.{command.module}")
-        assert callable(module.arguments) and callable(module.run), command.name
+        assert callable(module.run) and callable(command.arguments), command.name
 
 
 @pytest.mark.parametrize("folder", ["src", "data_modules", "experiments", "docs", "README.md", "Makefile"])

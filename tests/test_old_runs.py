@@ -13,7 +13,7 @@ from mmer.commands.evaluate import evaluate_run
 from mmer.commands.explain import explain_run
 from mmer.commands.export import export_run
 from mmer.commands.predict import predict_files
-from mmer.config import compose
+from mmer.config.composer import compose
 from mmer.cv import run_cv
 from mmer.cv.merge_run import merge_run
 from mmer.runs import RunFolder, load_run

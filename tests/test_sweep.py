@@ -27,7 +27,7 @@ def test_grid_sweep_runs_every_point_then_stops(tmp_path):
 
 
 def test_bayes_sweep_proposes_valid_points_from_history():
-    from mmer.config.composer import config_dir
+    from mmer.config.paths import config_dir
 
     values = []
     results = run_local_sweep(config_dir() / "sweeps/jmt_synthetic.yaml", count=4,
@@ -37,7 +37,7 @@ def test_bayes_sweep_proposes_valid_points_from_history():
 
 @pytest.mark.slow
 def test_one_real_offline_trial(tmp_path):
-    from mmer.config.composer import config_dir
+    from mmer.config.paths import config_dir
     from tests.conftest import TINY
 
     results = run_local_sweep(config_dir() / "sweeps/jmt_synthetic.yaml", count=1,

@@ -13,27 +13,135 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
 import yaml
 
-from mmer.commands.options import is_override
+from mmer.commands.options import MULTIRUN_HELP, add_overrides, add_run_overrides, is_override
 from mmer.config import available, config_dir
 from mmer.core.errors import MmerError
 from mmer.core.logs import quiet_logs
 
 
+# ---------------------------------------------------------------------------------- each command's arguments
+def ablate_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def ablation_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def check_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def config_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def cv_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cfg", choices=["job", "all"], default=None,
+                   help="print the composed config (job: without the hydra section, which mmer does not use) and exit")
+    p.add_argument("-m", "--multirun", action="store_true", help=MULTIRUN_HELP)
+    add_overrides(p)
+
+
+def evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["test", "trainval", "all"],
+                   help="which recordings of the data to score (default: its held-out partition)")
+    p.add_argument("--name", default=None, help="output folder RUN_DIR/evaluate/NAME (default: the data root's name)")
+    add_run_overrides(p)
+
+
+def explain_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", choices=["val", "test"])
+    p.add_argument("--fold", type=int, default=None)
+    p.add_argument("--time-window", type=int, default=None,
+                   help="steps per time window of the average distribution (default: the dataset's, 250 frames or "
+                        "5 utterances)")
+    p.add_argument("--scene-model", help="TorchScript scene classifier (Places365 style); needs --scene-labels")
+    p.add_argument("--scene-labels")
+    p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")
+    p.add_argument("--anp-vocab")
+    add_run_overrides(p)
+
+
+def export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--fold", type=int, default=None, help="default: the first finished fold")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
+    p.add_argument("--out", default=None, help="default: RUN_DIR/export/fold<K>.<pt|onnx>")
+    add_run_overrides(p)
+
+
+def extract_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def fetch_weights_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="torchvision:<arch>:<WEIGHTS> (torchvision:resnet18:DEFAULT) or hf:<model id>")
+
+
+def make_fixture_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="a dataset with a fixture (a wrong name lists them)")
+    p.add_argument("dir")
+
+
+def merge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+
+
+def merge_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="the run folder the merge is written to, then copies of it holding other finished folds; "
+                        "key=value: changes to its config (data.root=/moved/copy)")
+
+
+def predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+", help="files, or folders of them (every readable file inside)")
+    p.add_argument("--out", default=None, help="default: RUN_DIR/predict; inputs whose CSV is there are skipped")
+    p.add_argument("--faces", default=None, help="face crops in the cropped_aligned layout: DIR/<video>/00001.jpg")
+    p.add_argument("--abaw", action="store_true", help="also write the ABAW submission files (Aff-Wild2 models)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "none"],
+                   help="without --faces: detect faces with MTCNN (pip install --no-deps facenet-pytorch) or not")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a change to the run's config, e.g. --set trainer.accelerator=cpu")
+
+
+def pretrain_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p)
+
+
+def sweep_local_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--count", type=int, default=4)
+    add_overrides(p)
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--experiment", default=None, help="another experiment than the dataset's default")
+    cv_arguments(p)
+
+
+# ---------------------------------------------------------------------------------------------- the table
 @dataclass(frozen=True)
 class Command:
-    """One ``mmer`` command: its name on the command line, its module in :mod:`mmer.commands`, a one-line help
-    (kept here so that ``mmer --help`` imports no command) and whether it runs Lightning (its log levels are set
-    before the command starts)."""
+    """One ``mmer`` command: its name on the command line, its module in :mod:`mmer.commands` (whose ``run(args)
+    -> int`` runs it), a one-line help, its arguments (kept here, so that ``mmer --help`` and ``mmer NAME --help``
+    import no command) and whether it runs Lightning (its log levels are set before the command starts)."""
 
     name: str
     module: str
     help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
     uses_lightning: bool = True
 
     def load(self) -> ModuleType:
@@ -41,23 +149,36 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("train", "train", "run a dataset's default experiment (k-fold CV + merge)"),
-    Command("cv", "cv", "run a CV job from Hydra overrides (-m: one job per combination)"),
-    Command("merge-run", "merge_run", "merge the finished folds of a run folder (and of copies of it), train none"),
-    Command("check", "check", "fast_dev_run smoke test: one training and one validation batch of one fold"),
-    Command("extract", "extract", "build a dataset's feature cache (what training would do on first use)"),
-    Command("pretrain", "pretrain", "adaptive-margin triplet pre-training of one modality's backbone"),
-    Command("merge", "merge", "CCC-centering merge of per-fold prediction CSVs", uses_lightning=False),
-    Command("ablation", "ablation", "fusion vs single-modality ablation"),
-    Command("ablate", "ablate", "train and score every subset of the experiment's modalities"),
-    Command("explain", "explain", "a record and a sentence for every prediction of a finished run"),
-    Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset"),
-    Command("export", "export", "export one fold's model for a fixed window (TorchScript or ONNX)"),
-    Command("predict", "predict", "a finished run's predictions for files without labels (videos, ...)"),
-    Command("fetch-weights", "fetch_weights", "download pretrained weights by name into their cache (needs network)", uses_lightning=False),
-    Command("sweep-local", "sweep_local", "run a W&B sweep YAML offline with the sweeps engine"),
-    Command("config", "config", "print the resolved config", uses_lightning=False),
-    Command("make-fixture", "make_fixture", "write a tiny dataset in an owner's on-disk layout", uses_lightning=False),
+    Command("train", "train", "run a dataset's default experiment (k-fold CV + merge)", train_arguments),
+    Command("cv", "cv", "run a CV job from Hydra overrides (-m: one job per combination)", cv_arguments),
+    Command("merge-run", "merge_run", "merge the finished folds of a run folder (and of copies of it), train none",
+            merge_run_arguments),
+    Command("check", "check", "fast_dev_run smoke test: one training and one validation batch of one fold",
+            check_arguments),
+    Command("extract", "extract", "build a dataset's feature cache (what training would do on first use)",
+            extract_arguments),
+    Command("pretrain", "pretrain", "adaptive-margin triplet pre-training of one modality's backbone",
+            pretrain_arguments),
+    Command("merge", "merge", "CCC-centering merge of per-fold prediction CSVs",
+            merge_arguments, uses_lightning=False),
+    Command("ablation", "ablation", "fusion vs single-modality ablation", ablation_arguments),
+    Command("ablate", "ablate", "train and score every subset of the experiment's modalities",
+            ablate_arguments),
+    Command("explain", "explain", "a record and a sentence for every prediction of a finished run",
+            explain_arguments),
+    Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset",
+            evaluate_arguments),
+    Command("export", "export", "export one fold's model for a fixed window (TorchScript or ONNX)",
+            export_arguments),
+    Command("predict", "predict", "a finished run's predictions for files without labels (videos, ...)",
+            predict_arguments),
+    Command("fetch-weights", "fetch_weights", "download pretrained weights by name into their cache (needs network)",
+            fetch_weights_arguments, uses_lightning=False),
+    Command("sweep-local", "sweep_local", "run a W&B sweep YAML offline with the sweeps engine",
+            sweep_local_arguments),
+    Command("config", "config", "print the resolved config", config_arguments, uses_lightning=False),
+    Command("make-fixture", "make_fixture", "write a tiny dataset in an owner's on-disk layout",
+            make_fixture_arguments, uses_lightning=False),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 DESCRIPTION = ("mmer: multimodal emotion recognition on PyTorch Lightning. `mmer COMMAND --help` shows a command's "
@@ -91,7 +212,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=command.help, description=command.help, epilog=epilog,
                            formatter_class=formatter)
         if only is None or command.name == only:
-            command.load().arguments(p)
+            command.arguments(p)
     return parser
 
 

@@ -8,7 +8,6 @@ import argparse
 from collections.abc import Sequence
 from itertools import combinations
 
-from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
 from mmer.cv.job import run_cv
 from mmer.evaluation.report import print_table
@@ -33,10 +32,6 @@ def run_subsets(overrides: Sequence[str] = ()) -> tuple[dict[tuple[str, ...], di
     where = "held-out partition, folds merged" if scope == "cv/" else "pooled out-of-fold predictions"
     text = print_table(f"{base.name}: every subset of {list(base.model.modalities)} ({where})", rows, keys)
     return {s: r.summary for s, r in results.items()}, text
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
 from mmer.cv.job import run_cv
 from mmer.evaluation.report import print_table
@@ -35,12 +34,6 @@ def run_ablation(overrides: Sequence[str] = (), variants: dict[str, list[str]] |
     rows = [(name, [r.summary[f"cv/{k}"] for k in keys]) for name, r in results.items()]
     print_table(f"Ablation: held-out scores after the {first.merge_name}", rows, keys)
     return {name: r.summary for name, r in results.items()}
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

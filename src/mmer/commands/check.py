@@ -8,13 +8,9 @@ from collections.abc import Sequence
 
 import lightning as L
 
-from mmer.commands.options import add_overrides, print_scores
-from mmer.config import compose
+from mmer.commands.options import print_scores
 from mmer.config.build import build_module, prepare_datamodule
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
+from mmer.config.composer import compose
 
 
 def fast_dev_run(overrides: Sequence[str] = (), fold: int = 0) -> dict[str, float]:

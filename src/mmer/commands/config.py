@@ -6,12 +6,7 @@ import argparse
 
 from omegaconf import OmegaConf
 
-from mmer.commands.options import add_overrides
-from mmer.config import compose
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
+from mmer.config.composer import compose
 
 
 def run(args: argparse.Namespace) -> int:

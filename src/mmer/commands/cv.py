@@ -8,20 +8,13 @@ from collections.abc import Sequence
 from omegaconf import OmegaConf
 
 from mmer.commands.check import fast_dev_run
-from mmer.commands.options import MULTIRUN_HELP, add_overrides, print_scores
-from mmer.config import compose
+from mmer.commands.options import print_scores
+from mmer.config.composer import compose
 from mmer.core.errors import ConfigError
 from mmer.cv.job import run_cv
 from mmer.cv.multirun import run_multirun
 
 FDR = "debug=fdr"  # the lightning-hydra-template alias of `mmer check`
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cfg", choices=["job", "all"], default=None,
-                   help="print the composed config (job: without the hydra section, which mmer does not use) and exit")
-    p.add_argument("-m", "--multirun", action="store_true", help=MULTIRUN_HELP)
-    add_overrides(p)
 
 
 def run_job(overrides: Sequence[str], cfg_only: str | None = None, multirun: bool = False) -> int:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmer.commands.options import add_run_overrides
 from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
@@ -110,16 +109,6 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
                                                           "data": str(cfg.data.get("root")), "scores": summary}))
     print(f"written to {out}")
     return summary, out
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir")
-    p.add_argument("--split", default="test", choices=["test", "trainval", "all"],
-                   help="which recordings of the data to score (default: its held-out partition)")
-    p.add_argument("--name", default=None, help="output folder RUN_DIR/evaluate/NAME (default: the data root's name)")
-    add_run_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

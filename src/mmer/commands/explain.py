@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mmer.commands.options import add_run_overrides
 from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
@@ -346,22 +345,6 @@ def sentence(r: dict) -> str:
         parts.append(f"the fusion's attention ({name}) weighed {top} most ({weights[top]:.2f})")
     text = "; ".join(parts) + "."
     return text[0].upper() + text[1:]
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir")
-    p.add_argument("--split", default="val", choices=["val", "test"])
-    p.add_argument("--fold", type=int, default=None)
-    p.add_argument("--time-window", type=int, default=None,
-                   help="steps per time window of the average distribution (default: the dataset's, 250 frames or "
-                        "5 utterances)")
-    p.add_argument("--scene-model", help="TorchScript scene classifier (Places365 style); needs --scene-labels")
-    p.add_argument("--scene-labels")
-    p.add_argument("--anp-model", help="TorchScript adjective-noun-pair scorer; needs --anp-vocab")
-    p.add_argument("--anp-vocab")
-    add_run_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmer.commands.options import add_run_overrides
 from mmer.config.build import prepare_datamodule
 from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
@@ -127,16 +126,6 @@ def export_run(run_dir: str | Path, fold: int | None = None, fmt: str = "torchsc
         "task": ev.task.name, "columns": ev.columns, "output": "probabilities (classes, labels) or unclipped values",
     }, indent=2))
     return out
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir")
-    p.add_argument("--fold", type=int, default=None, help="default: the first finished fold")
-    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
-    p.add_argument("--out", default=None, help="default: RUN_DIR/export/fold<K>.<pt|onnx>")
-    add_run_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

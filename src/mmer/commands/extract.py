@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mmer.commands.options import add_overrides
-from mmer.config import compose
 from mmer.config.build import prepare_datamodule
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
+from mmer.config.composer import compose
 
 
 def extract(overrides: Sequence[str] = ()) -> int:

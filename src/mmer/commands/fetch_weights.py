@@ -7,10 +7,6 @@ import argparse
 from mmer.core.weights import fetch
 
 
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="torchvision:<arch>:<WEIGHTS> (torchvision:resnet18:DEFAULT) or hf:<model id>")
-
-
 def run(args: argparse.Namespace) -> int:
     print(fetch(args.spec))
     return 0

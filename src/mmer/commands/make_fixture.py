@@ -8,11 +8,6 @@ from mmer.core.errors import ConfigError
 from mmer.data_modules.fixtures import FIXTURES
 
 
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help=" | ".join(sorted(FIXTURES)))
-    p.add_argument("dir")
-
-
 def run(args: argparse.Namespace) -> int:
     if args.dataset not in FIXTURES:
         raise ConfigError(f"no fixture for '{args.dataset}': choose one of {sorted(FIXTURES)}")

@@ -7,11 +7,6 @@ import argparse
 from mmer.evaluation.tables import merge_files
 
 
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+")
-    p.add_argument("-o", "--output", required=True)
-
-
 def run(args: argparse.Namespace) -> int:
     print(merge_files(args.files, args.output))
     return 0

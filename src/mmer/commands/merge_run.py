@@ -9,12 +9,6 @@ from mmer.commands.options import is_override
 from mmer.cv.merge_run import merge_run
 
 
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="the run folder the merge is written to, then copies of it holding other finished folds; "
-                        "key=value: changes to its config (data.root=/moved/copy)")
-
-
 def run(args: argparse.Namespace) -> int:
     copies = [d for d in args.run_dirs[1:] if not is_override(d)]
     merge_run(args.run_dirs[0], copies, [d for d in args.run_dirs[1:] if is_override(d)])

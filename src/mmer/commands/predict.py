@@ -153,20 +153,6 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     return out
 
 
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir")
-    p.add_argument("inputs", nargs="+", help="files, or folders of them (every readable file inside)")
-    p.add_argument("--out", default=None, help="default: RUN_DIR/predict; inputs whose CSV is there are skipped")
-    p.add_argument("--faces", default=None, help="face crops in the cropped_aligned layout: DIR/<video>/00001.jpg")
-    p.add_argument("--abaw", action="store_true", help="also write the ABAW submission files (Aff-Wild2 models)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "none"],
-                   help="without --faces: detect faces with MTCNN (pip install --no-deps facenet-pytorch) or not")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="a change to the run's config, e.g. --set trainer.accelerator=cpu")
-
-
 def run(args: argparse.Namespace) -> int:
     predict_files(args.run_dir, args.inputs, args.out, args.faces, args.abaw, args.overrides,
                   None if args.detector == "none" else args.detector)

@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmer.commands.options import add_overrides
-from mmer.config import compose
 from mmer.config.build import build_component, prepare_datamodule
+from mmer.config.composer import compose
 from mmer.core.batch import Batch, model_input
 from mmer.core.errors import ConfigError
 from mmer.cv.prepare import run_dir_for
@@ -98,12 +97,6 @@ def run_pretrain(cfg: Any) -> Path:
     print(f"pretrained {modality} backbone (epoch {best['epoch']}, val triplet loss {best['loss']:.4f}): {file}\n"
           f"use it with model.backbones.{modality}.weights={file} [model.backbones.{modality}.freeze=true]")
     return file
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    add_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 
-from mmer.commands.options import add_overrides
 from mmer.config.composer import compose
 from mmer.core.errors import ConfigError
 from mmer.cv.job import run_cv
@@ -79,14 +78,6 @@ def _cv_objective(metric: str) -> Callable[[list[str]], float]:
         return run_cv(compose(overrides)).summary[metric]
 
     return objective
-
-
-
-
-def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file")
-    p.add_argument("--count", type=int, default=4)
-    add_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,8 @@
-"""The config layer: composing Hydra configs (:mod:`~mmer.config.composer`), checking them before anything runs
-(:mod:`~mmer.config.checks`, :mod:`~mmer.config.devices`, :mod:`~mmer.config.trust`) and building objects from
-them (:mod:`~mmer.config.build`, which imports the model and Lightning, so it is not imported here: ``mmer config``
-stays quick)."""
+"""The config layer: where the configs are (:mod:`~mmer.config.paths`), composing them with Hydra
+(:mod:`~mmer.config.composer`), checking them before anything runs (:mod:`~mmer.config.checks`,
+:mod:`~mmer.config.devices`, :mod:`~mmer.config.trust`) and building objects from them (:mod:`~mmer.config.build`).
+Only the quick part is imported here: composing reads the task registry (torchmetrics), building the model."""
 
-from mmer.config.composer import available, compose, config_dir, default_experiment, finish, is_hydra_setting
+from mmer.config.paths import available, config_dir, default_experiment
 
-__all__ = ["available", "compose", "config_dir", "default_experiment", "finish", "is_hydra_setting"]
+__all__ = ["available", "config_dir", "default_experiment"]

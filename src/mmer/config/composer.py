@@ -1,48 +1,15 @@
-"""Composing experiment configs with Hydra's compose API: the config root, the dataset -> experiment table, and a
-composed config made ready to run. Hydra is imported inside the functions: the model code runs where Hydra is not
+"""Composing experiment configs with Hydra's compose API (from the config root of :mod:`mmer.config.paths`) into a
+config made ready to run. Hydra is imported inside the functions: the model code runs where Hydra is not
 installed (the GPU image)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from mmer.config.paths import config_dir
 from mmer.core.errors import ConfigError
 from mmer.evaluation.evaluator import default_monitor
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def config_dir() -> Path:
-    """The Hydra config root: ``$MMER_CONFIG_DIR``, else ``<repo>/experiments`` (a clone or an editable install),
-    else the copy inside an installed wheel (``mmer.experiments``)."""
-    if "MMER_CONFIG_DIR" in os.environ:
-        path = Path(os.environ["MMER_CONFIG_DIR"])
-        if not (path / "config.yaml").is_file():
-            raise ConfigError(f"MMER_CONFIG_DIR={path} has no config.yaml: point it at an experiments/ folder")
-        return path
-    for path in (REPO_ROOT / "experiments", Path(__file__).resolve().parents[1] / "experiments"):
-        if (path / "config.yaml").is_file():
-            return path
-    raise ConfigError(f"no experiments/config.yaml beside {REPO_ROOT} and none inside the installed mmer: "
-                      f"reinstall mmer or set MMER_CONFIG_DIR to an experiments/ folder")
-
-
-def available(group: str) -> list[str]:
-    """Names of the configs of a group, e.g. ``available("model/fusion")``."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
-
-
-def default_experiment(dataset: str) -> str:
-    from omegaconf import OmegaConf
-
-    table = OmegaConf.to_container(OmegaConf.load(config_dir() / "datasets.yaml"))
-    if dataset not in table:
-        raise ConfigError(f"unknown DATASET '{dataset}': known datasets are {sorted(table)} "
-                          f"(experiments/datasets.yaml maps each to its default experiment)")
-    return table[dataset]
 
 
 def compose(overrides: Sequence[str] = ()) -> Any:

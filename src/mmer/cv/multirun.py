@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from mmer.config.checks import check_settings
-from mmer.config.composer import compose, config_dir, finish, is_hydra_setting
+from mmer.config.composer import compose, finish, is_hydra_setting
 from mmer.config.devices import world_size
+from mmer.config.paths import config_dir
 from mmer.core.errors import ConfigError, MmerError
 from mmer.core.logs import quiet_logs
 from mmer.cv.job import run_cv
