@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 
 from mmer.config.build import build_callbacks, build_module
 from mmer.core.distributed import effective_batch, gather_to_zero, is_zero
-from mmer.core.errors import RandomInitWarning
+from mmer.core.errors import ConfigError, RandomInitWarning
 from mmer.core.io import atomic_write_text
 from mmer.core.versions import git_commit
 from mmer.cv.prepare import prepare, start_from
@@ -143,18 +143,22 @@ class CVJob:
         """Train (or resume, or reuse) fold k and return its prediction tables and scores."""
         fold = self.run.fold(k)
         self.dm.set_fold(k)
+        damage = fold.damage() if fold.is_done else []  # every rank decides before rank 0 changes anything
+        if fold.is_done and not damage:
+            return self.load_done(fold) if is_zero() else FoldResult(k, "cached", {}, {}, {})
+        redo = fold.best if damage else None  # predictions recomputed from the checkpoint, never the training
         if not is_zero():  # another DDP rank: trains and predicts its share beside rank 0, writes nothing
-            if fold.is_done:
-                return FoldResult(k, "cached", {}, {}, {})
-            _, status, _ = self.train_fold(fold, sink)
+            _, status, _ = self.train_fold(fold, sink, redo)
             return FoldResult(k, status, {}, {}, {})
-        if fold.is_done:
-            return self.load_done(fold)
+        if damage:
+            log.warning("fold %d was done, but %s: its predictions are recomputed from its checkpoint", k,
+                        "; ".join(damage))
+            fold.reopen()
         fold.path.mkdir(parents=True, exist_ok=True)
         if not fold.provenance_file.exists():  # a resumed fold keeps the commit it started at
             atomic_write_text(fold.provenance_file, json.dumps(
                 {**provenance(int(self.cfg.seed) + k, self.run.hash), "fold": k}, indent=2))
-        tables, status, timing = self.train_fold(fold, sink)
+        tables, status, timing = self.train_fold(fold, sink, redo)
         scores = self.fold_scores(k, tables, timing)
         write_table(fold.oof_predictions, tables["val"], self.ev.columns)
         if tables["test"]:
@@ -177,10 +181,12 @@ class CVJob:
             scores.update({fold_key(k, "test", key): v for key, v in ev.score(tables["test"], *self.test_targets).items()})
         return scores
 
-    def train_fold(self, fold: FoldFolder, sink: Any) -> tuple[dict[str, Table], str, dict[str, float]]:
+    def train_fold(self, fold: FoldFolder, sink: Any,
+                   redo: Path | None = None) -> tuple[dict[str, Table], str, dict[str, float]]:
         """Train fold k and predict its validation split, the held-out partition and (for official-split datasets
-        that name a train split, e.g. MELD) the training split, with the best checkpoint. Also returns where the
-        time went: ``fit_s`` (training and per-epoch validation) and ``predict_s``."""
+        that name a train split, e.g. MELD) the training split, with the best checkpoint (``redo``: predict only,
+        from that checkpoint). Also returns where the time went: ``fit_s`` (training and per-epoch validation) and
+        ``predict_s``."""
         cfg, dm, k = self.cfg, self.dm, fold.index
         L.seed_everything(int(cfg.seed) + k, workers=True, verbose=False)
         dm.set_fold(k)
@@ -197,7 +203,9 @@ class CVJob:
                      f" x {trainer.accumulate_grad_batches} accumulated" if trainer.accumulate_grad_batches > 1 else "",
                      per_step)
         started = time.perf_counter()
-        if fold.state == "trained":  # killed after training, before the fold was done: predict again, never train
+        if redo is not None:
+            status, best = "predicted", redo
+        elif fold.state == "trained":  # killed after training, before the fold was done: predict again, never train
             status, best = "predicted", fold.trained_checkpoint()
         else:
             status, best = self.fit(fold, trainer, model, checkpoint)
@@ -237,9 +245,14 @@ class CVJob:
             tables[split] = self.ev.table(outputs, recordings) if is_zero() else {}  # every window once, in order
         return tables
 
-    def load_done(self, fold: FoldFolder) -> FoldResult:
+    def load_done(self, fold: FoldFolder, checked: bool = True) -> FoldResult:
         """A finished fold as it was written: its prediction tables and scores (said loudly when the code has
-        changed since: finished folds are reused by config hash)."""
+        changed since: finished folds are reused by config hash). ``checked=False``: its files are checked here,
+        and a damaged one stops the merge (only a training job recomputes a fold)."""
+        damage = [] if checked else fold.damage()
+        if damage:
+            raise ConfigError(f"fold {fold.index} cannot be merged: {'; '.join(damage)}. Rerun the CV job with the "
+                              f"same settings: it recomputes that fold's predictions from its checkpoint")
         recorded, current = fold.recorded_commit(), git_commit()
         if recorded and current and recorded != current:
             log.warning("fold %d was computed at commit %s and the code is now at %s; its results are reused "
@@ -259,7 +272,7 @@ class CVJob:
             for k in range(self.dm.num_folds):
                 for root in (self.run, *elsewhere):
                     if k not in by_fold and root.fold(k).is_done:
-                        by_fold[k] = self.load_done(root.fold(k))
+                        by_fold[k] = self.load_done(root.fold(k), checked=False)
             missing = [k for k in range(self.dm.num_folds) if k not in by_fold]
             if missing and by_fold:
                 log.warning("fold(s) %s of %s are not done: the merge uses folds %s (run the same command without "

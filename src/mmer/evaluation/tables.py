@@ -51,7 +51,11 @@ def read_table(path: str | Path, dim_names: Sequence[str] | None = None) -> tupl
     path = Path(path)
     if not path.is_file():
         raise DataError(f"prediction file '{path}' does not exist")
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"prediction file '{path}' is not a readable CSV ({type(exc).__name__}: "
+                        f"{str(exc).strip() or 'empty'})") from None
     missing = {"video", "frame"} - set(df.columns)
     if missing:
         raise DataError(f"prediction file '{path}' lacks column(s) {sorted(missing)}: expected video,frame,<dims>")

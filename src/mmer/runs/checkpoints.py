@@ -27,6 +27,12 @@ from mmer.model.description import DESCRIPTION_KEY, FORMAT
 from mmer.runs.names import current_names
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty (a zero-byte file)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def read_checkpoint(path: str | Path, described: bool = True) -> dict[str, Any]:
     """A checkpoint's contents, loaded ``weights_only`` (tensors, numbers, strings: never code), with its model
     description checked (``described=False``: a run folder's own checkpoint, rebuilt from its config.yaml, may
@@ -42,9 +48,9 @@ def read_checkpoint(path: str | Path, described: bool = True) -> dict[str, Any]:
         if "Unsupported global" in str(exc):  # a real pickle that would import and build objects
             raise ConfigError(f"{path}: not a plain checkpoint (it holds objects other than tensors, numbers and "
                               "strings, i.e. code); mmer does not unpickle code") from None
-        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({first_line(exc)})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not a readable PyTorch checkpoint ({first_line(exc)})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ConfigError(f"{path}: not a Lightning checkpoint (no state_dict)")
     if not described:

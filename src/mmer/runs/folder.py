@@ -22,6 +22,7 @@ recomputed).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,18 @@ from mmer.runs.checkpoints import load_module, read_checkpoint
 from mmer.runs.names import current_names
 
 FoldState = Literal["new", "resumable", "trained", "done"]
+#: a done fold's files that the merge and the tables read: done.json records their size and sha256, and a reuse
+#: checks them first (a run folder written before the records existed is trusted as before)
+VERIFIED_FILES = ("oof_predictions.csv", "test_predictions.csv")
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """{"bytes", "sha256"} of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def strict_json(values: Any) -> str:
@@ -120,7 +133,44 @@ class FoldFolder:
         atomic_write_text(self.trained_file, json.dumps({"fold": self.index, "status": status, "best": kept}))
 
     def mark_done(self, status: str, scores: dict[str, float]) -> None:
-        atomic_write_text(self.done_file, strict_json({"fold": self.index, "status": status, "scores": scores}))
+        """Write done.json (last: its presence means done) with the fold's scores and the records of its
+        :data:`VERIFIED_FILES`."""
+        files = {name: file_record(self.path / name) for name in VERIFIED_FILES if (self.path / name).is_file()}
+        atomic_write_text(self.done_file, strict_json({"fold": self.index, "status": status, "scores": scores,
+                                                       "files": files}))
+
+    def damage(self) -> list[str]:
+        """What changed in a done fold since it finished: each of its recorded files that is missing, empty or not
+        the bytes done.json records, or a done.json that cannot be read. Empty when intact (and for a done.json
+        written before the records existed)."""
+        try:
+            record = json.loads(self.done_file.read_text())
+            files = record.get("files")
+            record["scores"].items()
+        except (OSError, ValueError, KeyError, AttributeError, TypeError):
+            return [f"{self.done_file}: not a readable completion record"]
+        problems = []
+        for name, want in (files or {}).items():
+            path = self.path / name
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif path.stat().st_size == 0:
+                problems.append(f"{path}: empty")
+            elif file_record(path) != want:
+                problems.append(f"{path}: changed since the fold finished ({want['bytes']} bytes then, "
+                                f"{path.stat().st_size} now)")
+        return problems
+
+    def reopen(self) -> None:
+        """Turn a damaged done fold back into a trained one: its predictions are recomputed from its best
+        checkpoint, never its training. trained.json is written before done.json goes, so a crash in between
+        leaves a done fold whose damage is found again."""
+        if not self.best.is_file():
+            raise ConfigError(f"fold {self.index} ({self.path}) has damaged predictions and no checkpoints/best.ckpt "
+                              f"to recompute them from: delete {self.path} to train that fold again")
+        read_checkpoint(self.best)  # one line naming the file when it cannot be read either
+        self.mark_trained("reopened", self.best)
+        self.done_file.unlink()
 
     def scores(self) -> dict[str, float]:
         return read_scores(self.done_file)
