@@ -246,14 +246,14 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     def frame_rate(self, rec: Recording) -> float:
         return self._video_meta(self._files[rec.id]["video"], rec.group)[0]
 
-    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
-        """A raw video (``mmer predict``): the soundtrack's features as in training, face crops from
-        ``faces/<video>/00001.jpg...`` (the cropped_aligned layout) where given, else every frame's face masked (no
-        face detector ships with mmer); a video without a soundtrack predicts from its faces, audio masked."""
+    def add_unlabelled(self, path: Path, faces: Path | None = None, name: str | None = None) -> list[Recording]:
+        """A raw video (``mmer predict``) named ``name`` (default: its stem): the soundtrack's features as in
+        training, face crops from ``faces/<name>/00001.jpg...`` (the cropped_aligned layout) where given, else every
+        frame's face masked; a video without a soundtrack predicts from its faces, audio masked."""
         path = Path(path)
         if path.suffix.lower() not in self.unlabelled_suffixes:
             raise DataError(f"{path}: Aff-Wild2 models predict from videos ({', '.join(self.unlabelled_suffixes)})")
-        video = path.stem
+        video = name or path.stem
         if video in self._files:
             raise DataError(f"{path}: a video named '{video}' is already being predicted; rename one of them")
         crops = Path(faces) / video if faces is not None else None

@@ -262,7 +262,6 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         return poses
 
     def _extract(self, video: str, path: Path) -> dict[str, np.ndarray]:
-
         ids = self._by_video[video]
         segs = [self._segments[i] for i in ids]
         tracks = list({id(s.track): s.track for s in segs}.values())

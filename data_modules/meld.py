@@ -122,18 +122,19 @@ class MeldDataModule(DialogueDataModule):
 
     unlabelled_suffixes = (".csv",)
 
-    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+    def add_unlabelled(self, path: Path, faces: Path | None = None, name: str | None = None) -> list[Recording]:
         """A MELD-style CSV of dialogues (Utterance, Speaker, Dialogue_ID, Utterance_ID; labels not needed), for
-        text models: one recording ``<csv name>/dia<D>`` per dialogue, encoded as in training (speaker, context)."""
+        text models: one recording ``<name>/dia<D>`` per dialogue (``name``: default the CSV's stem), encoded as in
+        training (speaker, context)."""
         if self.clips:
             raise DataError(f"{path}: this model also reads audio and video clips; `mmer predict` reads new "
                             f"dialogues for text models (data.clips=false)")
         df = read_meld_csv(Path(path), labelled=False)
         dialogues = []
         for dialogue, rows in df.groupby("Dialogue_ID", sort=True):
-            rec_id, n = f"{Path(path).stem}/dia{dialogue}", len(rows)
+            rec_id, n = f"{name or Path(path).stem}/dia{dialogue}", len(rows)
             if rec_id in self._items:
-                raise DataError(f"{path}: dialogue {dialogue} of a file named '{Path(path).stem}' is already being "
+                raise DataError(f"{path}: dialogue {dialogue} of a file named '{name or Path(path).stem}' is already being "
                                 f"predicted; rename one of the files")
             dialogues.append(Dialogue(
                 Recording(rec_id, rec_id, n, "predict"), texts=[str(u).strip() for u in rows["Utterance"]],

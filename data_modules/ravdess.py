@@ -278,7 +278,6 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                          "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
-
             total = video_info(clip.path)[1]
             pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
             frames = [np.asarray(crop_face(f, detect(f) if detect else None, self.frame_size)).transpose(2, 0, 1)
@@ -297,7 +296,6 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         if self.detector == "none":
             return None
         if not hasattr(self, "_detect"):
-
             self._detect = mtcnn_detector()
             if self._detect is None:
                 log.warning("ravdess: no face detector (pip install --no-deps facenet-pytorch gives MTCNN): the "
@@ -360,18 +358,19 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
     # ------------------------------------------------------------------ mmer predict
     unlabelled_suffixes = (".wav", ".mp4")
 
-    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+    def add_unlabelled(self, path: Path, faces: Path | None = None, name: str | None = None) -> list[Recording]:
         """A new clip (any wav, or an mp4 for a model with ``visual``) -> one recording, read as training clips are;
-        a RAVDESS name is not needed (its labels are ignored)."""
+        a RAVDESS name is not needed (its labels are ignored). ``name``: the recording's name (default: the stem)."""
         path = Path(path)
         try:
             clip = parse_clip(path, check_folder=False)
         except DataError:
             clip = Clip(path, "audio-only" if path.suffix.lower() == ".wav" else "audio-video", "speech", "neutral",
                         "normal", 1, 1, 0)
-        rec_id = f"new/{path.stem}"
+        rec_id = f"new/{name or path.stem}"
         if rec_id in self._clips:
-            raise DataError(f"{path}: a clip named '{path.stem}' is already being predicted; rename one of the files")
+            raise DataError(f"{path}: a clip named '{name or path.stem}' is already being predicted; rename one of the "
+                            f"files")
         seconds = clip_seconds(path)
         if self.seconds is None:  # padded to the longest clip predicted so far: masked steps change nothing
             self._length_s = max(self._length_s or 0.0, math.ceil(seconds * 10 - 1e-6) / 10)

@@ -2,8 +2,11 @@
 recordings without labels, with the windows, stitching, post-processing and fold merge of training.
 
 Each input (a file, or a folder of the files the run's data module reads: ``add_unlabelled``) becomes one CSV in
-``--out`` (default ``RUN_DIR/predict/``) as soon as it is done, written atomically, so a long ``--batch``-style
-list resumes where it stopped: inputs whose CSV exists are skipped. Per-frame models write one row per frame::
+``--out`` (default ``RUN_DIR/predict/``) as soon as it is done, written atomically, so a long list resumes where it
+stopped. An existing CSV is reused only when its record (``<name>.source.json``, written just before it) says that
+this run predicted it from this input as it is now (path, size, modification time); anything else is predicted
+again. Inputs with the same file name in different folders get distinct outputs (named by their path below the
+folder they share). Per-frame models write one row per frame::
 
     video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s = (frame - 1) / fps)
 
@@ -15,7 +18,9 @@ exits non-zero. Nothing half-written stays in ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,45 @@ def expand_inputs(inputs: Sequence[str | Path], suffixes: Sequence[str]) -> list
         else:
             raise ConfigError(f"{item}: no such file or folder")
     return files
+
+
+def output_names(files: Sequence[Path]) -> dict[Path, str]:
+    """An output name per input: its stem, or, for stems that several inputs share, its path below the folder they
+    share with ``/`` turned into ``__`` (``a/clip.mp4``, ``b/clip.mp4`` -> ``a__clip``, ``b__clip``)."""
+    by_stem: dict[str, list[Path]] = {}
+    for f in files:
+        by_stem.setdefault(f.stem, []).append(f)
+    names = {}
+    for stem, group in by_stem.items():
+        if len(group) == 1:
+            names[group[0]] = stem
+            continue
+        resolved = [g.resolve() for g in group]
+        common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
+        for g, r in zip(group, resolved):
+            names[g] = "__".join(r.relative_to(common).with_suffix("").parts)
+    return names
+
+
+def source_record(run: RunFolder, path: Path) -> dict[str, Any]:
+    """What an output was predicted from: the run (its folder's hash) and the input as it is now."""
+    stat = path.stat()
+    return {"run": run.hash, "input": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def reusable(target: Path, record: dict[str, Any]) -> bool:
+    """Whether ``target`` exists and its record says it was predicted by this run from this very input."""
+    source = target.with_suffix(".source.json")
+    if not target.is_file():
+        return False
+    try:
+        same = json.loads(source.read_text()) == record
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        log.warning("%s: not from this run and input as they are now (%s); predicting it again", target,
+                    source.name if source.is_file() else "no record beside it")
+    return same
 
 
 def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
@@ -104,8 +148,11 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     a callable frame -> box; None: none) into ``<out>/.faces/<video>/``."""
     from tqdm.auto import tqdm
 
+    if faces is not None and not Path(faces).is_dir():
+        raise ConfigError(f"--faces {faces}: no such folder (give the folder of face crops, <faces>/<video>/00001.jpg, "
+                          f"or leave --faces out to detect faces)")
     run = load_run(run_dir, overrides)
-    out = Path(out) if out else RunFolder(Path(run_dir)).predict_dir
+    out = Path(out) if out else run.run.predict_dir
     out.mkdir(parents=True, exist_ok=True)
     dm = build_datamodule(run.cfg)
     dm.cache_dir = str(out / ".mmer_cache")  # features of the new files, never beside the training data
@@ -117,15 +164,15 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     models = [m for _, m in run.models()]
     trainer = prediction_trainer(run.cfg)
     failed = {}
+    names = output_names(files)
     for path in tqdm(files, desc="predicting", unit="file"):
-        target = out / f"{path.stem}.csv"
-        if target.is_file():  # done in an earlier run: resume past it
+        target, record = out / f"{names[path]}.csv", source_record(run.run, path)
+        if reusable(target, record):  # done in an earlier run: resume past it
             continue
         try:
             if detect is not None and path.suffix.lower() != ".csv":
-
-                write_face_crops(path, Path(faces) / path.stem, detect, int(run.cfg.data.get("face_size", 112)))
-            recordings = dm.add_unlabelled(path, Path(faces) if faces else None)
+                write_face_crops(path, Path(faces) / names[path], detect, int(run.cfg.data.get("face_size", 112)))
+            recordings = dm.add_unlabelled(path, Path(faces) if faces else None, names[path])
             tables = [ev.table(trainer.predict(m, dataloaders=dm.predict_loader(recordings)), recordings)
                       for m in models]
         except DataError as exc:
@@ -140,10 +187,10 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             if abaw:
                 dm.export_predictions(out / "abaw", {rec.id: merged[rec.id]}, ev.target)
         if ev.task.per_frame and ev.task.kind == "values":
-
             for rec in recordings:
                 plot_trace(out / f"{rec.id.replace('/', '__')}.png", merged[rec.id], ev.columns, f"{run.cfg.name}: {rec.id}",
                            dm.frame_rate(rec), _face_found(dm, rec))
+        atomic_write_text(target.with_suffix(".source.json"), json.dumps(record, indent=2))
         atomic_write_text(target, "\n".join(lines) + "\n")  # last: its presence marks the input done
     if failed:
         atomic_write_text(out / "failed.txt", "".join(f"{p}\t{why}\n" for p, why in failed.items()))

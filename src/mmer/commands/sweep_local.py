@@ -74,7 +74,6 @@ def run_local_sweep(path: str | Path, count: int, extra: Sequence[str] = (),
 
 def _cv_objective(metric: str) -> Callable[[list[str]], float]:
     def objective(overrides: list[str]) -> float:
-
         return run_cv(compose(overrides)).summary[metric]
 
     return objective

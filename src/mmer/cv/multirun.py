@@ -161,7 +161,6 @@ def report(sweep_dir: Path) -> int:
         print(f"  {run}: folds {done} done; summary.json merges them")
     for siblings, runs in folders.items():
         if len(runs) > 1:
-
             first, *rest = sorted(runs)
             why = "; ".join(config_differences(first, other)[0] for other in rest)
             log.warning("fold jobs %s wrote %d run folders, which are not merged together (%s)",

@@ -259,7 +259,6 @@ class DialogueDataModule(WindowedDataModule):
 
 
 def _decode_video(path: Path, size: int) -> tuple[np.ndarray, float] | DataError:
-
     try:
         return decode_frames(path, size), video_info(path)[0]
     except DataError as exc:

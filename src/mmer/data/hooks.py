@@ -82,9 +82,10 @@ class PredictHooks:
         ``mmer predict``'s CSV and plot."""
         return None
 
-    def add_unlabelled(self, path: Path, faces: Path | None = None) -> list[Recording]:
+    def add_unlabelled(self, path: Path, faces: Path | None = None, name: str | None = None) -> list[Recording]:
         """New recordings from a file without labels: read as the dataset's own are, served by ``load`` (targets
         all masked), partition ``"predict"``. ``faces``: a folder of face crops in the dataset's layout, where it
-        has one. A data module that cannot read new files says so."""
+        has one. ``name``: the recording's name (default: the file's stem; ``mmer predict`` gives inputs that share
+        a stem distinct names). A data module that cannot read new files says so."""
         raise DataError(f"{type(self).__name__} cannot read new files yet: `mmer predict` works for the datasets "
                         f"whose data module implements add_unlabelled (the README's 'Use a trained model')")

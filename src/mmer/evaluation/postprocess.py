@@ -2,7 +2,6 @@
 
 The model's raw outputs of a values task (``Task.activate``) become a fold's prediction table here, the same way
 for every fold, before the fold is scored and before the folds are merged::
-
     fold table  = smooth(stitch(clip(raw windows)))   clip_folds=true  (mmer's default, and JMT's reference)
                 = smooth(stitch(raw windows))         clip_folds=false (the leader-follower reference: folds
                                                       merged unclipped)
