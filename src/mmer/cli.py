@@ -15,6 +15,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 import yaml
@@ -22,6 +23,7 @@ import yaml
 from mmer.commands.options import MULTIRUN_HELP, add_overrides, add_run_overrides, is_override
 from mmer.config import available, config_dir
 from mmer.core.errors import MmerError
+from mmer.core.io import NO_ROOM, output_error
 from mmer.core.logs import quiet_logs
 
 
@@ -233,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command.load().run(args)
     except MmerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write outside mmer's own (a library's log file): still one line, naming the file
+        if exc.errno not in NO_ROOM:
+            raise
+        print(f"error: {output_error(Path(exc.filename or '.'), exc)}", file=sys.stderr)
         return 2
 
 

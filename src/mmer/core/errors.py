@@ -15,3 +15,8 @@ class DataError(MmerError):
 
 class RandomInitWarning(UserWarning):
     """A backbone that can load pretrained weights was given none and starts from random initialisation."""
+
+
+class OutputError(MmerError, OSError):
+    """A file mmer writes could not be written (a full disk, a read-only or foreign folder): one line naming the
+    file, the reason and what to do; nothing half-written is left at its path."""

@@ -43,6 +43,7 @@ from mmer.data.base import FoldedDataModule
 from mmer.evaluation.evaluator import Evaluator, evaluator_for
 from mmer.evaluation.tables import Table, read_table, write_table
 from mmer.evaluation.tasks import ReportData
+from mmer.runs.checkpoints import AtomicCheckpointIO
 from mmer.runs.folder import FoldFolder, RunFolder, strict_json
 from mmer.runs.loggers import FoldLogger, MetricSink, NullSink
 from mmer.runs.provenance import provenance
@@ -196,7 +197,8 @@ class CVJob:
         every = min(int(cfg.trainer.log_every_n_steps), max(1, len(dm.train_dataloader())))
         # the data module shards its own loaders across DDP ranks (mmer.core.distributed): Lightning must not
         trainer = L.Trainer(**{**cfg.trainer, "log_every_n_steps": every}, logger=FoldLogger(sink, k),
-                            callbacks=callbacks, default_root_dir=str(fold.path), use_distributed_sampler=False)
+                            callbacks=callbacks, default_root_dir=str(fold.path), use_distributed_sampler=False,
+                            plugins=[AtomicCheckpointIO()])  # checkpoints renamed into place when complete
         if is_zero():
             per_device, per_step = effective_batch(dm.batch_size, trainer)
             log.info("batch: %d per device x %d processes%s = %d per optimizer step", per_device, trainer.world_size,

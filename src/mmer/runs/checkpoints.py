@@ -19,9 +19,12 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.plugins import TorchCheckpointIO
+
 from mmer.config.build import build_module
 from mmer.config.trust import check_targets
 from mmer.core.errors import ConfigError
+from mmer.core.io import atomic_write
 from mmer.data.records import ModalitySpec
 from mmer.model.description import DESCRIPTION_KEY, FORMAT
 from mmer.runs.names import current_names
@@ -88,3 +91,16 @@ def prediction_trainer(cfg: Any, progress: bool = False) -> Any:
 
     return L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1, logger=False,
                      enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through :func:`mmer.core.io.atomic_write`: ``best.ckpt`` and ``last.ckpt`` are
+    written to a temporary name and renamed when complete, so a full disk or a kill mid-save leaves the previous
+    checkpoint (or none), never a truncated one, and a full disk ends in one line naming the file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options")
+        import torch
+
+        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
