@@ -44,15 +44,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be as readable as any other
         write(Path(tmp))
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        if exc.errno in NO_ROOM and not isinstance(exc, OutputError):
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:  # an OutputError (errno None) passes as it is
             raise output_error(path, exc) from None
-        raise
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
