@@ -18,6 +18,24 @@ import torchaudio
 
 from mmer.core.errors import DataError
 
+#: the largest absolute sample a recording may hold: full scale is 1.0, and float files may overshoot it a little,
+#: never by 40 dB (such a file holds unscaled or corrupt floats)
+MAX_AMPLITUDE = 100.0
+
+
+def check_waveform(path: object, wave: np.ndarray) -> np.ndarray:
+    """``wave`` as it is, or a :class:`~mmer.core.errors.DataError` naming ``path`` when no microphone recorded it:
+    NaN or infinite samples, or samples beyond :data:`MAX_AMPLITUDE`."""
+    bad = ~np.isfinite(wave)
+    if bad.any():
+        raise DataError(f"{path}: {int(bad.sum())} of {len(wave)} audio samples are NaN or infinite; re-export the "
+                        f"recording")
+    peak = float(np.abs(wave).max()) if len(wave) else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise DataError(f"{path}: audio samples reach {peak:.3g}, far beyond full scale (1.0): the file holds unscaled "
+                        f"or corrupt floats; re-export it as 16-bit PCM, or as floats in [-1, 1]")
+    return wave
+
 
 def speech_window(sample_rate: int) -> tuple[int, int]:
     """(win_length, n_fft) of a 25 ms window: ``round(0.025 sr)`` samples, FFT of the next power of two."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
-from mmer.data.audio import log_mel, mfcc, opensmile_features
+from mmer.data.audio import check_waveform, log_mel, mfcc, opensmile_features
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def decode_audio(path: Path, sample_rate: int = 16000, tolerance: float = MEDIA_
             raise DataError(f"{path}: audio is unreadable or truncated ({exc})") from None
     if not chunks:
         raise DataError(f"{path}: the audio stream decoded to no samples")
-    wave = np.concatenate(chunks).astype(np.float32)
+    wave = check_waveform(path, np.concatenate(chunks).astype(np.float32))
     check_complete(path, "soundtrack", len(wave) / sample_rate, promised, "seconds", SLACK_SECONDS, tolerance)
     if covers is not None:
         check_complete(path, "soundtrack", len(wave) / sample_rate, covers[0], "seconds", SLACK_SECONDS, tolerance,

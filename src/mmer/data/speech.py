@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
-from mmer.data.audio import log_mel, mfcc, opensmile_features, speech_window
+from mmer.data.audio import check_waveform, log_mel, mfcc, opensmile_features, speech_window
 from mmer.data.media import SLACK_SECONDS, check_complete, decode_audio, video_info, wav_header_seconds
 
 
@@ -52,7 +52,7 @@ def read_speech(path: Path, sample_rate: int, tolerance: float) -> np.ndarray:
     if not len(wave):
         raise DataError(f"{path}: the WAV file holds no samples")
     check_complete(path, "recording", len(wave) / rate, wav_header_seconds(path), "seconds", SLACK_SECONDS, tolerance)
-    wave = wave.mean(1)
+    wave = check_waveform(path, wave.mean(1))
     if rate != sample_rate:
         import torch
         import torchaudio
