@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command.load().run(args)
     except MmerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except OSError as exc:  # a write outside mmer's own (a library's log file): still one line, naming the file
         if exc.errno not in NO_ROOM:
             raise

@@ -2,7 +2,9 @@
 
 
 class MmerError(Exception):
-    """Base class of user-facing errors."""
+    """Base class of user-facing errors; the CLI prints the message and exits with :attr:`exit_code`."""
+
+    exit_code: int = 2
 
 
 class ConfigError(MmerError, ValueError):
@@ -20,3 +22,12 @@ class RandomInitWarning(UserWarning):
 class OutputError(MmerError, OSError):
     """A file mmer writes could not be written (a full disk, a read-only or foreign folder): one line naming the
     file, the reason and what to do; nothing half-written is left at its path."""
+
+
+class Stopped(MmerError):
+    """A run stopped by a signal (SIGTERM from a scheduler, Ctrl-C): what was kept and the command that resumes it.
+    Exits with 128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number

@@ -22,19 +22,22 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import OmegaConf
 
 from mmer.config.build import build_callbacks, build_module
 from mmer.core.distributed import effective_batch, gather_to_zero, is_zero
-from mmer.core.errors import ConfigError, RandomInitWarning
+from mmer.core.errors import ConfigError, RandomInitWarning, Stopped
 from mmer.core.io import atomic_write_text
 from mmer.core.versions import git_commit
 from mmer.cv.prepare import prepare, start_from
@@ -49,6 +52,27 @@ from mmer.runs.loggers import FoldLogger, MetricSink, NullSink
 from mmer.runs.provenance import provenance
 
 log = logging.getLogger(__name__)
+
+
+RESUME = ("the checkpoint of its last finished epoch is kept ({last}, where it has one): rerun the same command to "
+          "resume; finished folds are reused")
+
+
+@contextmanager
+def stopped_by_signal(fold: FoldFolder, doing: str) -> Iterator[None]:
+    """Lightning ends a fit on SIGTERM with ``SIGTERMException`` (a ``SystemExit`` whose code is 0: a scheduler, or
+    ``mmer train && next``, would see success) and on Ctrl-C with ``sys.exit(1)`` after logging below our level:
+    either becomes one :class:`~mmer.core.errors.Stopped` line saying where the run stopped and how it resumes."""
+    try:
+        yield
+    except SIGTERMException:
+        raise Stopped(f"fold {fold.index} was stopped by SIGTERM while {doing}; {RESUME.format(last=fold.last)}",
+                      signal.SIGTERM) from None
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise
+        raise Stopped(f"fold {fold.index} was interrupted (Ctrl-C) while {doing}; {RESUME.format(last=fold.last)}",
+                      signal.SIGINT) from None
 
 
 @dataclass
@@ -222,10 +246,11 @@ class CVJob:
         status = "resumed" if resume else "trained"
         if self.cfg.get("ckpt_path") and not resume:
             start_from(model, Path(self.cfg.ckpt_path))
-        trainer.fit(model, datamodule=self.dm, ckpt_path=str(fold.last) if resume else None, weights_only=True)
+        with stopped_by_signal(fold, "training"):
+            trainer.fit(model, datamodule=self.dm, ckpt_path=str(fold.last) if resume else None, weights_only=True)
         if trainer.interrupted:  # never predict from (and mark done) a partially trained fold
-            raise KeyboardInterrupt(f"fold {fold.index} was interrupted; rerun the same command to resume it from "
-                                    f"{fold.last}")
+            raise Stopped(f"fold {fold.index} was interrupted while training; {RESUME.format(last=fold.last)}",
+                          signal.SIGINT)
         best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else fold.best
         if not best.exists():
             best = fold.last
@@ -242,8 +267,9 @@ class CVJob:
                 tables[split] = {}
                 continue
             # the split's loader is built inside predict, once the process group exists (each DDP rank its share)
-            outputs = gather_to_zero(trainer.predict(model, datamodule=dm.prediction_split(split), ckpt_path=str(best),
-                                                     weights_only=True))
+            with stopped_by_signal(self.run.fold(dm.fold), "predicting"):
+                outputs = gather_to_zero(trainer.predict(model, datamodule=dm.prediction_split(split),
+                                                         ckpt_path=str(best), weights_only=True))
             tables[split] = self.ev.table(outputs, recordings) if is_zero() else {}  # every window once, in order
         return tables
 
