@@ -4,6 +4,7 @@ names the component and the fix. Hydra is imported inside :func:`instantiate` (a
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from omegaconf import OmegaConf
 
 from mmer.config.checks import check_settings
 from mmer.core.distributed import one_at_a_time
-from mmer.core.errors import ConfigError, MmerError
+from mmer.core.errors import ConfigError, MmerError, RandomInitWarning
 from mmer.data.base import FoldedDataModule
 from mmer.model.callbacks import RandomStates
 from mmer.model.description import describe
@@ -80,13 +81,32 @@ def build_callbacks(cfg: Any, ckpt_dir: Path) -> tuple[list[Any], Any]:
 
 
 def build_component(node: Any, what: str, **kwargs) -> Any:
-    """Instantiate a ``_partial_`` component config and call it with the arguments only the builder knows."""
+    """Instantiate a ``_partial_`` component config and call it with the arguments only the builder knows; a
+    constructor's refusal (a ValueError naming its argument) becomes one line naming the component's key."""
     factory = instantiate(node, what)
     try:
         return factory(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{what} ({node.get('_target_')}) does not accept its config: {exc}. Remove or rename "
                           f"that key (an experiment file may set options of another {what.split()[0]})") from None
+    except ValueError as exc:
+        if isinstance(exc, MmerError):
+            raise
+        raise ConfigError(f"{what.split()[-1]} ({node.get('_target_').rsplit('.', 1)[-1]}): {exc}") from None
+
+
+def dry_run(cfg: Any, dm: FoldedDataModule, ckpt_dir: Path) -> None:
+    """Build what every fold builds, once, before anything is written: the model (a constructor's refusal, such
+    as ``d_model`` not divisible by ``heads``, comes now), the fold's callbacks, and ``cv.monitor`` checked among
+    the keys the model will log (:meth:`~mmer.model.module.MultimodalModule.logged_keys`)."""
+    with warnings.catch_warnings():  # what the build says about weights, the first fold's build says
+        warnings.simplefilter("ignore", RandomInitWarning)
+        module = build_module(cfg, dm.input_spec(), dm.target_spec())
+    build_callbacks(cfg, ckpt_dir)
+    keys = module.logged_keys("val")
+    if cfg.cv.monitor not in keys:
+        raise ConfigError(f"cv.monitor={cfg.cv.monitor}: this model logs no such key; it logs {', '.join(keys)} "
+                          "(null: the tabled head's primary score)")
 
 
 def head_sizes(name: str, node: Any, target_spec: dict[str, list[str]] | None) -> dict[str, Any]:

@@ -13,18 +13,8 @@ from mmer.core.errors import ConfigError
 
 
 def check_settings(cfg: Any) -> None:
-    """Settings that would only fail inside training (after a run folder exists): refused now, each naming the
-    key and the fix."""
-    epochs = cfg.trainer.get("max_epochs")
-    if epochs is not None and epochs != -1 and epochs < 1:
-        raise ConfigError(f"trainer.max_epochs={epochs}: train at least one epoch (trainer.max_epochs>=1)")
-    for key in ("lr", "weight_decay", "momentum"):
-        value = cfg.model.optimizer.get(key)
-        if value is not None and (value < 0 or (key == "lr" and value == 0)):
-            raise ConfigError(f"model.optimizer.{key}={value}: must be {'> 0' if key == 'lr' else '>= 0'}")
-    if float(cfg.model.get("mixup", 0.0)) < 0:
-        raise ConfigError(f"model.mixup={cfg.model.mixup}: the Beta(alpha, alpha) parameter must be >= 0 (0: off; "
-                          "0.2 to 0.4 is usual)")
+    """Settings whose type and range fit (:mod:`mmer.config.schema`) but that cannot run together on this
+    machine: refused before anything is built, each naming the key and the fix."""
     check_layout(cfg.trainer)
 
 
@@ -60,6 +50,10 @@ def check_layout(trainer: Any) -> None:
     accelerator = str(trainer.get("accelerator", "auto"))
     gpu = on_gpu(trainer)
     have = torch.cuda.device_count() if gpu else (os.cpu_count() or 1)
+    if gpu and have == 0:  # "this machine has 0 GPUs: set devices<=0" would send the user the wrong way
+        raise ConfigError(f"trainer.accelerator={accelerator}: torch sees no GPU on this machine (torch.cuda."
+                          "is_available() is False: no GPU, or a CPU-only torch build); use trainer.accelerator=auto "
+                          "(or cpu) here, or run where a GPU is")
     what = "GPUs" if gpu else "CPU cores"
     if wanted > have:
         raise ConfigError(f"trainer.devices={trainer.devices} asks for {wanted} devices but this machine has {have} "

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mmer.config.paths import config_dir
+from mmer.config.schema import check_schema
 from mmer.core.errors import ConfigError
 from mmer.evaluation.evaluator import default_monitor
 
@@ -28,7 +29,7 @@ def compose(overrides: Sequence[str] = ()) -> Any:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        message = str(exc).split("\nConfig search path")[0].strip()  # the search-path dump is noise here
+        message = " ".join(str(exc).split("\nConfig search path")[0].split())  # the search-path dump is noise here
         raise ConfigError(f"config error: {message}") from None
     return finish(cfg)
 
@@ -39,12 +40,15 @@ def is_hydra_setting(override: str) -> bool:
 
 
 def finish(cfg: Any) -> Any:
-    """A composed config made ready to run: resolved in place, an empty ``data_dir`` read as unset, every
-    modality given a backbone, and ``cv.monitor`` (null) set from the tabled head's task (what :func:`compose` and each ``mmer cv -m`` job do)."""
+    """A composed config made ready to run: ``cv.monitor`` (null) set from the tabled head's task, resolved in
+    place, an empty ``data_dir`` read as unset, every modality given a backbone and every setting checked against
+    its declaration (what :func:`compose` and each ``mmer cv -m`` job do)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     try:
+        if cfg.cv.get("monitor") is None:  # the tabled head's task says what stands for it (before ${cv.monitor}
+            cfg.cv.monitor = default_monitor(cfg.model.heads, cfg.cv.get("head"))  # resolves, e.g. early stopping's)
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"config error: {exc}") from None
@@ -54,6 +58,5 @@ def finish(cfg: Any) -> Any:
     if unknown:
         raise ConfigError(f"model.modalities names {unknown} but model.backbones only has "
                           f"{list(cfg.model.backbones)}: add a backbone for it or drop it from model.modalities")
-    if cfg.cv.get("monitor") is None:  # the tabled head's task says what stands for it
-        cfg.cv.monitor = default_monitor(cfg.model.heads, cfg.cv.get("head"))
+    check_schema(cfg)  # every setting against its declared type and range (mmer.config.schema)
     return cfg

@@ -35,13 +35,13 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import OmegaConf
 
-from mmer.config.build import build_callbacks, build_module
+from mmer.config.build import build_callbacks, build_module, dry_run
 from mmer.core.distributed import effective_batch, gather_to_zero, is_zero
 from mmer.core.errors import ConfigError, RandomInitWarning, Stopped
 from mmer.core.io import atomic_write_text
 from mmer.core.versions import git_commit
 from mmer.cv.prepare import prepare, start_from
-from mmer.cv.summary import cv_table, fold_key, has_labels, split_aliases, summarise
+from mmer.cv.summary import cv_table, fold_key, has_labels, official_split, split_aliases, summarise
 from mmer.data.base import FoldedDataModule
 from mmer.evaluation.evaluator import Evaluator, evaluator_for
 from mmer.evaluation.tables import Table, read_table, write_table
@@ -115,6 +115,7 @@ class CVJob:
         started = time.perf_counter()
         if dm is None or run is None:
             dm, run = prepare(cfg)
+        dry_run(cfg, dm, run.fold(0).checkpoints)
         ev = evaluator_for(cfg, dm.target_spec())
         folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
         return cls(cfg, dm, run, ev, folds, ev.targets(dm, dm.split("test")), started,
@@ -351,8 +352,9 @@ class CVJob:
         """Print the score table and draw the task's plot (frame values: predictions over time; classes: the pooled
         out-of-fold confusion matrix; sample values: predicted against true); returns the table's text."""
         cfg, ev = self.cfg, self.ev
-        text = cv_table(str(cfg.name), str(self.run.path), summary, [r.fold for r in results], ev,
-                        self.dm.split_names if self.dm.num_folds == 1 else {})
+        folds = [r.fold for r in results]
+        text = cv_table(str(cfg.name), str(self.run.path), summary, folds, ev,
+                        self.dm.split_names if official_split(self.dm, folds) else {})
         if ev.task.plot is not None:
             p, t = ev.labelled_rows(pooled[0], *pooled[1])
             data = ReportData(str(cfg.name), merged, *self.test_targets, [r.test for r in results], p, t,

@@ -41,9 +41,6 @@ def prepare(cfg: Any) -> tuple[FoldedDataModule, RunFolder]:
     name the run folder."""
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint file (give a best.ckpt of a run folder)")
-    if cfg.cv.get("keep_checkpoints", "weights") not in ("weights", "all"):
-        raise ConfigError(f"cv.keep_checkpoints={cfg.cv.keep_checkpoints}: choose weights (a finished fold keeps "
-                          "best.ckpt's weights only) or all (best.ckpt and last.ckpt whole)")
     dm = prepare_datamodule(cfg)
     if cfg.cv.folds != "loso" and dm.num_folds != cfg.cv.folds:
         raise ConfigError(f"data.num_folds={dm.num_folds} differs from cv.folds={cfg.cv.folds}")

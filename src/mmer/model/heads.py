@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmer.core.settings import Count
 from mmer.evaluation.tasks import get_task
 
 
@@ -34,7 +35,7 @@ class Head(nn.Module):
     """
 
     def __init__(self, in_dim: int, name: str, task: str, out_dim: int, target: str | None = None,
-                 dim_names: Sequence[str] | None = None, hidden: int = 128, dropout: float = 0.1,
+                 dim_names: Sequence[str] | None = None, hidden: Count = 128, dropout: float = 0.1,
                  weight: float = 1.0, metric_prefix: str = "", per_dim: bool = False,
                  loss_options: Mapping[str, Any] | None = None) -> None:
         super().__init__()

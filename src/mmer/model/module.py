@@ -191,6 +191,20 @@ class MultimodalModule(L.LightningModule):
         outputs = self(batch)
         return {"meta": batch.meta, "outputs": {h.name: h.task.activate(outputs[h.name]).float().cpu() for h in self.heads}}
 
+    def logged_keys(self, stage: str) -> list[str]:
+        """Every key this model logs for ``stage`` (train, val) at an epoch's end: what ``cv.monitor`` may name,
+        known before training: ``<stage>/loss``, each head's ``loss_<head>`` and epoch metrics (per-dim metrics as
+        ``<name>_<dim>`` and ``<name>_mean``) and each fusion's ``loss_<aux>``."""
+        keys = [f"{stage}/loss"]
+        for head in self.heads:
+            keys.append(f"{stage}/{head.metric_prefix}loss_{head.name}")
+            for name in self.metrics[f"{stage}_metrics"][head.name]:
+                values = [f"{name}_{d}" for d in head.dim_names] + [f"{name}_mean"] if name in head.task.per_dim else [name]
+                keys += [f"{stage}/{head.metric_prefix}{v}" for v in values]
+        fusions = [self.fusion] + ([r["fusion"] for r in self.replicas] if self.replicas is not None else [])
+        keys += [f"{stage}/loss_{n}" + (f"_{k}" if k else "") for k, f in enumerate(fusions) for n in f.aux_loss_names]
+        return keys
+
     def _log_epoch_metrics(self, stage: str) -> None:
         for head in self.heads:
             for name, metric in self.metrics[f"{stage}_metrics"][head.name].items():

@@ -22,6 +22,8 @@ class Fusion(nn.Module):
     #: the fusion's own losses of the last forward pass, already weighted ({name: scalar}); the module adds them
     #: to the heads' loss and logs them as ``<stage>/loss_<name>`` (EMERT's adversarial decoupling).
     aux_losses: Mapping[str, Tensor] = MappingProxyType({})
+    #: the names ``aux_losses`` will hold, known before any forward pass (what ``cv.monitor`` may name)
+    aux_loss_names: tuple[str, ...] = ()
 
     @property
     def attention_labels(self) -> dict[str, list[str]]:

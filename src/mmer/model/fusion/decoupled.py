@@ -97,6 +97,7 @@ class DecoupledFusion(Fusion):
         self.positions = nn.Parameter(torch.zeros(positions, d_model)) if positions else None
         self.out_dim = d_model
         self.aux_losses: dict[str, Tensor] = {}
+        self.aux_loss_names = ("specific", "adversarial")
 
     def project(self, feats: dict[str, Tensor], masks: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """-> specific (B, N, d), invariant (B, N, d), mask (B, N), modality index (N,) of all N tokens."""
