@@ -43,10 +43,15 @@ def held_out_scores(fold_scores: Mapping[int, Mapping[str, float]], merged: Mapp
                     split: str = "test") -> dict[str, float]:
     """Each fold's scores on the held-out recordings, their mean and the merge's, in the summary's grammar."""
     summary = {fold_key(k, split, key): v for k, scores in fold_scores.items() for key, v in scores.items()}
-    summary.update({merged_key(key): v for key, v in merged.items()})
-    for key in merged:
-        summary[fold_mean_key(key)] = float(np.mean([scores[key] for scores in fold_scores.values()]))
-    return summary
+    return summary | merged_scores(merged, fold_scores, list(merged))
+
+
+def merged_scores(merged: Mapping[str, float], fold_scores: Mapping[int, Mapping[str, float]],
+                  keys: Sequence[str]) -> dict[str, float]:
+    """cv/* (the merge's scores) and cv/fold_mean_* of ``keys`` (the mean of the folds' held-out scores)."""
+    out = {merged_key(key): v for key, v in merged.items()}
+    out.update({fold_mean_key(key): float(np.mean([scores[key] for scores in fold_scores.values()])) for key in keys})
+    return out
 
 
 def summarise(fold_scores: Sequence[Mapping[str, float]], folds: Sequence[int], merged: dict[str, float],
@@ -60,9 +65,8 @@ def summarise(fold_scores: Sequence[Mapping[str, float]], folds: Sequence[int], 
         vals = [summary[fold_key(k, "val", key)] for k in folds]
         summary[f"cv/val_mean_{key}"], summary[f"cv/val_std_{key}"] = float(np.mean(vals)), float(np.std(vals))
     if merged:
-        summary.update({merged_key(k): v for k, v in merged.items()})
-        for key in keys:
-            summary[fold_mean_key(key)] = float(np.mean([summary[fold_key(k, "test", key)] for k in folds]))
+        held_out = {k: {key: summary[fold_key(k, "test", key)] for key in keys} for k in folds}
+        summary.update(merged_scores(merged, held_out, keys))
     summary.update({f"cv/oof_{k}": v for k, v in oof.items()})
     return summary
 
@@ -116,11 +120,11 @@ def has_held_out(summary: Mapping[str, float], ev: Evaluator) -> bool:
 
 def cv_table(name: str, run_dir: str, summary: dict[str, float], folds: Sequence[int], ev: Evaluator,
              split_names: Mapping[str, str]) -> str:
-    """Print and return a CV job's table: an official-split dataset (``split_names`` and the one fold 0: MELD,
-    IEMOCAP six-class) scored on each official split, else each fold, their mean and std, the held-out merge and
-    the pooled out-of-fold scores."""
+    """Print and return a CV job's table: a job on an official split (``split_names`` given, by the job when
+    :func:`official_split`: MELD, IEMOCAP six-class) scored on each official split, else each fold, their mean and
+    std, the held-out merge and the pooled out-of-fold scores."""
     keys = ev.score_keys
-    if split_names and list(folds) == [0]:
+    if split_names:
         names = [n for split, n in split_names.items() if fold_key(0, split, keys[0]) in summary]
         title = f"{name}: official {' / '.join(names)} split ({run_dir})"
         rows = split_rows(summary, split_names, keys)
