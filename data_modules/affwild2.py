@@ -42,6 +42,7 @@ from mmer.data.media import (
     read_face_crops,
     video_info,
 )
+from mmer.data.paths import plain_name
 from mmer.data.readers import read_text
 from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.windowed import WindowedDataModule
@@ -187,8 +188,9 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
                     raise DataError(f"{txt}: no raw video '{raw}.mp4' or '{raw}.avi' under {root} (needed for audio)")
                 values, labelled = primary.read(txt)
                 self._labels[video] = {self.tracks[0]: (values, labelled)}
-                self._files[video] = {"annotation": txt, "video": videos[raw],
-                                      "crops": crops / video if crops is not None else None}
+                inside = self.data_root().check
+                self._files[video] = {"annotation": inside(txt), "video": inside(videos[raw]),
+                                      "crops": inside(crops / video) if crops is not None else None}
                 if self.layout == "trainval_folds":  # LFAN: Train and Validation are folded, Validation is fold 0
                     recordings.append(Recording(video, raw, len(values), "trainval", official_val=split != "train"))
                 else:
@@ -224,13 +226,14 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         ids = list(first)
         out = []
         for video in ids:
-            raw = raw_video_id(video)
+            raw = raw_video_id(plain_name(video, str(listing)))
             if raw not in videos:
                 raise DataError(f"{listing}: test video '{video}' has no raw video '{raw}.mp4|.avi' under {self.root}")
             if video in self._files:
                 raise DataError(f"{listing}: '{video}' is also annotated in the training/validation data")
-            out.append(self._unlabelled_video(video, videos[raw], crops / video if crops is not None else None,
-                                              "test"))
+            inside = self.data_root().check
+            out.append(self._unlabelled_video(video, inside(videos[raw]),
+                                              inside(crops / video) if crops is not None else None, "test"))
         log.info("affwild2: %d unlabelled test videos from %s (predicted, not scored)", len(out), listing)
         return out
 
@@ -298,10 +301,9 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
             rows = [f"image_location,{header}"] + [f"{video}/{k + 1:05d}.jpg,{v}" for k, v in enumerate(values)]
             atomic_write_text(Path(out_dir) / f"{video}.txt", "\n".join(rows) + "\n")
 
-    def prepare_data(self) -> None:
-        super().prepare_data()
-        if self._unreadable_crops:
-            log.warning("affwild2: %d unreadable face crops were treated as missing faces", self._unreadable_crops)
+    def dataset_report(self) -> dict[str, int]:
+        """Face crops that exist but cannot be read (masked like a frame without a face, and counted)."""
+        return {"unreadable face crops": self._unreadable_crops}
 
     def _video_meta(self, video: Path, raw: str) -> tuple[float, int]:
         key = cache_key({"kind": "meta", "v": EXTRACTION_VERSION}, [video])
@@ -322,6 +324,11 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         fps, _ = self._meta(rec)
         n = rec.num_frames
         crops = files["crops"]
+        if files["annotation"] is not None and (crops is None or not any(crops.glob("*.jpg"))):  # a labelled video
+            where = f"{crops} is missing or empty" if crops is not None else "there is no cropped_aligned folder"
+            raise DataError(f"affwild2: video '{rec.id}' has no face crops ({where}): every frame's face would be "
+                            "masked and the model would learn from a blank stream; restore the crops, or set "
+                            "data.on_bad_input=skip to leave such videos out")
         face_key = cache_key({"kind": "faces", "size": self.face_size, "n": n, "v": EXTRACTION_VERSION},
                              [crops] if crops is not None and crops.is_dir() else [])
 

@@ -9,7 +9,8 @@ cached as one uint8 (N, 3, S, S) array per sample), and the biosignals ``gsr`` (
 (trapezius) as waveforms of ``bio_length`` samples at 512 Hz (2,816 = 5.5 s), each z-scored per sample when
 ``bio_normalize`` (the skin conductance level differs between people far more than within a trial; set it False
 to keep raw units). Samples shorter than ``num_frames`` / ``bio_length`` are zero-padded with a False mask; longer
-ones are cut.
+ones are cut; a file with less than half of a trial (a 3-frame video, a one-row signal) is broken, not short: bad
+input. samples.csv's class_id must agree with its class_name, and a signal's time column must increase.
 
 Bad input: a missing or unreadable video, a biosignal file without the needed column or with a non-numeric
 value stop with an error naming the file, unless ``on_bad_input="skip"``: then the sample is left out, counted
@@ -105,11 +106,20 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
             raise DataError(f"{table}: sample names are not unique")
         return [Recording(s.name, s.subject, 1) for s in kept]
 
+    @staticmethod
+    def _check_length(path: Path, got: int, trial: int, unit: str) -> None:
+        """Every BioVid trial lasts 5.5 s (138 frames, 2,816 signal rows): a file holding less than half of that is
+        broken (a 3-frame video, a one-row signal), not a short trial; padding would hide it."""
+        if got < trial / 2:
+            raise DataError(f"{path}: {got} {unit}, where a BioVid trial has {trial} (data."
+                            f"{'num_frames' if unit == 'frames' else 'bio_length'}); the file is cut short: restore "
+                            "it, or set data.on_bad_input=skip to leave such trials out")
+
     def _load(self, rec: Recording) -> Item:
         root, sample = Path(self.root), self._samples[rec.id]
         inputs = {}
         if "visual" in self.modalities:
-            video = video_path(root, sample)
+            video = self.data_root().check(video_path(root, sample))
             if not video.is_file():
                 raise DataError(f"{video}: video is missing (needed for the visual modality); restore it or set "
                                 f"data.modalities without 'visual'")
@@ -117,13 +127,15 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
                             [video])
             frames = self.cache.get_or_build(rec.id, "frames", key, lambda: decode_frames(
                 video, self.face_size, self.crop, self.extraction.media_tolerance))
+            self._check_length(video, len(frames), self.num_frames, "frames")
             inputs["visual"] = frames[:: self.frame_step]
         bio = [m for m in self.modalities if m in BIO_COLUMNS]
         if bio:
-            path = bio_path(root, sample)
+            path = self.data_root().check(bio_path(root, sample))
             columns = [BIO_COLUMNS[m] for m in bio]
             key = cache_key({"kind": "bio", "columns": columns, "v": EXTRACTION_VERSION}, [path])
             signals = self.cache.get_or_build(rec.id, "bio", key, lambda: read_bio_csv(path, columns))
+            self._check_length(path, len(signals), self.bio_length, "rows")
             for j, m in enumerate(bio):
                 x = np.asarray(signals[:, j], np.float32)
                 if self.bio_normalize:

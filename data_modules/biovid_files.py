@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.base import ABSURD
+from mmer.data.paths import plain_name
 from mmer.data.readers import read_csv
 
 CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")
@@ -58,7 +60,13 @@ def read_samples_csv(path: Path) -> list[BioVidSample]:
         sample = BioVidSample(row.subject_name.strip(), row.class_name.strip(), row.sample_name.strip())
         if not sample.subject or not sample.name:
             raise DataError(f"{path}, line {i}: empty subject_name or sample_name")
+        plain_name(sample.subject, f"{path}, line {i}, subject_name")  # names become paths under the root
+        plain_name(sample.name, f"{path}, line {i}, sample_name")
         _check_class(sample.class_name, f"{path}, line {i}")
+        class_id = str(getattr(row, "class_id", "")).strip()
+        if class_id and class_id != str(CLASSES.index(sample.class_name)):  # the two label columns contradict
+            raise DataError(f"{path}, line {i}: class_id {class_id} contradicts class_name {sample.class_name} "
+                            f"(class {CLASSES.index(sample.class_name)} of {list(CLASSES)}); fix one of them")
         if first.setdefault(sample.name, i) != i:  # a second row would make a second recording of one trial
             raise DataError(f"{path}, line {i}: sample '{sample.name}' is already on line {first[sample.name]}; "
                             f"give each sample one row")
@@ -110,13 +118,22 @@ def read_bio_csv(path: Path, columns: list[str]) -> np.ndarray:
             bad = next(i for i, v in enumerate(values) if not _is_float(v))
             raise DataError(f"{path}, line {bad + 2}: column '{col}' has the non-numeric value '{values.iloc[bad]}'"
                             ) from None
-        finite = np.isfinite(out[:, j])
+        finite = np.isfinite(out[:, j]) & (np.abs(out[:, j]) <= ABSURD)  # 1e30 is no skin conductance either
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
             raise DataError(f"{path}, line {bad + 2}: column '{col}' has the value '{values.iloc[bad]}' "
-                            f"({int((~finite).sum())} non-finite values); re-export the signal")
+                            f"({int((~finite).sum())} values not finite or beyond {ABSURD:g}); re-export the signal")
     if len(out) == 0:
         raise DataError(f"{path}: no rows under the header")
+    if "time" in df.columns:  # samples in the order they were recorded, or the signal is scrambled
+        time = df["time"].str.strip().map(lambda v: float(v) if _is_float(v) else np.nan).to_numpy(np.float64)
+        step = np.diff(time)
+        if not np.isfinite(time).all() or (step <= 0).any():
+            bad = int(np.flatnonzero(~np.isfinite(time))[0]) if not np.isfinite(time).all() else \
+                int(np.flatnonzero(step <= 0)[0]) + 1
+            raise DataError(f"{path}, line {bad + 2}: the time column is not increasing there (value "
+                            f"'{df['time'].iloc[bad].strip()}' after '{df['time'].iloc[max(bad - 1, 0)].strip()}'); "
+                            "the rows are out of order or duplicated: re-export the signal")
     return out
 
 

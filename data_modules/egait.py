@@ -45,7 +45,8 @@ class EGaitDataModule(SampleDataModule):
     def index(self) -> list[Recording]:
         if not self._items:
             root = Path(require_dir(self.root, "egait"))
-            gaits, labels = read_egait(root / self.features, root / self.labels)
+            inside = self.data_root().check
+            gaits, labels = read_egait(inside(root / self.features), inside(root / self.labels))
             for key, gait in gaits.items():
                 if not 0 <= labels[key] < len(self.label_names):
                     raise DataError(f"{root / self.labels}: gait '{key}' has label {labels[key]}, outside 0.."
@@ -60,3 +61,6 @@ class EGaitDataModule(SampleDataModule):
 
     def load(self, rec: Recording) -> Item:
         return self._items[rec.id]
+
+    def loaded_items(self) -> list[Item]:
+        return list(self._items.values())

@@ -56,14 +56,6 @@ EYE_SUFFIXES = (".tsv", ".csv", ".txt", ".xlsx")
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def _first(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
-    for suffix in suffixes:
-        path = folder / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
 class EmerDataModule(ExtractedDataset, SampleDataModule):
     """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     root, cache_dir: the release and the feature cache (default ``<root>/.mmer_cache``).
@@ -219,8 +211,8 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         return Item(inputs=inputs, input_masks=masks, targets=targets, target_masks=tmasks)
 
     def _faces(self, root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-        folder = root / "faces" / name
-        video = _first(root / "videos", name, (".mp4", ".avi", ".mov", ".mkv"))
+        folder = self.data_root().check(root / "faces" / name)
+        video = self._first(root / "videos", name, (".mp4", ".avi", ".mov", ".mkv"))
         sources = [p for p in (folder, video) if p is not None and p.exists()]
         if not sources:
             return np.zeros((self.face_frames, 3, self.face_size, self.face_size), np.uint8), \
@@ -243,7 +235,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         return faces, faces.reshape(self.face_frames, -1).max(1) > 0
 
     def _eye(self, root: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        path = _first(root / "eye", name, EYE_SUFFIXES)
+        path = self._first(root / "eye", name, EYE_SUFFIXES)
         if path is None:
             zero = np.zeros((self.eye_steps, len(EYE_FEATURES)), np.float32)
             return zero, np.zeros((self.eye_steps, 2), np.float32), np.zeros(self.eye_steps, bool)
@@ -262,6 +254,14 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         self._gaze_blank[name] = (int(packed[0, d + 4]), int(packed[0, d + 5]))
         return np.asarray(packed[:, :d]), np.asarray(packed[:, d:d + 2]), np.asarray(packed[:, d + 2] > 0.5)
 
+    def _first(self, folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
+        """``folder/<name><suffix>`` for the first suffix that exists, checked to be inside the data root."""
+        for suffix in suffixes:
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return self.data_root().check(path)
+        return None
+
     def _eye_key(self, path: Path) -> str:
         return cache_key({"kind": "eye", "steps": self.eye_steps, "columns": self.eye_columns, "screen": self.screen,
                           "unit": self.seconds_per_unit, "v": EXTRACTION_VERSION}, [path])
@@ -269,7 +269,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
     def _fixation(self, root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image, UnidentifiedImageError
 
-        path = _first(root / "fixation", name, (".png", ".jpg", ".jpeg", ".bmp"))
+        path = self._first(root / "fixation", name, (".png", ".jpg", ".jpeg", ".bmp"))
         if path is None:
             return np.zeros((1, 1, self.fixation_size, self.fixation_size), np.uint8), np.zeros(1, bool)
         try:
@@ -280,14 +280,9 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         return grey[None, None].copy(), np.ones(1, bool)
 
     # ------------------------------------------------------------------------------------------ report
-    def data_report(self) -> dict[str, int]:
-        """Left-out labels and samples (from discovery) and, over the loaded samples, masked modalities."""
+    def dataset_report(self) -> dict[str, int]:
+        """Left-out labels and samples (from discovery) and what the eye tables lack."""
         counts = Counter(self.counts)
-        for item in self.extraction.loaded.values():
-            for m, mask in item.input_masks.items():
-                if not np.any(mask):
-                    counts[f"samples without {m} data"] += 1
         counts["eye tables missing an optional column"] = sum(n > 0 for n in self._eye_missing.values())
         counts["eye-table rows without a gaze point (empty or nan cells)"] = sum(b for b, _ in self._gaze_blank.values())
-        counts["samples skipped"] = len(self.skipped)
         return dict(sorted(counts.items()))

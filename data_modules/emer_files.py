@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.paths import plain_name
 from mmer.data.readers import read_csv, read_sheet, read_text
 
 CLASS_VIEWS = ("er", "er3", "fer", "fer3")  # views holding class names
@@ -59,6 +60,11 @@ def read_labels(path: Path, columns: dict[str, str], classes: dict[str, list[str
             samples = [s for s in samples if s.name != name]
             continue
         first_row[name] = row
+        try:  # a sample name becomes the file names faces/<name>, eye/<name>.csv, ...
+            plain_name(name, f"{path} row {row}")
+        except DataError as exc:
+            problems[name] = str(exc)
+            continue
         sample = EmerSample(name, str(rec[columns["subject"]]).strip())
         try:
             for view, col in views.items():
@@ -154,7 +160,33 @@ def read_eye_table(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]
                 raise DataError(f"{path} row {i + 2}, column '{col}': '{text.iloc[i]}' is not a number "
                                 f"({int(bad.sum())} such cells); re-export the table")
             out[key] = values.to_numpy(np.float64)
+    check_eye_values(path, out, columns)
     return out
+
+
+#: what an eye can physically give, per column (a human pupil is 1.5 to 9 mm across)
+PLAUSIBLE = {"pupil_left": (0.0, 20.0), "pupil_right": (0.0, 20.0)}
+
+
+def check_eye_values(path: Path, table: dict[str, np.ndarray], columns: dict[str, str]) -> None:
+    """Timestamps that go back (rows out of order) and physically impossible values (a pupil of 1e30 mm) stop
+    with the file, row and column: binned by time, either would pass into the features unseen."""
+    t = table["timestamp"]
+    rows = np.flatnonzero(np.isfinite(t))
+    back = np.flatnonzero(np.diff(t[rows]) < 0)
+    if len(back):
+        i, j = rows[back[0]], rows[back[0] + 1]
+        raise DataError(f"{path} row {j + 2}, column '{columns['timestamp']}': {t[j]:g} is earlier than row {i + 2}'s "
+                        f"{t[i]:g} ({len(back)} such rows); the rows are out of order: sort the export by time")
+    for key, (low, high) in PLAUSIBLE.items():
+        if key not in table:
+            continue
+        values = table[key]
+        bad = np.flatnonzero(np.isfinite(values) & ((values < low) | (values > high)))
+        if len(bad):
+            raise DataError(f"{path} row {bad[0] + 2}, column '{columns[key]}': {values[bad[0]]:g} is not a pupil "
+                            f"diameter in millimetres (expected {low:g} to {high:g}; {len(bad)} such cells); "
+                            "re-export the table")
 
 
 def bin_index(t: np.ndarray, steps: int) -> np.ndarray:

@@ -171,7 +171,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
                     targets={"emotion": np.int64(CLASSES.index(seg.track.label))},
                     target_masks={"emotion": np.bool_(True)})
 
-    def data_report(self) -> dict[str, int]:
+    def dataset_report(self) -> dict[str, int]:
         """Counts of masked or left-out input over the videos extracted so far (:data:`COUNTERS`, plus agents left
         out for an unknown label)."""
         total = Counter()
@@ -184,7 +184,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         for suffix in VIDEO_SUFFIXES:
             path = Path(self.root) / "videos" / f"{video}{suffix}"
             if path.is_file():
-                return path
+                return self.data_root().check(path)
         raise DataError(f"groupwalk: no video file for '{video}' under {Path(self.root) / 'videos'} (looked for "
                         f"{', '.join(VIDEO_SUFFIXES)}); restore it or drop its rows from annotations.csv")
 
@@ -235,7 +235,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         when present, else OpenPose JSON matched to the agent boxes by IoU."""
         root = Path(self.root)
         poses: dict[str, list] = {t.agent: [None] * len(t.frames) for t in tracks}
-        arrays = {t.agent: root / "keypoints" / video / f"{t.agent}.npy" for t in tracks}
+        arrays = {t.agent: self.data_root().check(root / "keypoints" / video / f"{t.agent}.npy") for t in tracks}
         by_frame = defaultdict(list)  # frame -> [(agent, row, box)] of agents without a keypoint array
         for t in tracks:
             if arrays[t.agent].is_file():
@@ -247,7 +247,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
                 for r, f in enumerate(t.frames):
                     by_frame[int(f)].append((t.agent, r, t.boxes[r]))
         if by_frame:
-            folder = root / "openpose" / video
+            folder = self.data_root().check(root / "openpose" / video)
             files = openpose_files(folder) if folder.is_dir() else {}
             for f, agents in sorted(by_frame.items()):
                 if f not in files:

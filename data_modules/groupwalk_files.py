@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.paths import plain_name
 from mmer.data.readers import read_csv, read_text
 
 CLASSES = ("angry", "happy", "neutral", "sad")
@@ -94,6 +95,9 @@ def read_annotations(path: Path, on_bad_input: str = "error") -> tuple[list[Agen
     tracks, left_out = [], {}
     twice = df.duplicated(["video", "agent", "frame"], keep=False)
     for (video, agent), g in df.groupby(["video", "agent"], sort=True):
+        where = f"{path} row {int(g.index[0]) + 2}"
+        plain_name(str(video), f"{where}, column 'video'")  # they name videos/<video>.mp4, keypoints/<video>/<agent>
+        plain_name(str(agent), f"{where}, column 'agent'")
         if twice[g.index].any():  # two boxes (or labels) for one agent and frame: neither can be trusted
             rows = (g.index[twice[g.index].to_numpy()] + 2).tolist()
             if on_bad_input == "error":

@@ -31,6 +31,7 @@ import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.dialogue import Dialogue, DialogueDataModule, UtteranceMedia
+from mmer.data.readers import read_text
 from mmer.data.records import Recording, require_dir
 
 CODES = {"neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx"}
@@ -46,7 +47,7 @@ _TEXT = re.compile(r"^(\S+) \[[\d.]+-[\d.]+\]: ?(.*)$")
 def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
     """(start, end in seconds, utterance id, emotion code) of every label line, in file order."""
     out, seen = [], {}
-    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, "EmoEvaluation file").splitlines(), start=1):
         if not line.startswith("["):
             continue
         m = _LABEL.match(line)
@@ -59,7 +60,11 @@ def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
             raise DataError(f"{path}:{lineno}: utterance {m.group(3)} already has a label line ({path.name}:"
                             f"{seen[m.group(3)]}); give each utterance one line")
         seen[m.group(3)] = lineno
-        out.append((float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)))
+        start, end = float(m.group(1)), float(m.group(2))
+        if start > end:  # the span cuts the utterance's clip out of the dialogue's video
+            raise DataError(f"{path}:{lineno}: utterance {m.group(3)} starts at {start:g} s, after it ends "
+                            f"({end:g} s); fix the span")
+        out.append((start, end, m.group(3), m.group(4)))
     if not out:
         raise DataError(f"{path}: no label lines ('[start - end]<TAB>utterance<TAB>code<TAB>[V, A, D]')")
     return out
@@ -68,7 +73,7 @@ def read_evaluation(path: Path) -> list[tuple[float, float, str, str]]:
 def read_transcription(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"{path}: transcription file is missing (needed for the text of every utterance)")
-    return {m.group(1): m.group(2).strip() for line in path.read_text(errors="replace").splitlines()
+    return {m.group(1): m.group(2).strip() for line in read_text(path, "transcription").splitlines()
             if (m := _TEXT.match(line.strip()))}
 
 

@@ -59,7 +59,7 @@ from mmer.data.speech import (
     functionals,
     read_speech,
 )
-from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, discover, parse_clip
+from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, clip_durations, discover, parse_clip
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1
@@ -162,7 +162,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         spec = {"emotion": self.emotions, "intensity": list(INTENSITIES.values())}
         return {t: spec[t] for t in (("emotion", "intensity") if self.task == "both" else (self.task,))}
 
-    def data_report(self) -> dict[str, int]:
+    def dataset_report(self) -> dict[str, int]:
         return {"files with a name off the RAVDESS scheme (left out)": len(self._bad_names)}
 
     # ------------------------------------------------------------------ discovery
@@ -182,6 +182,8 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         root = Path(require_dir(self.root, "ravdess"))
         suffixes = (".mp4",) if "visual" in self.modalities else (".wav", ".mp4")
         clips, bad = discover(root, suffixes)
+        for clip in clips:
+            self.data_root().check(clip.path)
         if bad:
             if self.extraction.on_bad_input == "error":
                 why = next(iter(bad.values()))
@@ -195,8 +197,10 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         missing = [a for a in self.test_actors if a not in {c.actor for c in clips}]
         if missing:
             raise ConfigError(f"data.test_actors: actors {missing} have no clips under {root}")
+        durations = clip_durations(clips, self.extraction.on_bad_input, self.extraction.skipped, str(root))
+        clips = [c for c in clips if c.id in durations]
         self._clips = {c.id: c for c in clips}
-        self._length_s = self._longest(clips)
+        self._length_s = self._longest(durations, clips)
         log.info("ravdess: %d clips of %d actors (%s); %s held out", len(clips), len({c.actor for c in clips}),
                  self.vocal_channel, self.test_actors or "no actors")
         return [Recording(c.id, f"actor{c.actor:02d}", 1, "test" if c.actor in self.test_actors else "trainval")
@@ -217,10 +221,9 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                 best[take] = c
         return sorted(best.values(), key=lambda c: c.id)
 
-    def _longest(self, clips: list[Clip]) -> float:
+    def _longest(self, durations: dict[str, float], clips: list[Clip]) -> float:
         """The longest clip (header durations), rounded up to 0.1 s; with ``seconds`` set, a longer clip is bad
         input (it would be cut)."""
-        durations = {c.id: clip_seconds(c.path) for c in clips}
         longest_id = max(durations, key=durations.get)
         longest = math.ceil(durations[longest_id] * 10 - 1e-6) / 10
         if self.seconds is not None and durations[longest_id] > self.seconds + 1e-3:

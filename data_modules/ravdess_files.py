@@ -23,7 +23,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mmer.core.errors import DataError
+from mmer.data.speech import clip_seconds
 
 MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
 CHANNELS = {"01": "speech", "02": "song"}
@@ -102,13 +105,48 @@ def parse_clip(path: Path, check_folder: bool = True) -> Clip:
 def discover(root: Path, suffixes: tuple[str, ...] = (".wav", ".mp4")) -> tuple[list[Clip], dict[str, str]]:
     """Every ``Actor_XX/*`` file of the release under ``root`` with one of ``suffixes`` -> (clips sorted by id,
     {path: why} for the files :func:`parse_clip` refuses). Hidden files and other folders are ignored."""
-    clips, bad = [], {}
+    clips, bad, seen = [], {}, {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("Actor_")):
         for path in sorted(folder.iterdir()):
             if path.name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
+            same = seen.setdefault((folder.name, path.name.lower()), path)
+            if same != path:  # x.wav and x.WAV: one take twice (a copy made on a case-insensitive disk)
+                raise DataError(f"{same} and {path.name} are one file name in two cases: keep one of them")
             try:
                 clips.append(parse_clip(path))
             except DataError as exc:
                 bad[str(path)] = str(exc)
     return sorted(clips, key=lambda c: c.id), bad
+
+
+#: a clip longer than this many times the median clip is bad input (it would set everyone's padding)
+OUTLIER = 4.0
+
+
+def clip_durations(clips: list[Clip], on_bad_input: str, skipped: dict[str, str], root: str) -> dict[str, float]:
+    """{clip id: seconds} from each file's header. An unreadable file, or one :data:`OUTLIER` times longer than
+    the median clip (every clip is padded to the longest), stops the run naming it, or with ``on_bad_input=skip``
+    is left out and recorded in ``skipped`` like any other bad recording."""
+    def bad(clip: Clip, why: str) -> None:
+        if on_bad_input == "error":
+            raise DataError(f"{why} (or set data.on_bad_input=skip to leave such files out)")
+        skipped[clip.id] = why
+
+    durations = {}
+    for c in clips:
+        try:
+            durations[c.id] = clip_seconds(c.path)
+        except DataError as exc:
+            bad(c, str(exc))
+    if not durations:
+        raise DataError(f"ravdess: none of the {len(clips)} clips under {root} is readable; first: "
+                        f"{next(iter(skipped.values()))}")
+    median = float(np.median(list(durations.values())))
+    for c in clips:
+        if durations.get(c.id, 0) > OUTLIER * median:
+            bad(c, f"{c.path}: {durations[c.id]:.1f} s, {durations[c.id] / median:.0f} times the median clip "
+                   f"({median:.1f} s); every clip is padded to the longest, so this one would set the length of all: "
+                   "remove it")
+            del durations[c.id]
+    return durations

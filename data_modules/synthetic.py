@@ -129,6 +129,9 @@ class SyntheticAVDataModule(WindowedDataModule):
     def load(self, rec: Recording) -> Item:
         return self._items[rec.id]
 
+    def loaded_items(self) -> list[Item]:
+        return list(self._items.values())
+
     def _make_video(self, rng: np.random.Generator, length: int, mix_v: np.ndarray, mix_a: np.ndarray) -> Item:
         lat = {k: smooth_signal(rng, length) for k in ("u1", "u2", "p1", "p2", "w1", "w2", "q1", "q2")}
         valence = np.tanh(0.7 * (0.6 * lat["u1"] + 0.3 * lat["w1"] + 0.7 * lat["p1"] * lat["q1"]))

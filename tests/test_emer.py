@@ -94,7 +94,7 @@ def test_fixture_views_masks_and_folds(tmp_path_factory):
         assert item.input_masks["eye"].sum() >= 28  # the tracking gap
     assert not dm.load(next(r for r in dm.recordings if r.id == "s04_c3")).input_masks["face"].any()
     report = dm.data_report()
-    assert report["samples without face data"] == 1 and report["eye tables missing an optional column"] == 1
+    assert report["recordings without face"] == 1 and report["eye tables missing an optional column"] == 1
     # the European export (semicolons, decimal commas) reads like the others: its gaze sits where its class puts it
     eu = dm.load(next(r for r in dm.recordings if r.id == "s03_c2"))
     k = CLASSES7.index(sheet.loc["s03_c2", "ER_7"])

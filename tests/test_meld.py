@@ -83,7 +83,7 @@ def test_empty_utterances_and_single_dialogues_are_counted(tmp_path, caplog):
             '2,Fine.,Rachel,anger,negative,1,0,1,1,"00:00:03,000","00:00:04,000"',
             '3,Really?,Ross,surprise,positive,1,2,1,1,"00:00:05,000","00:00:06,000"']
     _write(tmp_path / "train_sent_emo.csv", rows)
-    _write(tmp_path / "dev_sent_emo.csv", rows[1:])
+    _write(tmp_path / "dev_sent_emo.csv", [r.replace("Ross", "Joey") for r in rows[1:]])  # not a copy of train
     dm = MeldDataModule(root=str(tmp_path))
     dm.setup("fit")
     assert "1 empty utterances" in caplog.text and "1 one-utterance dialogues" in caplog.text

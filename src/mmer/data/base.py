@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -23,9 +24,29 @@ from mmer.core.distributed import ContiguousBatches, Interleaved, rank_and_world
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.folds import grouped_kfold
 from mmer.data.hooks import ExplainHooks, PredictHooks, RunReportHooks
+from mmer.data.paths import DataRoot
 from mmer.data.records import Item, ModalitySpec, Recording, check_partitions
 
 log = logging.getLogger(__name__)
+
+
+#: no feature, signal or embedding comes near this magnitude (the largest met: ComParE functionals, about 3e9); a
+#: value beyond it is a corrupt cell or a unit error (a float WAV of amplitude 1e29, a pupil of 1e30 mm)
+ABSURD = 1e15
+
+
+def check_values(x: np.ndarray, where: str) -> None:
+    """Float inputs finite and below :data:`ABSURD` in magnitude (integer frames and tokens pass): a NaN or a
+    1e30 would otherwise surface as a NaN loss on an anonymous batch."""
+    if not np.issubdtype(x.dtype, np.floating):
+        return
+    if not np.isfinite(x).all():
+        raise DataError(f"{where}: {int((~np.isfinite(x)).sum())} NaN/Inf input values; re-extract that "
+                        "recording's features or drop it")
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > ABSURD:
+        raise DataError(f"{where}: input values reach {peak:.3g}, beyond any real feature or signal (|x| <= "
+                        f"{ABSURD:g}): the source file holds a wrong unit or a corrupt value; fix or drop it")
 
 
 class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDataModule):
@@ -40,10 +61,12 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
         seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
         batch_size, num_workers, pin_memory: loader settings.
         check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
+        allow_outside_root: read files whose real path is outside ``data.root`` (:mod:`mmer.data.paths`).
     """
 
     def __init__(self, num_folds: int | str = 3, fold: int = 0, seed: int = 0, fold0_official: bool = False,
-                 batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False, check_finite: bool = True) -> None:
+                 batch_size: int = 8, num_workers: int = 0, pin_memory: bool = False, check_finite: bool = True,
+                 allow_outside_root: bool = False) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
             raise ConfigError(f"data.batch_size={batch_size}, data.num_workers={num_workers}: need batch_size >= 1 "
@@ -55,10 +78,21 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
         self.fold0_official = fold0_official
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.check_finite = check_finite
+        self.allow_outside_root = allow_outside_root
+        self._data_root: DataRoot | None = None
         self.recordings: list[Recording] = []
         self.fold_of: dict[str, int] = {}
 
     # ------------------------------------------------------------------ what a dataset subclass provides
+    def data_root(self) -> DataRoot:
+        """``self.root`` (a dataset read from files has one) as the :class:`~mmer.data.paths.DataRoot` every path
+        read from the data goes through."""
+        root = getattr(self, "root", None)
+        if self._data_root is None or self._data_root.path != Path(str(root)):
+            name = type(self).__name__.removesuffix("DataModule").lower()
+            self._data_root = DataRoot(str(root), name, self.allow_outside_root)
+        return self._data_root
+
     def input_spec(self) -> dict[str, ModalitySpec]:
         raise NotImplementedError
 
@@ -103,10 +137,7 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
                     labelled[name] = labelled[name] or bool(np.any(item.target_masks[name]))
             if self.check_finite:
                 for m, x in item.inputs.items():
-                    if not np.isfinite(x).all():
-                        bad = int((~np.isfinite(x)).sum())
-                        raise DataError(f"recording '{r.id}', modality '{m}': {bad} NaN/Inf input values; "
-                                        f"re-extract that recording's features or drop it")
+                    check_values(x, f"recording '{r.id}', modality '{m}'")
         for name, any_label in labelled.items():
             if not any_label:
                 raise DataError(f"target '{name}' has no label in the train/validation partition "

@@ -29,6 +29,7 @@ audio or visual input (each on its own) and is counted in one warning; the text 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,23 @@ class Dialogue:
     utterance_ids: list[str] | None = None  # names in warnings (default utt0, utt1, ...)
 
 
+def check_repeats(dialogues: Sequence[Dialogue], dataset: str) -> None:
+    """A validation or held-out dialogue that is a training dialogue again (the same speakers saying the same
+    lines: a split file copied over another, or overlapping exports) would select checkpoints or report scores on
+    what the model trained on: refused, naming an example and how many repeat."""
+    def key(d: Dialogue) -> tuple:
+        return tuple(zip(d.speakers, d.texts))
+
+    trained = {key(d): d.recording.id for d in dialogues
+               if d.recording.partition == "trainval" and not d.recording.official_val}
+    scored = [d for d in dialogues if d.recording.partition == "test" or d.recording.official_val]
+    repeats = [(d.recording.id, trained[key(d)]) for d in scored if key(d) in trained]
+    if repeats:
+        raise DataError(f"{dataset}: dialogue {repeats[0][0]} is training dialogue {repeats[0][1]} again "
+                        f"({len(repeats)} of {len(scored)} validation / held-out dialogues repeat training ones): the splits overlap, so checkpoints "
+                        "would be chosen and scores reported on training data; check that each split file is its own")
+
+
 class DialogueDataModule(WindowedDataModule):
     """Args (besides :class:`~mmer.data.base.FoldedDataModule`'s):
     tokenizer: encoder folder or packaged name (``minilm``). max_tokens: tokens per utterance (longer ones are cut).
@@ -91,6 +109,10 @@ class DialogueDataModule(WindowedDataModule):
     crops per utterance appended to the frames. cache_dir: where the extracted clips are kept (default
     ``<root>/.mmer_cache``).
     """
+
+    #: the splits come from separate files (MELD's train / dev / test CSVs), which may be copies of each other:
+    #: checked by :func:`check_repeats`. (IEMOCAP's split by session: two pairs may perform one script.)
+    split_files: bool = False
 
     step_unit = "utterances"
     per_step_predictions = True  # every utterance has its own label: mmer explain explains each one
@@ -147,7 +169,10 @@ class DialogueDataModule(WindowedDataModule):
         return self._recordings
 
     def _build(self) -> list[Recording]:
-        return self._encode(self.dialogues())
+        dialogues = self.dialogues()
+        if self.split_files:
+            check_repeats(dialogues, self.dataset_name)
+        return self._encode(dialogues)
 
     def _encode(self, dialogues: list[Dialogue]) -> list[Recording]:
         """Tokenise every utterance of ``dialogues`` once (with its context) and register their items."""
@@ -179,6 +204,9 @@ class DialogueDataModule(WindowedDataModule):
             log.warning("%s: %d empty utterances (kept, encoded as empty text) and %d one-utterance dialogues",
                         name, empty, single)
         return [d.recording for d in dialogues]
+
+    def loaded_items(self) -> list[Item]:
+        return [self.load(r) for r in self._recordings if not self.clips or r.id in self._av]
 
     def load(self, rec: Recording) -> Item:
         item = self._items[rec.id]
@@ -214,7 +242,8 @@ class DialogueDataModule(WindowedDataModule):
         n, k, s, nf = len(media), self.frames_per_clip, self.frame_size, self.faces_per_clip
         settings = {"rows": self.clip_rows, "k": k, "size": s, "mels": self.n_mels, "faces": nf, "v": 4,
                     "spans": [(m.start, m.end) for m in media]}
-        files = sorted({str(f) for m in media for f in (m.audio, m.video) if f is not None and Path(f).is_file()})
+        files = sorted({str(self.data_root().check(f)) for m in media for f in (m.audio, m.video)
+                        if f is not None and Path(f).is_file()})
         if nf:
             files += sorted(str(f) for m in media if m.faces and m.faces.is_dir() for f in m.faces.iterdir()
                             if f.suffix.lower() in IMAGE_SUFFIXES)

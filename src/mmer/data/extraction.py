@@ -90,6 +90,9 @@ class ExtractedDataset:
     def skipped(self) -> dict[str, str]:
         return self.extraction.skipped
 
+    def loaded_items(self) -> list[Item]:
+        return list(self.extraction.loaded.values())
+
     def prepare_data(self) -> None:
         """Extract every recording's cache now, with a progress bar (``data.on_bad_input`` decides about bad ones;
         ``setup`` would otherwise extract on first use), then log the input report if it has news (Lightning calls

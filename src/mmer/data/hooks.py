@@ -8,14 +8,30 @@ ones that apply to it. Nothing outside a data module sets or probes its attribut
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from mmer.core.errors import DataError
-from mmer.data.records import Recording
+from mmer.data.records import Item, Recording
+
+
+def input_counts(skipped: Mapping[str, str], items: Iterable[Item]) -> dict[str, int]:
+    """``recordings skipped as bad input`` (left out under ``data.on_bad_input=skip``); per modality m present
+    in the items, ``recordings without m`` (every step masked: a missing file, no face found at all) and
+    ``masked m steps`` (the masked steps of the other recordings: frames without a face, utterances without a
+    clip)."""
+    counts = {"recordings skipped as bad input": len(skipped)}
+    for item in items:
+        for m, mask in item.input_masks.items():
+            mask = np.asarray(mask, bool)
+            missing = int(mask.size - np.count_nonzero(mask))
+            whole = mask.size > 0 and missing == mask.size
+            counts[f"recordings without {m}"] = counts.get(f"recordings without {m}", 0) + int(whole)
+            counts[f"masked {m} steps"] = counts.get(f"masked {m} steps", 0) + (0 if whole else missing)
+    return dict(sorted(counts.items(), key=lambda kv: kv[0] != "recordings skipped as bad input"))
 
 
 class RunReportHooks:
@@ -33,8 +49,18 @@ class RunReportHooks:
         return {}
 
     def data_report(self) -> dict[str, int]:
-        """Counts of masked or left-out input a dataset keeps ({what: count}, e.g. GroupWalk's missing poses);
-        logged after extraction and written to the run summary as ``data/*``. None by default."""
+        """Every masked or unusable input, counted the same way by every data module (:func:`input_counts` over
+        the recordings loaded so far), then the dataset's own finer counts (:meth:`dataset_report`); logged after
+        extraction and written to the run summary as ``data/*``."""
+        return input_counts(self.skipped, self.loaded_items()) | self.dataset_report()
+
+    def loaded_items(self) -> Iterable[Item]:
+        """The items loaded so far (never loads one). None by default."""
+        return ()
+
+    def dataset_report(self) -> dict[str, int]:
+        """A dataset's own counts beyond :func:`input_counts` ({what: count}, e.g. GroupWalk's frames without an
+        OpenPose file). None by default."""
         return {}
 
     def export_predictions(self, out_dir: Path, table: dict[str, np.ndarray], target: str) -> None:

@@ -149,18 +149,21 @@ def wav_header_seconds(path: Path) -> float | None:
     return None
 
 
-def _open(path: Path):
+def _open(path: Path, wanted: str = "video"):
+    """The container of ``path``; a file FFmpeg cannot open is named with what the caller wanted from it (a WAV
+    read for its audio is not reported as a video)."""
     import av
 
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
-        raise DataError(f"{path}: cannot open the video ({exc}); re-download or re-encode it") from None
+        what = "WAV file" if Path(path).suffix.lower() == ".wav" else wanted
+        raise DataError(f"{path}: cannot open the {what} ({exc}); re-download or re-encode it") from None
 
 
 def has_audio(path: Path) -> bool:
     """Whether a media file has an audio stream."""
-    with _open(path) as container:
+    with _open(path, "media file") as container:
         return bool(container.streams.audio)
 
 
@@ -245,7 +248,7 @@ def decode_audio(path: Path, sample_rate: int = 16000, tolerance: float = MEDIA_
     what)``, what the caller's annotation needs (``(n / fps, "annotation's 900 frames")``), within the tolerance."""
     import av
 
-    with _open(path) as container:
+    with _open(path, "audio file") as container:
         if not container.streams.audio:
             raise DataError(f"{path}: no audio stream; audio features need the raw video with its soundtrack")
         stream = container.streams.audio[0]
