@@ -19,7 +19,7 @@ THE_EXPERIMENT = $(or $(EXPERIMENT),$(shell $(BIN)/python -c "from mmer.config i
 RUN ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train extract test test-slow bench bench-train lint ablation ablate explain sweep agent sweep-local clean
+.PHONY: help install train extract test test-slow bench bench-train lint docs docs-serve ablation ablate explain sweep agent sweep-local clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ lint: install ## ruff, and the layer rule (import-linter contracts in pyproject.
 	$(BIN)/ruff check src data_modules tests benchmarks
 	$(BIN)/lint-imports
 
+docs: install ## build the documentation site from docs/ into site/ (mkdocs --strict: a broken link fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: install ## serve the documentation at http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 ablation: install ## fusion vs single-modality table on DATASET's default experiment
 	$(BIN)/mmer ablation experiment=$(THE_EXPERIMENT) $(ARGS)
 
@@ -72,5 +78,5 @@ agent: install ## run a W&B sweep agent: SWEEP_ID=<entity/project/id> [COUNT=]
 sweep-local: install ## run SWEEP=<file> offline with W&B's sweeps engine, COUNT trials
 	$(BIN)/mmer sweep-local $(SWEEP) --count $(COUNT) $(ARGS)
 
-clean: ## remove run folders and caches (keeps .venv)
-	rm -rf runs wandb .pytest_cache .ruff_cache
+clean: ## remove run folders, caches and the built docs site (keeps .venv)
+	rm -rf runs wandb site .pytest_cache .ruff_cache

@@ -218,8 +218,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """A command line as ``mmer`` reads it (what :func:`main` runs, and what the docs' test checks every command
+    shown in the docs with); a bad one exits with argparse's message (code 2)."""
+    argv = list(argv)
     name = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(name if name in BY_NAME else "")
     args, extra = parser.parse_known_args(argv)
@@ -229,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
     command = BY_NAME[args.cmd]
     quiet_logs(command.uses_lightning)
     try:

@@ -59,7 +59,7 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
         num_folds: k of the grouped k-fold over the trainval partition, or ``"loso"``: one fold per group
             (leave-one-subject-out where groups are subjects). fold: the active fold (:meth:`set_fold`).
         seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
-        batch_size, num_workers, pin_memory: loader settings.
+        batch_size: items per batch (per device). num_workers: loader processes. pin_memory: page-locked batches.
         check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
         allow_outside_root: read files whose real path is outside ``data.root`` (:mod:`mmer.data.paths`).
     """

@@ -110,7 +110,8 @@ class Task:
 
     Args:
         name: the key in :data:`TASKS` and a head's ``task``.
-        level, kind: see the module docstring.
+        level: ``frame`` or ``sample`` (the module docstring).
+        kind: ``values``, ``classes`` or ``labels`` (the module docstring).
         loss: ``loss(out, target, mask)`` over the valid targets (``mmer.evaluation.losses``).
         metrics: ``metrics(out_dim)`` -> ``{name: torchmetrics.Metric}`` accumulated over a whole epoch.
         per_dim: epoch metrics whose value is a vector with one entry per output: logged as ``<name>_<dim>`` and
