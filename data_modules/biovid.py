@@ -97,7 +97,7 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
         samples = read_samples_csv(table) if table.is_file() else derive_samples(root)
         if not samples:
             raise DataError(f"biovid: no samples under {root}: expected samples.csv or "
-                            f"biosignals_filtered/<subject>/<sample>_bio.csv (see the README's BioVid layout)")
+                            f"biosignals_filtered/<subject>/<sample>_bio.csv (see docs/datasets/biovid.md)")
         kept = [s for s in samples if s.class_name in self.classes]
         log.info("biovid: %d samples of %d subjects (%s); task %s keeps %d", len(samples),
                  len({s.subject for s in samples}), table if table.is_file() else "names", self.task, len(kept))

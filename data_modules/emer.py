@@ -141,7 +141,7 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
         self.counts["label rows without data"] = len(samples) - len(kept)
         if not kept:
             raise DataError(f"emer: no labelled sample has files under {root / 'eye'} or {root / 'faces'}; check "
-                            f"data.root and the layout in the README")
+                            f"data.root and the layout in docs/datasets/emer.md")
         self._samples = {s.name: s for s in kept}
         set_path = root / self.set_file if self.set_file else None
         if set_path is not None and set_path.is_file():

@@ -70,7 +70,7 @@ def read_annotations(path: Path, on_bad_input: str = "error") -> tuple[list[Agen
 
     if not path.is_file():
         raise DataError(f"{path}: annotation file not found; GroupWalk needs annotations.csv with columns "
-                        f"{','.join(REQUIRED)} (see the README's GroupWalk format)")
+                        f"{','.join(REQUIRED)} (see docs/datasets/groupwalk.md)")
     df = read_csv(path, "GroupWalk annotation CSV", dtype={"video": str, "agent": str, "label": str, "location": str})
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in REQUIRED if c not in df.columns]

@@ -1,4 +1,4 @@
-"""Paper fidelity: each paper's experiment composes to its reference code's settings (the README's tables list
+"""Paper fidelity: each paper's experiment composes to its reference code's settings (docs/papers/*.md list
 them with the reference's file), and each reference mechanism we reproduce is checked against a direct
 transcription of its formula."""
 
@@ -8,7 +8,7 @@ import torch
 
 from mmer.config.composer import compose
 
-#: experiment -> {resolved config key: the reference's value} (README: "Papers: mmer against the reference code")
+#: experiment -> {resolved config key: the reference's value} (docs/papers/*.md: "Setting by setting")
 REFERENCE = {
     "lfan_affwild2": {  # sucv/ABAW2
         "data.window": 300, "data.hop": 200,

@@ -115,7 +115,7 @@ def test_frozen_encoder_encodes_each_distinct_utterance_once(monkeypatch):
 
 def test_warmup_cosine_equals_transformers_after_the_warm_up_and_differs_only_in_it():
     """Ours is transformers' schedule except during the warm-up ((s + 1) / w instead of s / w, whose first step
-    has a learning rate of 0): the reason we keep our own (README, metric definitions)."""
+    has a learning rate of 0): the reason we keep our own (docs/reference/definitions.md)."""
     from transformers import get_cosine_schedule_with_warmup
 
     def rates(make):

@@ -114,4 +114,4 @@ class PredictHooks:
         has one. ``name``: the recording's name (default: the file's stem; ``mmer predict`` gives inputs that share
         a stem distinct names). A data module that cannot read new files says so."""
         raise DataError(f"{type(self).__name__} cannot read new files yet: `mmer predict` works for the datasets "
-                        f"whose data module implements add_unlabelled (the README's 'Use a trained model')")
+                        f"whose data module implements add_unlabelled (docs/guides/trained-model.md)")

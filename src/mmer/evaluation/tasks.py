@@ -21,7 +21,7 @@ task                        level   kind     loss          fold merge          t
 - epoch metrics (torchmetrics, logged during training) and table scores (numpy, the CV tables) compute the same
   definitions on the same rows; ``tests/test_parity.py`` trains a run of each kind and checks they agree.
 
-Adding a task is one :class:`Task` entry here plus a head YAML (README, "Extending: a task").
+Adding a task is one :class:`Task` entry here plus a head YAML (docs/guides/extending.md).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class JointTransformerFusion(Fusion):
         features), so paper-reproduction experiments set it; on the synthetic task's small learned features it
         cost 0.06 held-out CCC on fold 0 (0.848 with, 0.909 without; ``mmer cv cv.only_folds=[0]``).
     positional: add sinusoidal time positions to the streams before self-attention.
-    block: ``pre_norm`` (mmer's default; it is what made the synthetic default train: see the README's JMT table)
+    block: ``pre_norm`` (mmer's default; it is what made the synthetic default train: see docs/papers/jmt.md)
         or ``post_norm`` (the reference's encoder layer), for every attention layer (:class:`AttentionBlock`).
     ff_dim: feed-forward width of every attention layer (default 2 d; the reference: 512).
     joint_from: ``streams`` (the joint stream over the projected modality streams) or ``features`` (over the
