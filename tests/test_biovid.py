@@ -56,7 +56,7 @@ def test_bio_csv_columns_by_name_and_clear_errors(copy):
     for bad in ("nan", "inf"):  # numbers to float(), but NaN would reach every feature of the sample
         lines[10] = lines[10].split("\t")[0] + f"\t{bad}\t0\t0"
         path.write_text("\n".join(lines) + "\n")
-        with pytest.raises(DataError, match=rf"_bio\.csv, line 11: column 'gsr' has the value '{bad}' \(1 non-finite"):
+        with pytest.raises(DataError, match=rf"_bio\.csv, line 11: column 'gsr' has the value '{bad}' \(1 values not finite"):
             read_bio_csv(path, ["gsr"])
 
 
