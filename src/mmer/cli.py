@@ -36,6 +36,10 @@ def ablation_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
 
+def baseline_arguments(p: argparse.ArgumentParser) -> None:
+    add_overrides(p, "the experiment whose windows and folds the reference uses, e.g. experiment=jmt_stress_predict")
+
+
 def check_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
@@ -161,6 +165,8 @@ COMMANDS: tuple[Command, ...] = (
             extract_arguments),
     Command("pretrain", "pretrain", "adaptive-margin triplet pre-training of one modality's backbone",
             pretrain_arguments),
+    Command("baseline", "baseline", "statistics + logistic regression on an experiment's windows and folds",
+            baseline_arguments),
     Command("merge", "merge", "CCC-centering merge of per-fold prediction CSVs",
             merge_arguments, uses_lightning=False),
     Command("ablation", "ablation", "fusion vs single-modality ablation", ablation_arguments),
