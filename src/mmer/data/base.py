@@ -60,7 +60,8 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
             (leave-one-subject-out where groups are subjects). fold: the active fold (:meth:`set_fold`).
         seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
         batch_size: items per batch (per device). num_workers: loader processes. pin_memory: page-locked batches.
-        check_finite: scan every input for NaN/Inf at :meth:`setup` (fails fast, naming the recording).
+        check_finite: scan every float input for NaN/Inf and absurd magnitudes at :meth:`setup` (:func:`check_values`:
+            fails fast, naming the recording).
         allow_outside_root: read files whose real path is outside ``data.root`` (:mod:`mmer.data.paths`).
     """
 
