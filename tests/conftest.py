@@ -81,11 +81,14 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
         return TINY
     if dataset in ("meld_clips", "iemocap_clips"):  # experiments that read clips: the generated layout has them
         return [f"data.root={fixture_root(dataset.removesuffix('_clips'), tmp_path_factory)}", *common]
-    if dataset == "meld":  # the real CSVs, read in place; a few dialogues keep the fine-tuned encoder quick
+    if dataset in ("meld", "stress_predict"):  # real files, read in place (a few dialogues, three participants)
         if not SHARED.is_dir():
             if os.environ.get("CI"):
-                pytest.fail(f"{SHARED} is missing but CI is set: the MELD experiments must run in CI")
-            pytest.skip(f"{SHARED} not present (MELD's real CSVs)")
+                pytest.fail(f"{SHARED} is missing but CI is set: the {dataset} experiments must run in CI")
+            pytest.skip(f"{SHARED} not present ({dataset}'s real files)")
+        if dataset == "stress_predict":
+            return [f"data.root={SHARED / 'data' / 'stress_predict'}", "data.participants=[2,3,4]", "cv.folds=2",
+                    *common]
         return [f"data.root={SHARED / 'data' / 'meld'}", "data.max_dialogues=4", *common]
     root = f"data.root={fixture_root(dataset, tmp_path_factory)}"
     if dataset in ("groupwalk", "egait"):  # 16-frame segments: 3 samples per fixture agent

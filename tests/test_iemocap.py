@@ -63,6 +63,7 @@ def test_bad_label_line_and_missing_text(iemocap, tmp_path):
         IemocapDataModule(root=str(root)).setup("fit")
 
 
+@pytest.mark.slow  # 24 s
 def test_four_class_loso_cv_trains_end_to_end(iemocap, tmp_path):
     from mmer.config.composer import compose
     from mmer.cv import run_cv

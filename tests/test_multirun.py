@@ -115,6 +115,7 @@ def test_expand_is_hydras_cartesian_product_in_its_order():
     assert expand(["seed=range(3)"]) == [["seed=0"], ["seed=1"], ["seed=2"]]
 
 
+@pytest.mark.slow  # 22 s: two submitit processes
 def test_submitit_local_fold_jobs_run_side_by_side_into_one_run_folder(tmp_path, capsys):
     """hydra-submitit-launcher (the ``mmer[slurm]`` extra) with its local executor: the two fold jobs are separate
     processes running at once, each holding its fold's lock; whichever ends last merges both."""

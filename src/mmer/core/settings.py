@@ -69,7 +69,7 @@ RANGES: dict[str, Range] = {
         # data and folds
         "batch_size", "window", "hop", "num_subjects", "videos_per_subject", "min_frames", "max_frames",
         "visual_dim", "audio_dim", "actors", "test_actors", "num_folds", "max_tokens", "max_dialogues",
-        "frames_per_clip", "faces_per_clip",
+        "frames_per_clip", "faces_per_clip", "participants", "test_participants",
         # trainer and loops
         "max_epochs", "epochs", "log_every_n_steps", "accumulate_grad_batches", "check_val_every_n_epoch",
         "num_nodes", "token_stride", "patience", "every_n_epochs",
@@ -87,6 +87,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(0, 2**32 - 1),
     "num_sanity_val_steps": Range(low=-1),  # -1: the whole validation set
     "screen": ABOVE_ZERO,
+    "agreement": Range(0.5, 1, low_open=True),  # the share of a window's seconds that carry its label
 }
 
 
