@@ -28,6 +28,8 @@ $(BIN)/mmer: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]" -c constraints.txt
+	@# the face detector (MTCNN, weights inside the wheel): its wheel pins an old torch, so without its dependencies
+	$(BIN)/python -m pip install --quiet --no-deps "facenet-pytorch==2.6.0"
 	@touch $(BIN)/mmer
 
 install: $(BIN)/mmer ## create .venv/ and install mmer with pinned torch (constraints.txt)

@@ -2,9 +2,10 @@
 inside its PyPI wheel, so nothing is downloaded at run time.
 
 The detector is MTCNN from ``facenet-pytorch``. Its wheel pins torch < 2.3, which conflicts with mmer's pinned
-torch, so it cannot be an extra of mmer; it runs with the newer torch when installed without its dependencies::
+torch, so it cannot be an extra of mmer; it runs with the newer torch when installed without its dependencies, which
+``make install`` does::
 
-    pip install --no-deps facenet-pytorch
+    pip install --no-deps facenet-pytorch==2.6.0
 
 Without it, frames keep no face (their visual input is masked and flagged ``face_found=0``) and the other
 modalities still predict. Crops are written in Aff-Wild2's ``cropped_aligned`` layout (``<folder>/<video>/00001.jpg``,
