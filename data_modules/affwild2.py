@@ -207,9 +207,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         """A video annotated in two partitions: an error, or (``on_bad_input=skip``) left out of both, counted."""
         why = (f"{second}: video '{video}' is also annotated in {first}; a recording in two partitions would be "
                "trained on and scored as held-out. Remove one of the two files")
-        if self.extraction.on_bad_input == "error":
-            raise DataError(why)
-        self.extraction.skipped[video] = why
+        self.extraction.refuse(video, why)
         log.warning("affwild2: %s (left out of both: data.on_bad_input=skip)", why)
 
     def _unlabelled_test(self, listing: Path, videos: dict[str, Path], crops: Path | None) -> list[Recording]:

@@ -197,7 +197,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         missing = [a for a in self.test_actors if a not in {c.actor for c in clips}]
         if missing:
             raise ConfigError(f"data.test_actors: actors {missing} have no clips under {root}")
-        durations = clip_durations(clips, self.extraction.on_bad_input, self.extraction.skipped, str(root))
+        durations = clip_durations(clips, self.extraction, str(root))
         clips = [c for c in clips if c.id in durations]
         self._clips = {c.id: c for c in clips}
         self._length_s = self._longest(durations, clips)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.extraction import Extraction
 from mmer.data.speech import clip_seconds
 
 MODALITIES = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
@@ -124,14 +125,12 @@ def discover(root: Path, suffixes: tuple[str, ...] = (".wav", ".mp4")) -> tuple[
 OUTLIER = 4.0
 
 
-def clip_durations(clips: list[Clip], on_bad_input: str, skipped: dict[str, str], root: str) -> dict[str, float]:
+def clip_durations(clips: list[Clip], extraction: Extraction, root: str) -> dict[str, float]:
     """{clip id: seconds} from each file's header. An unreadable file, or one :data:`OUTLIER` times longer than
-    the median clip (every clip is padded to the longest), stops the run naming it, or with ``on_bad_input=skip``
-    is left out and recorded in ``skipped`` like any other bad recording."""
+    the median clip (every clip is padded to the longest), is refused by ``extraction``: it stops the run naming the
+    file, or with ``data.on_bad_input=skip`` is left out like any other bad recording."""
     def bad(clip: Clip, why: str) -> None:
-        if on_bad_input == "error":
-            raise DataError(f"{why} (or set data.on_bad_input=skip to leave such files out)")
-        skipped[clip.id] = why
+        extraction.refuse(clip.id, why, " (or set data.on_bad_input=skip to leave such files out)")
 
     durations = {}
     for c in clips:
@@ -141,7 +140,7 @@ def clip_durations(clips: list[Clip], on_bad_input: str, skipped: dict[str, str]
             bad(c, str(exc))
     if not durations:
         raise DataError(f"ravdess: none of the {len(clips)} clips under {root} is readable; first: "
-                        f"{next(iter(skipped.values()))}")
+                        f"{next(iter(extraction.skipped.values()))}")
     median = float(np.median(list(durations.values())))
     for c in clips:
         if durations.get(c.id, 0) > OUTLIER * median:

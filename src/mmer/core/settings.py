@@ -100,13 +100,20 @@ def check_value(key: str, value: Any, hint: Any, name: str | None = None) -> str
     return f"{key}={show(value)}: expected {describe(hint, RANGES.get(name))}"
 
 
+def unwrap(hint: Any, bound: Range | None) -> tuple[Any, Range | None]:
+    """``Annotated[T, Range(...)]`` -> (T, its range); any other hint as it is, with ``bound``."""
+    if typing.get_origin(hint) is not Annotated:
+        return hint, bound
+    inner, *extras = typing.get_args(hint)
+    return inner, next((a for a in extras if isinstance(a, Range)), bound)
+
+
 def fits(value: Any, hint: Any, bound: Range | None = None) -> bool:
-    """``value`` is one of the values ``hint`` describes (a hint this module cannot read, such as a tensor or a
-    module, accepts anything: the component's constructor judges it)."""
+    """``value`` is one of the values ``hint`` describes. A class hint (a tensor, a module) takes only its instances,
+    which a config's scalar never is; a callable, or a hint this module cannot read, takes anything (the component's
+    constructor judges it)."""
+    hint, bound = unwrap(hint, bound)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        ranges = [a for a in args[1:] if isinstance(a, Range)]
-        return fits(value, args[0], ranges[0] if ranges else bound)
     if hint is Any or hint is None or hint is type(None):
         return hint is Any or value is None
     if origin is Literal:
@@ -138,10 +145,8 @@ def fits(value: Any, hint: Any, bound: Range | None = None) -> bool:
 
 def describe(hint: Any, bound: Range | None = None) -> str:
     """``an integer >= 1``, ``one of 'min', 'max'``, ``null or a number in [0, 1)``."""
+    hint, bound = unwrap(hint, bound)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        ranges = [a for a in args[1:] if isinstance(a, Range)]
-        return describe(args[0], ranges[0] if ranges else bound)
     if origin is Literal:
         return "one of " + ", ".join(show(a) for a in args)
     if origin in (typing.Union, types.UnionType):

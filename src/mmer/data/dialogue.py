@@ -94,8 +94,9 @@ def check_repeats(dialogues: Sequence[Dialogue], dataset: str) -> None:
     repeats = [(d.recording.id, trained[key(d)]) for d in scored if key(d) in trained]
     if repeats:
         raise DataError(f"{dataset}: dialogue {repeats[0][0]} is training dialogue {repeats[0][1]} again "
-                        f"({len(repeats)} of {len(scored)} validation / held-out dialogues repeat training ones): the splits overlap, so checkpoints "
-                        "would be chosen and scores reported on training data; check that each split file is its own")
+                        f"({len(repeats)} of {len(scored)} validation / held-out dialogues repeat training ones): "
+                        "the splits overlap, so checkpoints would be chosen and scores reported on training data; "
+                        "check that each split file is its own")
 
 
 class DialogueDataModule(WindowedDataModule):

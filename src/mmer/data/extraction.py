@@ -34,6 +34,13 @@ class Extraction:
         self.loaded: dict[str, Item] = {}
         self.skipped: dict[str, str] = {}  # recording id -> why
 
+    def refuse(self, rec_id: str, why: str, hint: str = "") -> None:
+        """A bad recording found before extraction (at discovery): ``data.on_bad_input=error`` stops with ``why``
+        (and ``hint``); ``skip`` leaves it out, recorded in :attr:`skipped` as extraction's own refusals are."""
+        if self.on_bad_input == "error":
+            raise DataError(why + hint)
+        self.skipped[rec_id] = why
+
     def load(self, rec: Recording, build: Callable[[Recording], Item]) -> Item:
         if rec.id not in self.loaded:
             self.loaded[rec.id] = build(rec)

@@ -31,7 +31,7 @@ def input_counts(skipped: Mapping[str, str], items: Iterable[Item]) -> dict[str,
             whole = mask.size > 0 and missing == mask.size
             counts[f"recordings without {m}"] = counts.get(f"recordings without {m}", 0) + int(whole)
             counts[f"masked {m} steps"] = counts.get(f"masked {m} steps", 0) + (0 if whole else missing)
-    return dict(sorted(counts.items(), key=lambda kv: kv[0] != "recordings skipped as bad input"))
+    return counts
 
 
 class RunReportHooks:
