@@ -20,9 +20,15 @@ modality        shape per clip                 what
 ``egemaps``     (1, 88)                        eGeMAPS v02 functionals of the whole clip (openSMILE)
 ``compare``     (1, 6373)                      ComParE 2016 functionals of the whole clip (openSMILE)
 ``visual``      (K, 3, size, size) uint8       K frames evenly spaced over an mp4: faces from ``faces_dir``, else
-                                               from MTCNN when installed, else the centred square (RAVDESS actors
-                                               face the camera)
+                                               aligned crops of MTCNN's faces when installed (:mod:`mmer.data.faces`;
+                                               a frame without a face is black and masked), else the centred square
+                                               (RAVDESS actors face the camera; ``detector=none`` chooses it)
 ==============  =============================  ====================================================================
+
+A take with an audio-only file and no mp4 still counts for a model that hears and sees: its visual input is
+missing (zeros, mask False: the Batch contract's missing modality), counted in the data report as ``recordings
+without visual``. So a copy where some actors have video and the others only their WAVs trains end to end; a
+copy where no clip has video is an error.
 
 Clips differ in length (2.9-5.3 s of speech): every time axis is padded to the longest clip found (or ``seconds``)
 with mask False, never cut: a clip longer than ``seconds`` is bad input naming the file. ``normalise``:
@@ -48,7 +54,7 @@ import numpy as np
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.faces import crop_face, mtcnn_detector
+from mmer.data.faces import align_face, detect_faces, mtcnn_detector
 from mmer.data.media import MEDIA_TOLERANCE, iter_frames, read_face_set, video_info
 from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.samples import SampleDataModule
@@ -175,12 +181,17 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
             return False
         if self.task == "intensity" and clip.emotion == "neutral":
             return False
-        needs_audio = any(m in AUDIO_MODALITIES for m in self.modalities)
-        return not (needs_audio and not clip.has_audio or "visual" in self.modalities and not clip.has_video)
+        if self._needs_audio and not clip.has_audio:
+            return False
+        return clip.has_video or "visual" not in self.modalities or self._needs_audio  # else: visual masked
+
+    @property
+    def _needs_audio(self) -> bool:
+        return any(m in AUDIO_MODALITIES for m in self.modalities)
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "ravdess"))
-        suffixes = (".mp4",) if "visual" in self.modalities else (".wav", ".mp4")
+        suffixes = (".wav", ".mp4") if self._needs_audio else (".mp4",)
         clips, bad = discover(root, suffixes)
         for clip in clips:
             self.data_root().check(clip.path)
@@ -194,6 +205,9 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         if not clips:
             raise DataError(f"ravdess: no clips under {root} for vocal_channel={self.vocal_channel}, task={self.task}, "
                             f"modalities={self.modalities}: expected Actor_XX/MM-VV-EE-II-SS-RR-AA.wav (or .mp4)")
+        if "visual" in self.modalities and not any(c.has_video for c in clips):
+            raise DataError(f"ravdess: modalities={self.modalities} include visual, but no clip under {root} has video "
+                            f"(Actor_XX/01-*.mp4 or 02-*.mp4, the audio-visual release); add it, or drop visual")
         missing = [a for a in self.test_actors if a not in {c.actor for c in clips}]
         if missing:
             raise ConfigError(f"data.test_actors: actors {missing} have no clips under {root}")
@@ -253,8 +267,11 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                     raise DataError(f"{clip.path}: {len(wave) / self.sample_rate:.2f} s ({len(inputs[m])} '{m}' steps) "
                                     f"is longer than the padded clip length {self.length_seconds} s ({spec[m].length} "
                                     f"steps); clips are never cut: raise data.seconds")
-        if "visual" in self.modalities:
+        if "visual" in self.modalities and clip.has_video:
             inputs["visual"], masks["visual"] = self._visual(rec, clip)
+        elif "visual" in self.modalities:  # an audio-only take: the visual modality is missing (Batch contract)
+            inputs["visual"] = np.zeros((self.frames, 3, self.frame_size, self.frame_size), np.uint8)
+            masks["visual"] = np.zeros(self.frames, bool)
         targets, target_masks = self._labels(clip)
         return Item(inputs, targets, target_masks, masks)
 
@@ -278,20 +295,25 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                 return faces, present
         detect = self._face_detector()
         key = cache_key({"kind": "frames", "size": self.frame_size, "k": self.frames, "detector": detect is not None,
-                         "v": EXTRACTION_VERSION}, [clip.path])
+                         "crop": "aligned", "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
             total = video_info(clip.path)[1]
             pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
-            frames = [np.asarray(crop_face(f, detect(f) if detect else None, self.frame_size)).transpose(2, 0, 1)
-                      for i, f in iter_frames(clip.path, self.extraction.media_tolerance) if i in pick]
+            frames = [f for i, f in iter_frames(clip.path, self.extraction.media_tolerance) if i in pick]
             if not frames:
                 raise DataError(f"{clip.path}: the video decoded to no frames")
-            frames = np.stack(frames)
-            return frames[np.linspace(0, len(frames) - 1, self.frames).round().astype(int)]
+            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, self.frames).round().astype(int)]
+            faces = detect_faces(detect, frames) if detect else [None] * len(frames)
+            crops = np.zeros((len(frames), 3, self.frame_size, self.frame_size), np.uint8)
+            for k, (frame, face) in enumerate(zip(frames, faces)):
+                if face is not None or detect is None:  # no face found: black, masked below
+                    crops[k] = align_face(frame, face, self.frame_size).transpose(2, 0, 1)
+            return crops
 
         frames = self.cache.get_or_build(rec.id, "frames", key, build)
-        return frames, np.ones(len(frames), bool)
+        present = frames.reshape(len(frames), -1).any(1) if detect else np.ones(len(frames), bool)
+        return frames, present
 
     def _face_detector(self):
         """MTCNN when ``detector=mtcnn`` and facenet-pytorch is installed (once per data module), else None: the

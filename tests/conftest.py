@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("MMER_OFFLINE", "1")  # tests never download (mmer.core.weights)
@@ -102,3 +103,46 @@ def dataset_overrides(dataset: str, tmp_path_factory) -> list[str]:
     if dataset == "biovid":  # sample-level: no windows; small frames keep the 3D CNN quick
         return [root, "data.face_size=32", *common]
     return [root, "data.face_size=32", "data.window=128", "data.hop=64", *common]  # windows on a 32-frame grid
+
+
+def bright_faces(frames):
+    """A stand-in face detector (the :data:`mmer.data.faces.Detector` contract) for synthetic video: the face is the
+    box around the pixels brighter than 200 in red, None where there are none. Counts the frames it was shown."""
+    from mmer.data.faces import Face
+
+    bright_faces.seen += len(frames)
+    faces = []
+    for frame in frames:
+        ys, xs = np.nonzero(frame[..., 0] > 200)
+        faces.append(Face((float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
+                     if len(xs) else None)
+    return faces
+
+
+bright_faces.seen = 0
+
+
+def square_video(count: int, size: tuple[int, int] = (96, 128), absent: range = range(0)) -> np.ndarray:
+    """(count, H, W, 3) uint8 frames of a 32-pixel white square drifting right by one pixel a frame on grey (the
+    stand-in face of :func:`bright_faces`), missing from the frames in ``absent``."""
+    h, w = size
+    frames = np.full((count, h, w, 3), 60, np.uint8)
+    for k in range(count):
+        if k not in absent:
+            x = 8 + k % max(w - 48, 1)
+            frames[k, h // 2 - 16:h // 2 + 16, x:x + 32] = 255
+    return frames
+
+
+@pytest.fixture(scope="session")
+def affwild2_run(tmp_path_factory):
+    """A per-frame valence / arousal model (jmt_affwild2_light) trained one epoch on the Aff-Wild2 fixture, shared
+    by the tests that predict with it: (CV result, fixture root)."""
+    from mmer.config.composer import compose
+    from mmer.cv import run_cv
+
+    root = fixture_root("affwild2", tmp_path_factory)
+    cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
+                   "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                   "logger=csv", f"paths.output_root={tmp_path_factory.mktemp('aw_runs')}"])
+    return run_cv(cfg), root

@@ -159,11 +159,19 @@ def test_the_release_is_never_written_to(root, tmp_path, monkeypatch):
 
 
 def test_video_frames_and_soundtrack_from_the_audio_video_mp4(root, tmp_path):
-    dm = make(root, tmp_path, modalities=("audio", "visual"), frames=4, frame_size=32, actors=[1, 2, 3])
-    assert all(r.id.split("/")[1].startswith("01-") for r in dm.recordings)  # the audio-video copies
-    item = dm.load(dm.recordings[0])
+    dm = make(root, tmp_path, modalities=("audio", "visual"), frames=4, frame_size=32, actors=[1, 2, 3],
+              detector="none")
+    takes = {r.id.split("/")[1][3:]: r for r in dm.recordings}
+    assert len(takes) == len(dm.recordings) == 90  # one file per take
+    with_video = [r for r in dm.recordings if r.id.split("/")[1].startswith("01-")]  # the audio-video copies
+    assert len(with_video) == 45
+    item = dm.load(with_video[0])
     assert item.inputs["visual"].shape == (4, 3, 32, 32) and item.inputs["visual"].dtype == np.uint8
+    assert item.input_masks["visual"].all() and item.inputs["visual"].any()
     assert item.inputs["audio"].ndim == 1 and len(item.inputs["audio"]) > 8000
+    heard_only = dm.load(next(r for r in dm.recordings if r not in with_video))  # a take with no mp4: visual missing
+    assert not heard_only.input_masks["visual"].any() and not heard_only.inputs["visual"].any()
+    assert dm.data_report()["recordings without visual"] == 45
     audio_only = make(root, tmp_path)  # an audio model reads the wav of a take, never both copies
     assert all(r.id.split("/")[1].startswith("03-") for r in audio_only.recordings)
 
@@ -172,14 +180,21 @@ def test_faces_come_from_the_detector_when_there_is_one(root, tmp_path, monkeypa
     import mmer.data_modules.ravdess as ravdess
 
     # the data module calls the name it imported: patch it there
-    monkeypatch.setattr(ravdess, "mtcnn_detector", lambda: (lambda frame: (32.0, 16.0, 64.0, 48.0)))  # the "face"
+    from mmer.data.faces import Face
+
+    def first_frame_faceless(frames):  # the "face"; none in the first of the frames asked about
+        return [None] + [Face((32.0, 16.0, 64.0, 48.0))] * (len(frames) - 1)
+
+    monkeypatch.setattr(ravdess, "mtcnn_detector", lambda: first_frame_faceless)
     strong = "Actor_02/01-01-05-02-01-01-02"  # strong takes have a brighter face square than the background
     few = {"modalities": ("visual",), "frames": 2, "frame_size": 16, "actors": [1, 2, 3]}
     detected = make(root, tmp_path / "a", **few)
     centred = make(root, tmp_path / "b", detector="none", **few)
     rec = next(r for r in detected.recordings if r.id == strong)
-    face, square = detected.load(rec).inputs["visual"], centred.load(rec).inputs["visual"]
+    item = detected.load(rec)
+    face, square = item.inputs["visual"][1], centred.load(rec).inputs["visual"][1]
     assert face.mean() > square.mean() + 10  # the whole crop is the face square; the centred one holds background
+    assert item.input_masks["visual"].tolist() == [False, True] and not item.inputs["visual"][0].any()  # no face: masked
 
 
 # ---------------------------------------------------------------------------------------------------- runs

@@ -148,19 +148,6 @@ def test_onnx_export_runs_in_onnxruntime_with_the_checkpoints_outputs(run, tmp_p
         np.testing.assert_allclose(session.run(None, feed)[0], module(batch)["va"].numpy(), atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def affwild2_run(tmp_path_factory):
-    from mmer.config.composer import compose
-    from mmer.cv import run_cv
-    from tests.conftest import fixture_root
-
-    root = fixture_root("affwild2", tmp_path_factory)
-    cfg = compose(["experiment=jmt_affwild2_light", f"data.root={root}", "data.window=100", "data.hop=60",
-                   "data.batch_size=4", "cv.folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-                   "logger=csv", f"paths.output_root={tmp_path_factory.mktemp('aw_runs')}"])
-    return run_cv(cfg), root
-
-
 def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_run, tmp_path):
     import pandas as pd
 
@@ -231,21 +218,47 @@ def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
 
 
 def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwild2_run, tmp_path):
-    """Without --faces, a detector's boxes become crops in the cropped_aligned layout (MTCNN when installed; here a
-    stand-in that finds a face in every other frame), and frames without one are flagged."""
+    """Without --faces, a detector's faces become aligned crops in the cropped_aligned layout (MTCNN when installed;
+    here the white-square stand-in), frames without one are flagged, and a contact sheet shows the crops."""
     import pandas as pd
 
     from mmer.commands.predict import predict_files
+    from mmer.data_modules.fixtures.datasets import write_video
+    from tests.conftest import bright_faces, square_video
 
-    run, root = affwild2_run
-    seen = []
+    run, _ = affwild2_run
+    video = tmp_path / "in" / "square.mp4"
+    write_video(video, square_video(60, absent=range(20, 30)), np.random.default_rng(0).normal(0, 0.1, 88200), fps=30)
+    out = predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
+    table = pd.read_csv(out / "square.csv")
+    assert table["face_found"].tolist() == [int(k not in range(20, 30)) for k in range(60)]
+    assert np.isfinite(table[["valence", "arousal"]].to_numpy()).all()
+    crops = sorted((out / ".faces" / "square").glob("*.jpg"))
+    assert len(crops) == 50 and crops[0].name == "00001.jpg"
+    assert (out / "square.faces.png").is_file() and (out / ".faces" / "square" / "faces.csv").is_file()
 
-    def every_other_frame(frame):
-        seen.append(frame.shape)
-        return (2.0, 2.0, 20.0, 20.0) if len(seen) % 2 else None
 
-    out = predict_files(run.run_dir, [root / "batch1" / "vid_b.mp4"], tmp_path / "out", detector=every_other_frame)
-    table = pd.read_csv(out / "vid_b.csv")
-    crops = sorted((out / ".faces" / "vid_b").glob("*.jpg"))
-    assert len(seen) == len(table) and len(crops) == (len(table) + 1) // 2
-    assert crops[0].name == "00001.jpg" and table["face_found"].tolist()[:4] == [1, 0, 1, 0]
+def test_a_silent_soundtrack_is_a_missing_one_and_a_phone_video_keeps_its_times(affwild2_run, tmp_path, caplog):
+    """Edge cases of real files at predict time: a soundtrack of digital silence predicts exactly as no soundtrack
+    (audio masked, said once); a variable-frame-rate video's time_s are its frames' own time stamps."""
+    import pandas as pd
+
+    from mmer.commands.predict import predict_files
+    from mmer.data_modules.fixtures.datasets import write_video
+    from mmer.data_modules.fixtures.phone import write_timed_video
+    from tests.conftest import bright_faces, square_video
+
+    run, _ = affwild2_run
+    frames = square_video(45)
+    write_video(tmp_path / "in" / "mute.mp4", frames, None, fps=30)
+    write_video(tmp_path / "in" / "silent.mp4", frames, np.zeros(66150, np.float32), fps=30)
+    out = predict_files(run.run_dir, [tmp_path / "in"], tmp_path / "out", detector=bright_faces)
+    mute, silent = (pd.read_csv(out / f"{n}.csv") for n in ("mute", "silent"))
+    np.testing.assert_allclose(silent[["valence", "arousal"]], mute[["valence", "arousal"]], atol=1e-6)
+    assert "silent.mp4: its soundtrack is silent throughout" in caplog.text
+    times = np.cumsum([0] + [1 / 30] * 20 + [0.2] + [1 / 30] * 20)
+    write_timed_video(tmp_path / "phone" / "vfr.mp4", square_video(42), times)
+    vfr = pd.read_csv(predict_files(run.run_dir, [tmp_path / "phone" / "vfr.mp4"], tmp_path / "out2",
+                                    detector=bright_faces) / "vfr.csv")
+    np.testing.assert_allclose(vfr["time_s"], times, atol=2e-3)
+    assert "variable frame rate" in caplog.text

@@ -8,9 +8,13 @@ this run predicted it from this input as it is now (path, size, modification tim
 again. Inputs with the same file name in different folders get distinct outputs (named by their path below the
 folder they share). Per-frame models write one row per frame::
 
-    video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s = (frame - 1) / fps)
+    video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s: the frame's own
+                                                          time stamp from the first frame, so a variable-frame-rate
+                                                          phone video keeps its true times)
 
-with a PNG trace beside it (and with ``--abaw`` the challenge's ``<video>.txt``); dialogue models one row per
+with a PNG trace beside it (and with ``--abaw`` the challenge's ``<video>.txt``). Where faces were detected here (no
+``--faces``), ``<video>.faces.png`` is a contact sheet of the aligned crops (:func:`mmer.data.faces.contact_sheet`)
+and ``.faces/<video>/faces.csv`` gives each frame's box, eyes and how it was found. Dialogue models write one row per
 utterance (``dialogue,utterance,<class probabilities>,prediction``); per-sample models one row per recording. A file that cannot be read is reported with its reason and the others still run; the command then
 exits non-zero. Nothing half-written stays in ``--out``.
 """
@@ -30,7 +34,8 @@ import numpy as np
 from mmer.config.build import build_datamodule
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.io import atomic_write_text
-from mmer.data.faces import mtcnn_detector, write_face_crops
+from mmer.data.faces import contact_sheet, mtcnn_detector, write_face_crops
+from mmer.data.media import frame_times, variable_rate, video_info
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import plot_trace
 from mmer.runs.checkpoints import prediction_trainer
@@ -98,8 +103,9 @@ def reusable(target: Path, record: dict[str, Any]) -> bool:
     return same
 
 
-def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
-    """CSV rows (with the header first) of one recording's merged predictions (module doc)."""
+def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any, times: np.ndarray | None = None) -> list[str]:
+    """CSV rows (with the header first) of one recording's merged predictions (module doc); ``times``: per frame
+    (s), else ``(frame - 1) / fps``."""
     classes = [f"p_{c}" for c in ev.columns] if ev.task.predicts_classes else list(ev.columns)
     label = [ev.columns[i] for i in values.argmax(1)] if ev.task.predicts_classes else None
     if dm.per_step_predictions:  # a dialogue: one row per utterance
@@ -115,7 +121,8 @@ def _rows(rec: Any, values: np.ndarray, ev: Any, dm: Any) -> list[str]:
     lines = [",".join(["video", "frame", "time_s", *classes] + (["face_found"] if face_found is not None else [])
                       + (["prediction"] if label else []))]
     for k, row in enumerate(values):
-        cells = [rec.id, str(k + 1), f"{k / fps:.3f}" if fps else "", *(f"{v:.6f}" for v in row)]
+        time = times[k] if times is not None and k < len(times) else (k / fps if fps else None)
+        cells = [rec.id, str(k + 1), "" if time is None else f"{time:.3f}", *(f"{v:.6f}" for v in row)]
         cells += ([str(int(face_found[k]))] if face_found is not None else []) + ([label[k]] if label else [])
         lines.append(",".join(cells))
     return lines
@@ -128,16 +135,29 @@ def _face_found(dm: Any, rec: Any) -> np.ndarray | None:
 
 
 def _detector(choice: Any) -> Any:
-    """The face detector to use: a callable as given, MTCNN when installed, else None (with one warning)."""
+    """The face detector to use: a callable as given (a batch of frames -> faces, :data:`mmer.data.faces.Detector`),
+    MTCNN when installed, else None (with one warning)."""
     if choice is None or callable(choice):
         return choice
 
-    detect = mtcnn_detector() if choice == "mtcnn" else None
+    detect = mtcnn_detector(min_face=24) if choice == "mtcnn" else None  # on frames downscaled to 360p
     if detect is None:
         log.warning("no face detector (pip install --no-deps facenet-pytorch gives MTCNN, whose weights ship in its "
                     "wheel) and no --faces folder: every frame's face is masked (face_found=0); the other "
                     "modalities still predict")
     return detect
+
+
+def _times(path: Path) -> np.ndarray | None:
+    """A video's frame times (s), saying once when its frame rate varies; None for inputs that are not videos."""
+    try:
+        times = frame_times(path)
+    except DataError:
+        return None
+    if variable_rate(times, video_info(path)[0]):
+        log.warning("%s: variable frame rate (steps of %.1f to %.1f ms): time_s is each frame's own time stamp", path,
+                    1e3 * np.diff(times).min(), 1e3 * np.diff(times).max())
+    return times
 
 
 def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | Path | None = None,
@@ -171,7 +191,9 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             continue
         try:
             if detect is not None and path.suffix.lower() != ".csv":
-                write_face_crops(path, Path(faces) / names[path], detect, int(run.cfg.data.get("face_size", 112)))
+                crops = Path(faces) / names[path]
+                report = write_face_crops(path, crops, detect, int(run.cfg.data.get("face_size", 112)))
+                contact_sheet(crops, report.frames, out / f"{names[path]}.faces.png")
             recordings = dm.add_unlabelled(path, Path(faces) if faces else None, names[path])
             tables = [ev.table(trainer.predict(m, dataloaders=dm.predict_loader(recordings)), recordings)
                       for m in models]
@@ -180,9 +202,9 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             log.warning("not predicted: %s", exc)
             continue
         merged = ev.merge(tables)
-        lines = []
+        lines, times = [], _times(path) if ev.task.per_frame else None
         for rec in recordings:
-            body = _rows(rec, merged[rec.id], ev, dm)
+            body = _rows(rec, merged[rec.id], ev, dm, times)
             lines += body if not lines else body[1:]
             if abaw:
                 dm.export_predictions(out / "abaw", {rec.id: merged[rec.id]}, ev.target)

@@ -37,6 +37,14 @@ def check_waveform(path: object, wave: np.ndarray) -> np.ndarray:
     return wave
 
 
+SILENCE = 1e-4  # -80 dBFS: below the noise floor of any microphone, so a peak under it is digital silence
+
+
+def is_silent(wave: np.ndarray) -> bool:
+    """Whether a waveform (full scale 1.0) is digital silence: empty, or its peak below :data:`SILENCE`."""
+    return not len(wave) or float(np.abs(wave).max()) < SILENCE
+
+
 def speech_window(sample_rate: int) -> tuple[int, int]:
     """(win_length, n_fft) of a 25 ms window: ``round(0.025 sr)`` samples, FFT of the next power of two."""
     win = int(round(0.025 * sample_rate))

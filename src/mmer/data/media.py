@@ -205,7 +205,7 @@ def decode_frames(path: Path, size: int, crop: str = "center", tolerance: float 
         promised = promised_frames(container.streams.video[0])
         try:
             for frame in container.decode(container.streams.video[0]):
-                img = frame.to_image()
+                img = Image.fromarray(upright(frame))
                 if crop == "center":
                     w, h = img.size
                     side = min(w, h)
@@ -220,10 +220,19 @@ def decode_frames(path: Path, size: int, crop: str = "center", tolerance: float 
     return np.stack(frames)
 
 
+def upright(frame) -> np.ndarray:
+    """A decoded PyAV frame as (H, W, 3) uint8 RGB the way a player shows it: turned by the rotation its display
+    matrix states (a phone's portrait video is stored landscape with a 90 degree turn in its metadata)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # counterclockwise degrees
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
 def iter_frames(path: Path, tolerance: float = MEDIA_TOLERANCE):
-    """Yield (index, (H, W, 3) uint8 RGB frame) of a video's first stream at its own resolution, one at a time (a
-    long full-HD video never sits in memory). A file that fails part-way, or runs out before the frame count its
-    header promises (checked once the caller asks past the last decoded frame), is an error naming it."""
+    """Yield (index, (H, W, 3) uint8 RGB frame) of a video's first stream at its own resolution, upright
+    (:func:`upright`), one at a time (a long full-HD video never sits in memory). A file that fails part-way, or
+    runs out before the frame count its header promises (checked once the caller asks past the last decoded frame),
+    is an error naming it."""
     import av
 
     with _open(path) as container:
@@ -233,12 +242,33 @@ def iter_frames(path: Path, tolerance: float = MEDIA_TOLERANCE):
         index = 0
         try:
             for frame in container.decode(container.streams.video[0]):
-                yield index, frame.to_ndarray(format="rgb24")
+                yield index, upright(frame)
                 index += 1
         except av.error.FFmpegError as exc:
             raise DataError(f"{path}: video is unreadable or truncated after {index} frames ({exc}); re-encode or "
                             f"re-download it") from None
         check_complete(path, "video", index, promised, "frames", SLACK_FRAMES, tolerance)
+
+
+def frame_times(path: Path) -> np.ndarray:
+    """(N,) seconds from the first frame of each frame of a video's first stream, in display order, from the
+    packets' time stamps (no decoding). A variable-frame-rate video (a phone's) has uneven steps; ``(k - 1) / fps``
+    would drift from them. Empty when the stream has no time stamps."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise DataError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
+    if not pts or stream.time_base is None:
+        return np.zeros(0)
+    return (np.asarray(pts, np.float64) - pts[0]) * float(stream.time_base)
+
+
+def variable_rate(times: np.ndarray, fps: float, tolerance: float = 0.1) -> bool:
+    """Whether frame ``times`` (s) step unevenly: some step differs from ``1 / fps`` by more than ``tolerance`` of it."""
+    if len(times) < 3 or fps <= 0:
+        return False
+    return bool(np.abs(np.diff(times) * fps - 1).max() > tolerance)
 
 
 def decode_audio(path: Path, sample_rate: int = 16000, tolerance: float = MEDIA_TOLERANCE,
