@@ -338,11 +338,19 @@ def ddp_scaling(size: str, device: torch.device) -> dict:
     return measure(size, device)
 
 
+def face_crops(size: str, device: torch.device, videos: str | None = None) -> dict:
+    """7. Face crops from real video, ours beside the straightforward way (:mod:`benchmarks.faces`)."""
+    from benchmarks.faces import face_crops as measure
+
+    return measure(size, device, videos)
+
+
 WORKLOADS = {"1": frozen_backbone, "2": end_to_end, "3": fusion_step, "4": data_path, "5": per_frame_outputs,
-             "6": ddp_scaling}
+             "6": ddp_scaling, "7": face_crops}
 
 
-def run(size: str, device: torch.device, only: list[str], force_gpu_workloads: bool = False) -> None:
+def run(size: str, device: torch.device, only: list[str], force_gpu_workloads: bool = False,
+        videos: str | None = None) -> None:
     feed: dict = {}
     for key in only:
         log(f"bench: workload {key} ({WORKLOADS[key].__name__}, {size}, {device})")
@@ -350,5 +358,7 @@ def run(size: str, device: torch.device, only: list[str], force_gpu_workloads: b
             feed = end_to_end(size, device, force=force_gpu_workloads)
         elif key == "4":
             data_path(size, device, feed=feed or None)
+        elif key == "7":
+            face_crops(size, device, videos)
         else:
             WORKLOADS[key](size, device)

@@ -75,3 +75,18 @@ def test_cv_cost_counts_steps_per_fold_and_rounds_of_fold_jobs(capsys):
     cached = rows["feature cache, the reference's fusion step, fold jobs"]
     assert cached[1] > cached[0] / 3  # the one-off cache build is not divided among the GPUs
     assert cv_cost.main(["--gpus", "1"]) == 0 and "1 GPU" in capsys.readouterr().out
+
+
+def test_face_crop_workload_says_what_it_needs_without_real_clips(capsys):
+    main(["--size", "tiny", "--device", "cpu", "--only", "7"])
+    record = json.loads(capsys.readouterr().out)
+    assert record["workload"] == "face_crops" and "--videos" in record["skipped"]
+
+
+@pytest.mark.slow  # about 30 s: one real clip through both ways
+def test_face_crop_workload_on_a_real_clip(shared_dir, capsys):
+    main(["--size", "tiny", "--device", "cpu", "--only", "7", "--videos", str(shared_dir / "data/ravdess_av/Actor_05")])
+    record = json.loads(capsys.readouterr().out)
+    assert record["workload"] == "face_crops" and record["ours"] > 0 and record["reference"] > 0
+    assert record["settings"]["frames"] > 80 and record["face_found"]["ours"] >= 0.95
+    assert 0.5 < record["box_iou_with_reference"]["mean"] <= 1
