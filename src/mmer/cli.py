@@ -44,6 +44,20 @@ def check_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
 
+def compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_a", help="a run folder, or several separated by commas (a set of seed runs)")
+    p.add_argument("run_b", help="the same for B; the differences are B - A")
+    p.add_argument("--unit", default="recording", choices=["recording", "group"],
+                   help="the independent unit resampled and permuted (group: the folds' grouping, e.g. the subject)")
+    p.add_argument("--json", default=None, help="also write the differences as JSON to this file")
+    p.add_argument("--plot", default="compare.png", help="the plot of the differences (default: compare.png)")
+    p.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples")
+    p.add_argument("--permutations", type=int, default=5000,
+                   help="permutations at most (every swap pattern when there are fewer: an exact p-value)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    add_run_overrides(p)
+
+
 def config_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
@@ -174,6 +188,8 @@ COMMANDS: tuple[Command, ...] = (
             ablate_arguments),
     Command("explain", "explain", "a record and a sentence for every prediction of a finished run",
             explain_arguments),
+    Command("compare", "compare", "is run B better than run A on the same items: paired intervals and p-values",
+            compare_arguments),
     Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset",
             evaluate_arguments),
     Command("export", "export", "export one fold's model for a fixed window (TorchScript or ONNX)",

@@ -187,3 +187,27 @@ def plot_explanations(path: str | Path, video: str, records: Sequence[dict], col
 def first_step(r: dict) -> int:
     """The record's first step: a frame of its video, or its utterance's position in the dialogue."""
     return int(r["position"] if "position" in r else r["start_frame"])
+
+
+def plot_differences(path: str | Path, labels: Sequence[str], diffs: Sequence[float],
+                     intervals: Sequence[tuple[float, float]], p_values: Sequence[float], title: str) -> Path:
+    """One row per score: the difference B - A as a dot with its 95 % interval as a bar, the line at zero, and the
+    p-value at the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.4))
+    y = np.arange(len(labels))[::-1]
+    lo = [d - i[0] for d, i in zip(diffs, intervals)]
+    hi = [i[1] - d for d, i in zip(diffs, intervals)]
+    ax.errorbar(diffs, y, xerr=[lo, hi], fmt="o", color="tab:blue", capsize=3)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(y, labels)
+    for yy, p in zip(y, p_values):
+        ax.annotate(f"p={p:.3g}", (1.01, yy), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+    ax.set_xlabel("B - A (95 % paired bootstrap interval)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
