@@ -139,6 +139,11 @@ def pretrain_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
 
+def summarize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders that differ only in the seed")
+    p.add_argument("--json", default=None, help="also write the aggregate as JSON to this file")
+
+
 def sweep_local_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file")
     p.add_argument("--count", type=int, default=4)
@@ -190,6 +195,8 @@ COMMANDS: tuple[Command, ...] = (
             explain_arguments),
     Command("compare", "compare", "is run B better than run A on the same items: paired intervals and p-values",
             compare_arguments),
+    Command("summarize", "summarize", "mean, std and 95% interval over runs that differ only in the seed",
+            summarize_arguments, uses_lightning=False),
     Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset",
             evaluate_arguments),
     Command("export", "export", "export one fold's model for a fixed window (TorchScript or ONNX)",

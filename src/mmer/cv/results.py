@@ -93,16 +93,20 @@ def load_results(run_dir: str | Path, overrides: Sequence[str] = (), data_module
         if unknown:
             raise ConfigError(f"{run.path}: its predictions name recordings the data does not have ({unknown[:3]}); "
                               f"point data.root at the data it was trained on")
-        sets[name] = _rows(ev, ev.postprocess.clipped(table), [by_id[r] for r in sorted(table)], dm)
+        sets[name] = _rows(ev, ev.postprocess.clipped(table), [by_id[r] for r in sorted(table)], dm, run.path)
     held_out = tuple(sorted(r.id for r in dm.split("test")))
     return RunResults(run, cfg, ev, data_fingerprint(dm), held_out, sets)
 
 
-def _rows(ev: Evaluator, table: Table, recordings: list, dm: Any) -> ScoredRows:
+def _rows(ev: Evaluator, table: Table, recordings: list, dm: Any, run: Path) -> ScoredRows:
     targets, masks = ev.targets(dm, recordings)
     pred, target, rec_ids, groups = [], [], [], []
     for rec in recordings:
         keep = masks[rec.id]
+        if len(table[rec.id]) != len(keep):
+            raise ConfigError(f"{run}: its predictions of '{rec.id}' have {len(table[rec.id])} rows, the data's "
+                              f"recording {len(keep)}: they do not fit this data; point data.root at the data it was "
+                              f"trained on")
         pred.append(table[rec.id][keep])
         target.append(targets[rec.id][keep])
         rec_ids += [rec.id] * int(keep.sum())
