@@ -91,3 +91,10 @@ def test_runs_scored_on_other_items_are_refused(seed_runs, tmp_path, capsys):
         compare_runs([seed_runs[0].run_dir], [seed_runs[2].run_dir], n_resamples=10, n_permutations=10)
     with pytest.raises(ConfigError, match="differ in more than the seed: data.seed: 0 vs 1|on different data"):
         summarize_runs([seed_runs[0].run_dir, seed_runs[2].run_dir])
+
+
+def test_ablation_variants_follow_the_experiments_modalities():
+    from mmer.commands.ablation import variants_of
+
+    assert variants_of(["eda", "bvp"]) == {"full model (eda + bvp)": [], "concat fusion (eda + bvp)": ["model/fusion=concat"],
+                                           "eda only": ["model.modalities=[eda]"], "bvp only": ["model.modalities=[bvp]"]}

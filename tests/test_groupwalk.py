@@ -217,6 +217,9 @@ def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
     for row in ("face ", "gait ", "face + gait"):
         assert row in text
     assert "pooled out-of-fold" in text and "map" in text
+    against = text.split("against all of face + gait on cv/oof_")[1].splitlines()
+    assert [line.split()[0] for line in against[1:]] == ["face", "gait"]  # each subset's paired row, p last
+    assert all(0 < float(line.split()[-1]) <= 1 for line in against[1:])
 
 
 def test_egait_gaits_pretrain_the_gait_module_and_load_into_groupwalk(tmp_path):

@@ -49,9 +49,10 @@ def check_same_items(runs: Sequence[RunResults]) -> None:
 
 def compare_runs(a: Sequence[str | Path], b: Sequence[str | Path], unit: str = "recording",
                  overrides: Sequence[str] = (), n_resamples: int = 2000, n_permutations: int = 5000,
-                 seed: int = 0) -> dict[str, Difference]:
-    """{summary key: Difference} for every headline score of the sets both sides were scored on (module doc)."""
-    cache: dict = {}
+                 seed: int = 0, cache: dict | None = None) -> dict[str, Difference]:
+    """{summary key: Difference} for every headline score of the sets both sides were scored on (module doc).
+    ``cache``: set-up data modules shared across calls (:func:`mmer.cv.results.load_results`)."""
+    cache = {} if cache is None else cache
     side_a = [load_results(p, overrides, cache) for p in a]
     side_b = [load_results(p, overrides, cache) for p in b]
     check_same_items([*side_a, *side_b])
@@ -69,26 +70,42 @@ def compare_runs(a: Sequence[str | Path], b: Sequence[str | Path], unit: str = "
     return out
 
 
+def against_full(full: Path, others: dict[str, Path], key: str, unit: str = "recording") -> dict[str, Difference]:
+    """Each of ``others`` (label: run folder) against the ``full`` model's run on summary key ``key``: the paired
+    difference other - full (the rows of ``mmer ablation`` and ``mmer ablate``)."""
+    cache: dict = {}
+    return {label: compare_runs([full], [run], unit, cache=cache)[key] for label, run in others.items()
+            if Path(run) != Path(full)}
+
+
+def print_differences(title: str, rows: dict[str, Difference]) -> str:
+    """Print one row per label (A, B, B - A, its 95 % interval, p) with rich; returns the plain text."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("", "A", "B", "B - A", "95% interval", "p"):
+        table.add_column(column, justify="right" if column else "left")
+    lines = [title]
+    for label, d in rows.items():
+        cells = [f"{d.a:.4f}", f"{d.b:.4f}", f"{d.diff:+.4f}", f"[{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]", f"{d.p:.4f}"]
+        table.add_row(label, *cells)
+        lines.append(f"{label}  " + "  ".join(cells))
+    Console().print(table)
+    return "\n".join(lines) + "\n"
+
+
 def _side(text: str) -> list[str]:
     return [p for p in text.split(",") if p]
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     a, b = _side(args.run_a), _side(args.run_b)
     diffs = compare_runs(a, b, args.unit, args.overrides, args.resamples, args.permutations, args.seed)
     n_units = next(iter(diffs.values())).n_units
-    title = (f"B - A, paired over {n_units} {args.unit}s ({args.resamples} bootstrap resamples, "
-             f"{args.permutations} permutations at most, seed {args.seed})\nA: {', '.join(a)}\nB: {', '.join(b)}")
-    table = Table(title=title)
-    for column in ("score", "A", "B", "B - A", "95% interval", "p"):
-        table.add_column(column, justify="left" if column == "score" else "right")
-    for key, d in diffs.items():
-        table.add_row(key, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.diff:+.4f}", f"[{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]",
-                      f"{d.p:.4f}")
-    Console().print(table)
+    print_differences(f"B - A, paired over {n_units} {args.unit}s ({args.resamples} bootstrap resamples, "
+                      f"{args.permutations} permutations at most, seed {args.seed})\nA: {', '.join(a)}\n"
+                      f"B: {', '.join(b)}", diffs)
     plot = Path(args.plot)
     plot_differences(plot, list(diffs), [d.diff for d in diffs.values()], [d.ci for d in diffs.values()],
                      [d.p for d in diffs.values()], f"B - A over {n_units} {args.unit}s")
