@@ -109,6 +109,8 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
     uses the ``identity`` backbone for it, and windows start on the sub-clip grid.
     """
 
+    group_unit = "raw video (one person's footage)"
+
     def __init__(self, root: str | None = None, cache_dir: str | None = None, face_size: int = 48,
                  sample_rate: int = 16000, n_mels: int = 64, mel_rate: int = 1, frame_count_tolerance: int = 0,
                  mfcc: bool = False, egemaps: bool = False, tracks: tuple[str, ...] = ("va",),

@@ -59,6 +59,8 @@ class BioVidDataModule(ExtractedDataset, SampleDataModule):
     media_tolerance: the fraction of a video's frames (as its header promises them) that may fail to decode.
     """
 
+    group_unit = "subject"
+
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
                  task: Literal["multiclass", "binary"] = "multiclass",
                  modalities: tuple[str, ...] = ("visual", "gsr"), face_size: int = 112, crop: str = "center",

@@ -24,6 +24,8 @@ class EGaitDataModule(SampleDataModule):
     """Args: root (``DATA_DIR``); features / labels: file names under root; label_names: the meaning of label i;
     segment_frames: frames per gait (cut or padded, mask False)."""
 
+    group_unit = "gait"
+
     def __init__(self, root: str | None = None, features: str = "features.h5", labels: str = "labels.h5",
                  label_names: tuple[str, ...] = ("angry", "neutral", "happy", "sad"), segment_frames: int = 32,
                  **folded) -> None:

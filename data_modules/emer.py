@@ -68,6 +68,8 @@ class EmerDataModule(ExtractedDataset, SampleDataModule):
     promises them) that may fail to decode.
     """
 
+    group_unit = "subject"
+
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
                  modalities: tuple[str, ...] = ("face", "eye", "gaze"), label_file: str = "EMER_label.xlsx",
                  set_file: str | None = "emer_set.txt", label_columns: dict[str, str] | None = None,

@@ -98,6 +98,7 @@ class GroupWalkDataModule(ExtractedDataset, SampleDataModule):
         self.segment_frames, self.frames_per_sample = segment_frames, frames_per_sample
         self.face_size, self.context_size, self.face_fraction = face_size, context_size, face_fraction
         self.min_iou, self.min_confidence, self.group_by = min_iou, min_confidence, group_by
+        self.group_unit = "video" if group_by == "video" else "agent track (video / agent)"
         self.extraction = Extraction("groupwalk", "sample", on_bad_input, media_tolerance)
         self._recordings: list[Recording] = []
         self._segments: dict[str, Segment] = {}

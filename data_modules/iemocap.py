@@ -86,6 +86,7 @@ class IemocapDataModule(DialogueDataModule):
                  val_fraction: float = 0.1, **dialogue) -> None:
         if protocol not in PROTOCOLS:
             raise ConfigError(f"data.protocol={protocol!r}: choose one of {sorted(PROTOCOLS)}")
+        self.group_unit = "session" if protocol == "four_class" else "dialogue"
         if protocol == "six_class":
             if dialogue.get("num_folds", 1) != 1:
                 raise ConfigError("iemocap six_class uses one official split: cv.folds=1 (four_class: cv.folds=5)")

@@ -103,6 +103,8 @@ class MeldDataModule(DialogueDataModule):
     (``clips=true``: the utterance clips give the modalities ``audio`` and ``visual``). The official split is fixed:
     ``num_folds=1`` with ``fold0_official=true`` (dev = fold 0's validation)."""
 
+    group_unit = "dialogue"
+
     split_files = True
 
     split_names = {"train": "train", "val": "dev", "test": "test"}

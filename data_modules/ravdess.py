@@ -90,6 +90,8 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
     on_bad_input: ``error`` or ``skip``. media_tolerance: the share of a file's promised length that may be missing.
     """
 
+    group_unit = "actor"
+
     def __init__(self, root: str | None = None, cache_dir: str | None = None,
                  task: Literal["emotion", "intensity", "both"] = "emotion",
                  calm: Literal["keep", "neutral", "drop"] = "keep",

@@ -48,6 +48,8 @@ class StressPredictDataModule(SampleDataModule):
     seconds; agreement: the share of a window's seconds that must carry its label; normalise: participant | none;
     test_participants: held out from every fold; participants: only these (quick trials and tests; null: all)."""
 
+    group_unit = "participant"
+
     def __init__(self, root: str | None = None,
                  label_file: str = "Processed_data/Improved_All_Combined_hr_rsp_binary.csv",
                  signals: Sequence[str] = ("eda", "bvp", "temp", "acc", "hr"), window: float = 60.0,

@@ -86,6 +86,8 @@ class SyntheticAVDataModule(WindowedDataModule):
     noise: observation noise of the features.
     """
 
+    group_unit = "subject"
+
     def __init__(self, input: Literal["features", "raw"] = "features", num_subjects: int = 16,
                  videos_per_subject: int = 2, test_subjects: int = 4, min_frames: int = 250, max_frames: int = 700,
                  unlabelled_fraction: float = 0.1, face_missing_fraction: float = 0.05, visual_dim: int = 32,

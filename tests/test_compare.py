@@ -98,3 +98,35 @@ def test_ablation_variants_follow_the_experiments_modalities():
 
     assert variants_of(["eda", "bvp"]) == {"full model (eda + bvp)": [], "concat fusion (eda + bvp)": ["model/fusion=concat"],
                                            "eda only": ["model.modalities=[eda]"], "bvp only": ["model.modalities=[bvp]"]}
+
+
+def test_every_result_states_its_protocol(seed_runs):
+    run = seed_runs[0].run_dir
+    protocol = json.loads((run / "summary.json").read_text())["protocol"]
+    assert protocol["evaluation"] == "2-fold CV grouped by subject (4 groups)"
+    assert protocol["held_out"].startswith("2 recordings of 2 subjects") or "subjects, never trained on" in \
+        protocol["held_out"]
+    assert protocol["seeds"] == 1 and protocol["seed"] == 0 and "val/ccc_mean (max)" in protocol["checkpoint"]
+    assert "concordance" in protocol["metrics"] and "valence" in protocol["metrics"]
+    table = (run / "table.txt").read_text()
+    assert "protocol: 2-fold CV grouped by subject" in table and "scores: Lin's concordance" in table
+
+
+def test_every_data_module_names_what_its_folds_group_by():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mmer.data_modules as package
+    from mmer.data.base import FoldedDataModule
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, FoldedDataModule) and cls.__module__ == module.__name__:
+                found[cls.__name__] = cls
+    assert len(found) >= 10
+    for name, cls in found.items():
+        source = inspect.getsource(cls)
+        assert cls.group_unit != "group" or "self.group_unit =" in source, f"{name} does not name its group_unit"

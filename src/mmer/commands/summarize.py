@@ -58,8 +58,8 @@ def summarize_runs(run_dirs: Sequence[str | Path]) -> dict:
     """{"runs": [...], "scores": {key: {"mean", "std", "ci", "n", "runs": [...]}}} (module doc)."""
     runs = [RunFolder(p) for p in run_dirs]
     check_seed_runs(runs)
-    summaries = [{k: float('nan') if v is None else v for k, v in json.loads(r.summary_file.read_text()).items()}
-                 for r in runs]
+    summaries = [{k: float('nan') if v is None else v for k, v in json.loads(r.summary_file.read_text()).items()
+                  if not isinstance(v, dict)} for r in runs]  # the scores, without the protocol record
     seeds = [json.loads(r.provenance_file.read_text()).get("seed") if r.provenance_file.is_file() else None
              for r in runs]
     keys = [k for k in headline(summaries[0]) if all(k in s for s in summaries)]

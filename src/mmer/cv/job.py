@@ -41,6 +41,7 @@ from mmer.core.errors import ConfigError, RandomInitWarning, Stopped
 from mmer.core.io import atomic_write_text
 from mmer.core.versions import git_commit
 from mmer.cv.prepare import prepare, start_from
+from mmer.cv.protocol import describe_protocol, protocol_text
 from mmer.cv.summary import cv_table, fold_key, has_labels, official_split, split_aliases, summarise
 from mmer.data.base import FoldedDataModule
 from mmer.evaluation.evaluator import Evaluator, evaluator_for
@@ -341,10 +342,12 @@ class CVJob:
         footer = ("  ".join(headline) + "\n" if headline else "") + (
             f"wall time {summary['time/wall_s']:.0f} s (data preparation {summary['time/prepare_s']:.0f} s, training "
             f"{summary['time/fit_s']:.0f} s, predicting {summary['time/predict_s']:.0f} s)\n")
+        protocol = describe_protocol(self.cfg, dm, ev, folds)
+        footer += protocol_text(protocol)
         print(footer, end="")
         text += footer
         atomic_write_text(run.table_file, text)
-        atomic_write_text(run.summary_file, strict_json(summary))
+        atomic_write_text(run.summary_file, strict_json({**summary, "protocol": protocol}))
         return summary, text
 
     def report(self, summary: dict[str, float], results: list[FoldResult], merged: Table,

@@ -37,6 +37,10 @@ def input_counts(skipped: Mapping[str, str], items: Iterable[Item]) -> dict[str,
 class RunReportHooks:
     """What the CV job asks of a dataset beyond its items."""
 
+    #: what the folds group by, the independent unit of the protocol (subject, actor, dialogue, ...): every
+    #: recording of one group is on the same side of every split (the protocol line of every result names it)
+    group_unit: str = "group"
+
     #: official-split datasets (one fold): {split: the name their papers report}, e.g. MELD's
     #: {"train": "train", "val": "dev", "test": "test"}. The CV job then also predicts and scores the training
     #: split and prints a train / dev / test table. Empty: a k-fold dataset.

@@ -185,6 +185,20 @@ class Task:
     def compare_keys(self, columns: Sequence[str]) -> list[str]:
         return expand(self.compare, columns)
 
+    def definition(self, columns: Sequence[str]) -> str:
+        """The task's scores as a protocol states them: over which rows, which classes or dimensions, how."""
+        rows = "every labelled frame (or utterance) of the scored recordings, pooled" if self.per_frame else \
+            "every labelled sample of the scored recordings, pooled"
+        if self.kind == "classes":
+            return (f"{len(columns)} classes ({', '.join(columns)}), the argmax of the probabilities, over {rows}: "
+                    f"f1_weighted = per-class F1 weighted by each class's number of true rows; accuracy; uar = "
+                    f"mean per-class recall (balanced accuracy); f1_macro; map = mean one-vs-rest average precision")
+        if self.kind == "labels":
+            return f"{len(columns)} labels, each at probability 0.5, over {rows}: f1 per label, f1_mean their mean"
+        clipped = f", predictions clipped to [-{self.clip:g}, {self.clip:g}]" if self.clip else ""
+        return (f"Lin's concordance correlation (CCC) of each of {', '.join(columns)} over {rows}{clipped}; "
+                f"ccc_mean = their mean" + ("; mae, rmse over dimensions" if "mae_mean" in self.headline else ""))
+
     def merge_tables(self, tables: Sequence[Table]) -> Table:
         return MERGES[self.merge][0](tables)
 
