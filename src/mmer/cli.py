@@ -71,9 +71,15 @@ def cv_arguments(p: argparse.ArgumentParser) -> None:
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir")
-    p.add_argument("--split", default="test", choices=["test", "trainval", "all"],
-                   help="which recordings of the data to score (default: its held-out partition)")
+    p.add_argument("--split", default="test", choices=["test", "trainval", "all", "oof"],
+                   help="which recordings of the data to score (default: its held-out partition; oof: each fold's "
+                        "model on its own validation recordings, pooled)")
     p.add_argument("--name", default=None, help="output folder RUN_DIR/evaluate/NAME (default: the data root's name)")
+    p.add_argument("--perturb", action="append", default=[], metavar="MODALITY=KIND[:PARAM=VALUE]",
+                   help="perturb an input at test time: audio=drop, audio=noise:snr_db=10, visual=frames:drop=0.3, "
+                        "text=words:drop=0.3 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    p.add_argument("--json", default=None, help="write the scores as JSON to this file")
     add_run_overrides(p)
 
 

@@ -20,6 +20,7 @@ from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.cv.summary import fold_key, fold_mean_key, has_labels, held_out_scores, merged_key
+from mmer.data.perturb import Perturbation, perturbed_loader
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import print_table
 from mmer.evaluation.tables import write_table
@@ -27,7 +28,7 @@ from mmer.evaluation.tasks import ReportData
 from mmer.runs.checkpoints import prediction_trainer
 from mmer.runs.folder import load_run, strict_json
 
-SPLITS = ("test", "trainval", "all")
+SPLITS = ("test", "trainval", "all", "oof")
 #: data settings that never change what a model sees (where the data lives, how it is loaded, what is checked)
 NOT_SHAPING = frozenset({"_target_", "root", "cache_dir", "batch_size", "num_workers", "pin_memory", "on_bad_input",
                          "media_tolerance", "num_folds", "seed", "test_list", "max_dialogues", "check_finite",
@@ -63,16 +64,23 @@ def check_matches(description: dict[str, Any], cfg: Any, dm: Any) -> None:
 
 
 def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str = "test",
-                 name: str | None = None) -> tuple[dict[str, float], Path]:
-    """Score the run's fold ensemble (module doc); returns (summary, output folder)."""
+                 name: str | None = None, perturb: Sequence[str] = (), seed: int = 0,
+                 write: bool = True) -> tuple[dict[str, float], Path]:
+    """Score the run's fold ensemble (module doc); returns (summary, output folder). ``perturb``: perturbations of
+    the inputs (:mod:`mmer.data.perturb`, ``audio=noise:snr_db=10``), drawn from ``seed``."""
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
+    perturbations = [Perturbation.parse(p) for p in perturb]
     run = load_run(run_dir, overrides)
     cfg = run.cfg
     dm = prepare_datamodule(cfg)
     check_matches(run.description, cfg, dm)
+    for p in perturbations:
+        print(f"perturbed: {p.check(dm.input_spec())}")
     ev = evaluator_for(cfg, dm.target_spec())
+    if split == "oof":
+        return out_of_fold(run, dm, ev, perturbations, seed), run.run.path
     recordings = dm.recordings if split == "all" else dm.split(split)
     if not recordings:
         raise ConfigError(f"the data ({cfg.data.get('root') or 'generated'}) has no '{split}' recordings; choose "
@@ -83,10 +91,13 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
     tables = {}
     for k, model in run.models():
-        tables[k] = ev.table(trainer.predict(model, dataloaders=dm.predict_loader(recordings)), recordings)
+        loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+        tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
     merged = ev.merge(list(tables.values()))
     scored = {k: ev.score(table, *targets) for k, table in tables.items()}
     summary = held_out_scores(scored, ev.score(merged, *targets), split)
+    if not write:
+        return summary, run.run.path
     keys = ev.score_keys
     name = name or Path(str(cfg.data.get("root") or "data")).name
     out = run.run.evaluate_dir(name)
@@ -111,6 +122,30 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     return summary, out
 
 
+def out_of_fold(run: Any, dm: Any, ev: Any, perturbations: Sequence[Perturbation], seed: int) -> dict[str, float]:
+    """Each fold's model on its own validation recordings (the folds as the run dealt them), pooled and scored:
+    ``cv/oof_<score>``, the run's own out-of-fold protocol (its summary's numbers when nothing is perturbed)."""
+    trainer = prediction_trainer(run.cfg, False)
+    pooled: dict = {}
+    for k, model in run.models():
+        dm.set_fold(k)
+        recordings = dm.split("val")
+        loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+        pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
+    targets = ev.targets(dm, [r for r in dm.split("trainval") if r.id in pooled])
+    return {f"cv/oof_{k}": v for k, v in ev.score(pooled, *targets).items()}
+
+
 def run(args: argparse.Namespace) -> int:
-    evaluate_run(args.run_dir, args.overrides, args.split, args.name)
+    summary, out = evaluate_run(args.run_dir, args.overrides, args.split, args.name, args.perturb, args.seed,
+                                write=not args.perturb and args.split != "oof")
+    if args.perturb or args.split == "oof":
+        keys = [k for k in summary if k.startswith("cv/")]
+        print_table(f"{Path(args.run_dir).name}: {args.split}" + (f", perturbed: {', '.join(args.perturb)}"
+                                                                   if args.perturb else ""),
+                    [("scores", [summary[k] for k in keys])], keys)
+    if args.json:
+        atomic_write_text(Path(args.json), strict_json({"run": str(args.run_dir), "split": args.split,
+                                                        "perturb": list(args.perturb), "seed": args.seed,
+                                                        "scores": summary}))
     return 0

@@ -1,0 +1,166 @@
+"""Perturbations of one modality at test time (``mmer evaluate RUN --perturb MODALITY=KIND[:PARAM=VALUE]``), applied
+to each collated batch before the model sees it:
+
+==================  =====================================================================================
+``m=drop``          the modality missing: zeros and mask False everywhere (the Batch contract's missing modality)
+``m=noise:snr_db=X``  white Gaussian noise X dB below the input's own power, per item over its present steps:
+                    on the waveform where the model reads one (``kind`` waveform), on its features otherwise
+                    (z-scored features: about X dB below 1); ``snr_db=inf`` is the clean input
+``m=frames:drop=p`` a share p of each item's present steps (video frames; any per-step input) masked and zeroed,
+                    as frames where a detector missed the face
+``m=words:drop=p``  a share p of each utterance's word-piece tokens removed (``kind`` tokens; the first and last
+                    token, ``[CLS]`` and ``[SEP]``, kept), the rest shifted left
+==================  =====================================================================================
+
+Deterministic: each item draws from its own generator seeded by (seed, its recording id, its window start), so a
+perturbation does not depend on batching or order. A level of zero (``drop=0``, ``snr_db=inf``) leaves the batch
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mmer.core.batch import Batch
+from mmer.core.errors import ConfigError
+from mmer.data.records import ModalitySpec
+
+KINDS = {"drop": None, "noise": "snr_db", "frames": "drop", "words": "drop"}
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One modality's perturbation (module doc); ``level``: snr_db for noise, the share dropped for frames and
+    words, NaN for drop."""
+
+    modality: str
+    kind: str
+    level: float = math.nan
+
+    @classmethod
+    def parse(cls, text: str) -> Perturbation:
+        """``audio=noise:snr_db=10``, ``visual=frames:drop=0.3``, ``text=words:drop=0.3``, ``audio=drop``."""
+        modality, _, rest = text.partition("=")
+        kind, _, param = rest.partition(":")
+        if not modality or kind not in KINDS:
+            raise ConfigError(f"--perturb {text}: expected MODALITY=KIND[:PARAM=VALUE] with KIND one of "
+                              f"{sorted(KINDS)} (audio=drop, audio=noise:snr_db=10, visual=frames:drop=0.3, "
+                              f"text=words:drop=0.3)")
+        wanted = KINDS[kind]
+        if wanted is None:
+            if param:
+                raise ConfigError(f"--perturb {text}: drop takes no parameter")
+            return cls(modality, kind)
+        name, _, value = param.partition("=")
+        if name != wanted:
+            raise ConfigError(f"--perturb {text}: {kind} takes {wanted}=VALUE")
+        try:
+            level = float(value)
+        except ValueError:
+            raise ConfigError(f"--perturb {text}: {wanted}={value!r} is not a number") from None
+        if kind != "noise" and not 0 <= level <= 1:
+            raise ConfigError(f"--perturb {text}: drop is a share in [0, 1]")
+        if kind == "noise" and math.isnan(level):
+            raise ConfigError(f"--perturb {text}: snr_db must be a number of dB, or inf")
+        return cls(modality, kind, level)
+
+    @property
+    def label(self) -> str:
+        return f"{self.modality}={self.kind}" + ("" if self.kind == "drop" else f":{KINDS[self.kind]}={self.level:g}")
+
+    def check(self, spec: dict[str, ModalitySpec]) -> str:
+        """Refuse a modality the model does not read or a kind that does not fit it; returns what is perturbed."""
+        if self.modality not in spec:
+            raise ConfigError(f"--perturb {self.label}: this run reads {sorted(spec)}, not {self.modality}")
+        kind = spec[self.modality].kind
+        if self.kind == "words" and kind != "tokens":
+            raise ConfigError(f"--perturb {self.label}: words drop applies to text tokens; {self.modality} is {kind}")
+        if self.kind == "noise" and kind in ("tokens", "frames"):
+            raise ConfigError(f"--perturb {self.label}: noise applies to a waveform or features; {self.modality} is "
+                              f"{kind} (frames:drop=p drops video frames)")
+        where = {"drop": "removed", "frames": f"steps dropped ({kind})", "words": "word pieces dropped",
+                 "noise": "on the waveform" if kind == "waveform" else "on the features"}
+        return f"{self.label}: {where[self.kind]}"
+
+    def apply(self, batch: Batch, seed: int) -> None:
+        """Perturb ``batch`` in place (its tensors are this batch's own)."""
+        m = self.modality
+        x, mask = batch.inputs[m], batch.masks[m]
+        if self.kind == "drop":
+            batch.inputs[m], batch.masks[m] = torch.zeros_like(x), torch.zeros_like(mask)
+            return
+        if self.kind == "noise" and math.isinf(self.level) and self.level > 0 or \
+                self.kind != "noise" and self.level == 0:
+            return
+        for i, rng in enumerate(item_generators(batch, seed, m)):
+            if self.kind == "noise":
+                present = mask[i].bool()
+                values = x[i][present].double()
+                if values.numel() == 0:
+                    continue
+                power = float(values.pow(2).mean())
+                std = math.sqrt(power / 10 ** (self.level / 10))
+                noise = torch.from_numpy(rng.normal(0.0, std, tuple(x[i].shape))).to(x.dtype)
+                x[i] = torch.where(_steps(present, x[i]), x[i] + noise, x[i])
+            elif self.kind == "frames":
+                steps = torch.nonzero(mask[i]).flatten()
+                chosen = steps[torch.from_numpy(rng.random(len(steps)) < self.level)]
+                x[i, chosen] = 0
+                mask[i, chosen] = False
+            else:
+                x[i] = drop_tokens(x[i], self.level, rng)
+
+
+def _steps(present: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+    """(T,) step mask broadcast over an item's trailing dimensions."""
+    return present.reshape(present.shape + (1,) * (item.dim() - 1))
+
+
+def drop_tokens(ids: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
+    """(U, L) token ids (0 = padding): in each row, a share of the tokens between the first and the last removed
+    and the rest shifted left."""
+    out = torch.zeros_like(ids)
+    for u, row in enumerate(ids):
+        tokens = row[row != 0]
+        if len(tokens) > 2:
+            inner = tokens[1:-1]
+            keep = torch.from_numpy(rng.random(len(inner)) >= share)
+            tokens = torch.cat([tokens[:1], inner[keep], tokens[-1:]])
+        out[u, :len(tokens)] = tokens
+    return out
+
+
+def item_generators(batch: Batch, seed: int, modality: str) -> list[np.random.Generator]:
+    """One generator per item, from (seed, modality, recording id, window start)."""
+    starts = batch.meta.get("start")
+    starts = starts.tolist() if isinstance(starts, torch.Tensor) else [0] * len(batch.meta["recording"])
+    return [np.random.default_rng([seed, zlib.crc32(f"{modality}/{rec}".encode()), int(start)])
+            for rec, start in zip(batch.meta["recording"], starts)]
+
+
+class Perturbed:
+    """A collate function that perturbs what ``collate`` returns (picklable for worker processes)."""
+
+    def __init__(self, collate: Callable, perturbations: Sequence[Perturbation], seed: int) -> None:
+        self.collate, self.perturbations, self.seed = collate, list(perturbations), seed
+
+    def __call__(self, items):
+        batch = self.collate(items)
+        for p in self.perturbations:
+            p.apply(batch, self.seed)
+        return batch
+
+
+def perturbed_loader(loader: torch.utils.data.DataLoader, perturbations: Sequence[Perturbation],
+                     seed: int) -> torch.utils.data.DataLoader:
+    """``loader`` with every batch perturbed (same items, order and batching)."""
+    if not perturbations:
+        return loader
+    return torch.utils.data.DataLoader(loader.dataset, batch_sampler=loader.batch_sampler, num_workers=0,
+                                       collate_fn=Perturbed(loader.collate_fn, perturbations, seed))
