@@ -100,3 +100,18 @@ def test_frames_and_words_dropped_in_the_asked_share():
     kept = out[0][out[0] != 0]
     assert kept[0] == 101 and kept[-1] == 102 and 30 < len(kept) - 2 < 70
     assert torch.equal(drop_tokens(ids, 0.0, np.random.default_rng(0)), ids)
+
+
+def test_the_standard_sweep_scores_every_condition_and_draws_them(tiny_run, tmp_path):
+    code = main(["robustness", str(tiny_run.run_dir), "--json", str(tmp_path / "r.json"), "--plot",
+                 str(tmp_path / "r.png")])
+    assert code == 0 and (tmp_path / "r.png").stat().st_size > 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["split"] == "test"
+    assert result["clean"]["cv/ccc_mean"] == pytest.approx(tiny_run.summary["cv/ccc_mean"], abs=1e-6)
+    labels = [c["label"] for c in result["conditions"]]
+    for m in ("audio", "visual"):
+        assert f"{m}=drop" in labels and f"{m}=noise:snr_db=0" in labels and f"{m}=frames:drop=0.5" in labels
+    loud = next(c for c in result["conditions"] if c["label"] == "audio=noise:snr_db=20")["scores"]["cv/ccc_mean"]
+    drowned = next(c for c in result["conditions"] if c["label"] == "audio=noise:snr_db=0")["scores"]["cv/ccc_mean"]
+    assert drowned < loud + 0.02  # more noise does not help

@@ -145,6 +145,16 @@ def pretrain_arguments(p: argparse.ArgumentParser) -> None:
     add_overrides(p)
 
 
+def robustness_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--split", default=None, choices=["test", "oof"],
+                   help="default: the held-out partition when the run has one, else out of fold")
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    p.add_argument("--json", default=None, help="also write every condition's scores as JSON to this file")
+    p.add_argument("--plot", default=None, help="default: RUN_DIR/robustness.png")
+    add_run_overrides(p)
+
+
 def summarize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders that differ only in the seed")
     p.add_argument("--json", default=None, help="also write the aggregate as JSON to this file")
@@ -201,6 +211,8 @@ COMMANDS: tuple[Command, ...] = (
             explain_arguments),
     Command("compare", "compare", "is run B better than run A on the same items: paired intervals and p-values",
             compare_arguments),
+    Command("robustness", "robustness", "the standard sweep of test-time perturbations, one modality at a time",
+            robustness_arguments),
     Command("summarize", "summarize", "mean, std and 95% interval over runs that differ only in the seed",
             summarize_arguments, uses_lightning=False),
     Command("evaluate", "evaluate", "score a finished run's fold ensemble on a labelled copy of a dataset",

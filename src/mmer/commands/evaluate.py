@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,39 +64,85 @@ def check_matches(description: dict[str, Any], cfg: Any, dm: Any) -> None:
         raise ConfigError("this data does not match the run's checkpoints: " + "; ".join(problems))
 
 
+@dataclass
+class Evaluation:
+    """A finished run opened for scoring: its fold ensemble, its data (checked against the checkpoints) and the
+    tabled head's evaluator; each call scores one split, perturbed or not."""
+
+    run: Any
+    dm: Any
+    ev: Any
+
+    @classmethod
+    def open(cls, run_dir: str | Path, overrides: Sequence[str] = ()) -> Evaluation:
+        run = load_run(run_dir, overrides)
+        dm = prepare_datamodule(run.cfg)
+        check_matches(run.description, run.cfg, dm)
+        return cls(run, dm, evaluator_for(run.cfg, dm.target_spec()))
+
+    def check(self, perturbations: Sequence[Perturbation]) -> list[str]:
+        """What each perturbation does to this run's inputs (refusing those that do not fit)."""
+        return [p.check(self.dm.input_spec()) for p in perturbations]
+
+    def held_out(self, split: str, perturbations: Sequence[Perturbation] = (), seed: int = 0) -> tuple:
+        """The fold ensemble on ``split`` (test, trainval, all): (summary, fold tables, merged table, targets,
+        recordings)."""
+        dm, ev, cfg = self.dm, self.ev, self.run.cfg
+        recordings = dm.recordings if split == "all" else dm.split(split)
+        if not recordings:
+            raise ConfigError(f"the data ({cfg.data.get('root') or 'generated'}) has no '{split}' recordings; choose "
+                              f"another --split (oof: each fold's own validation recordings)")
+        targets = ev.targets(dm, recordings)
+        if not has_labels(targets):
+            raise ConfigError(f"the '{split}' recordings carry no labels to score; use `mmer predict` for unlabelled "
+                              f"data")
+        trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
+        tables = {}
+        for k, model in self.run.models():
+            loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+            tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
+        merged = ev.merge(list(tables.values()))
+        scored = {k: ev.score(table, *targets) for k, table in tables.items()}
+        return held_out_scores(scored, ev.score(merged, *targets), split), tables, merged, targets, recordings
+
+    def out_of_fold(self, perturbations: Sequence[Perturbation] = (), seed: int = 0) -> dict[str, float]:
+        """Each fold's model on its own validation recordings (the folds as the run dealt them), pooled and scored:
+        ``cv/oof_<score>``, the run's own out-of-fold protocol (its summary's numbers when nothing is perturbed)."""
+        dm, ev = self.dm, self.ev
+        trainer = prediction_trainer(self.run.cfg, False)
+        pooled: dict = {}
+        for k, model in self.run.models():
+            dm.set_fold(k)
+            recordings = dm.split("val")
+            loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+            pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
+        targets = ev.targets(dm, [r for r in dm.split("trainval") if r.id in pooled])
+        return {f"cv/oof_{k}": v for k, v in ev.score(pooled, *targets).items()}
+
+    def scores(self, split: str, perturbations: Sequence[Perturbation] = (), seed: int = 0) -> dict[str, float]:
+        """The summary's scores of ``split`` (``oof``: out of fold; else the fold ensemble's)."""
+        if split == "oof":
+            return self.out_of_fold(perturbations, seed)
+        return self.held_out(split, perturbations, seed)[0]
+
+
 def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str = "test",
                  name: str | None = None, perturb: Sequence[str] = (), seed: int = 0,
                  write: bool = True) -> tuple[dict[str, float], Path]:
     """Score the run's fold ensemble (module doc); returns (summary, output folder). ``perturb``: perturbations of
-    the inputs (:mod:`mmer.data.perturb`, ``audio=noise:snr_db=10``), drawn from ``seed``."""
+    the inputs (:mod:`mmer.data.perturb`, ``audio=noise:snr_db=10``), drawn from ``seed``; ``write``: the outputs
+    below (not for perturbed or out-of-fold scores, which are printed and returned)."""
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
     perturbations = [Perturbation.parse(p) for p in perturb]
-    run = load_run(run_dir, overrides)
-    cfg = run.cfg
-    dm = prepare_datamodule(cfg)
-    check_matches(run.description, cfg, dm)
-    for p in perturbations:
-        print(f"perturbed: {p.check(dm.input_spec())}")
-    ev = evaluator_for(cfg, dm.target_spec())
+    evaluation = Evaluation.open(run_dir, overrides)
+    for line in evaluation.check(perturbations):
+        print(f"perturbed: {line}")
+    run, ev, cfg = evaluation.run, evaluation.ev, evaluation.run.cfg
     if split == "oof":
-        return out_of_fold(run, dm, ev, perturbations, seed), run.run.path
-    recordings = dm.recordings if split == "all" else dm.split(split)
-    if not recordings:
-        raise ConfigError(f"the data ({cfg.data.get('root') or 'generated'}) has no '{split}' recordings; choose "
-                          f"another --split")
-    targets = ev.targets(dm, recordings)
-    if not has_labels(targets):
-        raise ConfigError(f"the '{split}' recordings carry no labels to score; use `mmer predict` for unlabelled data")
-    trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
-    tables = {}
-    for k, model in run.models():
-        loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
-        tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
-    merged = ev.merge(list(tables.values()))
-    scored = {k: ev.score(table, *targets) for k, table in tables.items()}
-    summary = held_out_scores(scored, ev.score(merged, *targets), split)
+        return evaluation.out_of_fold(perturbations, seed), run.run.path
+    summary, tables, merged, targets, recordings = evaluation.held_out(split, perturbations, seed)
     if not write:
         return summary, run.run.path
     keys = ev.score_keys
@@ -121,19 +168,6 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
     print(f"written to {out}")
     return summary, out
 
-
-def out_of_fold(run: Any, dm: Any, ev: Any, perturbations: Sequence[Perturbation], seed: int) -> dict[str, float]:
-    """Each fold's model on its own validation recordings (the folds as the run dealt them), pooled and scored:
-    ``cv/oof_<score>``, the run's own out-of-fold protocol (its summary's numbers when nothing is perturbed)."""
-    trainer = prediction_trainer(run.cfg, False)
-    pooled: dict = {}
-    for k, model in run.models():
-        dm.set_fold(k)
-        recordings = dm.split("val")
-        loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
-        pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
-    targets = ev.targets(dm, [r for r in dm.split("trainval") if r.id in pooled])
-    return {f"cv/oof_{k}": v for k, v in ev.score(pooled, *targets).items()}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -211,3 +211,36 @@ def plot_differences(path: str | Path, labels: Sequence[str], diffs: Sequence[fl
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Sequence[dict], keys: Sequence[str]) -> Path:
+    """One panel per modality: each score in ``keys`` against the perturbation level (noise: SNR in dB, from clean
+    at the left; frames / words: the share dropped), the clean score at level 0 / inf, and the modality removed as a
+    dashed line per score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modalities = list(dict.fromkeys(c["modality"] for c in conditions))
+    fig, axes = plt.subplots(1, len(modalities), figsize=(4.2 * len(modalities), 3.4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, m in zip(axes[0], modalities):
+        graded = [c for c in conditions if c["modality"] == m and c["kind"] != "drop"]
+        kinds = list(dict.fromkeys(c["kind"] for c in graded))
+        for i, key in enumerate(keys):
+            colour = colours[i % len(colours)]
+            for kind, style in zip(kinds, ("-o", "--s")):
+                points = [c for c in graded if c["kind"] == kind]
+                labels = ["clean"] + [f"{c['level']:g}" + (" dB" if kind == "noise" else "") for c in points]
+                values = [clean[key]] + [c["scores"][key] for c in points]
+                ax.plot(range(len(values)), values, style, color=colour, label=f"{key} ({kind})")
+                ax.set_xticks(range(len(values)), labels)
+            dropped = next((c["scores"][key] for c in conditions if c["modality"] == m and c["kind"] == "drop"), None)
+            if dropped is not None:
+                ax.axhline(dropped, color=colour, ls=":", lw=1)
+        ax.set_title(f"{m} (dotted: {m} removed)", fontsize=9)
+        ax.set_xlabel("noise SNR / share dropped")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -63,6 +63,8 @@ def strict_json(values: Any) -> str:
     def clean(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
     return json.dumps(clean(values), indent=2, allow_nan=False)
