@@ -29,7 +29,6 @@ import numpy as np
 
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.io import atomic_write_text
-from mmer.data.audio import SILENCE, is_silent
 from mmer.data.cache import cache_key
 from mmer.data.embeddings import build_frozen, describe, embed_recording
 from mmer.data.extraction import ExtractedDataset, Extraction
@@ -37,9 +36,9 @@ from mmer.data.media import (
     MEDIA_TOLERANCE,
     decode_audio,
     egemaps_per_frame,
-    has_audio,
     logmel_per_frame,
     mfcc_per_frame,
+    no_sound,
     read_face_crops,
     video_info,
 )
@@ -346,7 +345,7 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         wave = functools.cache(lambda: decode_audio(files["video"], self.sample_rate, self.extraction.media_tolerance,
                                                     covers))  # decoded at most once
         masks = {"visual": present}
-        if rec.partition == "predict" and self._no_sound(files["video"], wave):  # a silent new video: faces only
+        if rec.partition == "predict" and no_sound(files["video"], wave):  # a silent new video: faces only
             spec = self._raw_spec()
             inputs = {"visual": faces}
             for m in ("audio", "mfcc", "egemaps"):
@@ -365,18 +364,6 @@ class AffWild2DataModule(ExtractedDataset, WindowedDataModule):
         labels = self._labels[rec.id]
         return Item(inputs=inputs, targets={t: labels[t][0] for t in self.tracks},
                     target_masks={t: labels[t][1] for t in self.tracks}, input_masks=masks)
-
-    @staticmethod
-    def _no_sound(video: Path, wave: Callable[[], np.ndarray]) -> bool:
-        """Whether a new video has nothing to hear: no soundtrack, or one of digital silence throughout (said once;
-        its audio is then masked as missing rather than fed as the log of nothing)."""
-        if not has_audio(video):
-            return True
-        if is_silent(wave()):
-            log.warning("%s: its soundtrack is silent throughout (peak below %g of full scale): audio masked, "
-                        "predicted from the faces", video, SILENCE)
-            return True
-        return False
 
     def _embedded(self, rec: Recording, m: str, x: np.ndarray, mask: np.ndarray | None,
                   fps: float) -> tuple[np.ndarray, np.ndarray]:

@@ -54,8 +54,8 @@ import numpy as np
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data.extraction import ExtractedDataset, Extraction
-from mmer.data.faces import align_face, detect_faces, mtcnn_detector
-from mmer.data.media import MEDIA_TOLERANCE, iter_frames, read_face_set, video_info
+from mmer.data.faces import mtcnn_detector, spaced_faces
+from mmer.data.media import MEDIA_TOLERANCE, read_face_set
 from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.samples import SampleDataModule
 from mmer.data.speech import (
@@ -300,18 +300,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                          "crop": "aligned", "v": EXTRACTION_VERSION}, [clip.path])
 
         def build() -> np.ndarray:
-            total = video_info(clip.path)[1]
-            pick = set(np.linspace(0, max(total - 1, 0), self.frames).round().astype(int).tolist())
-            frames = [f for i, f in iter_frames(clip.path, self.extraction.media_tolerance) if i in pick]
-            if not frames:
-                raise DataError(f"{clip.path}: the video decoded to no frames")
-            frames = [frames[i] for i in np.linspace(0, len(frames) - 1, self.frames).round().astype(int)]
-            faces = detect_faces(detect, frames) if detect else [None] * len(frames)
-            crops = np.zeros((len(frames), 3, self.frame_size, self.frame_size), np.uint8)
-            for k, (frame, face) in enumerate(zip(frames, faces)):
-                if face is not None or detect is None:  # no face found: black, masked below
-                    crops[k] = align_face(frame, face, self.frame_size).transpose(2, 0, 1)
-            return crops
+            return spaced_faces(clip.path, self.frames, self.frame_size, detect, self.extraction.media_tolerance)
 
         frames = self.cache.get_or_build(rec.id, "frames", key, build)
         present = frames.reshape(len(frames), -1).any(1) if detect else np.ones(len(frames), bool)

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer.data.media import iter_frames
+from mmer.core.errors import DataError
+from mmer.data.media import MEDIA_TOLERANCE, frame_times, iter_frames, video_info
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,24 @@ def crop_face(frame: np.ndarray, face: Face | None, size: int, margin: float = 0
     return Image.fromarray(align_face(frame, face, size, margin))
 
 
+def spaced_faces(video: Path, count: int, size: int, detect: Detector | None,
+                 tolerance: float = MEDIA_TOLERANCE) -> np.ndarray:
+    """``count`` frames evenly spaced over ``video`` as aligned face crops (count, 3, size, size) uint8: black
+    where ``detect`` finds no face (the caller masks them); ``detect`` None: each frame's centred square."""
+    total = video_info(video)[1]
+    pick = set(np.linspace(0, max(total - 1, 0), count).round().astype(int).tolist())
+    frames = [f for i, f in iter_frames(video, tolerance) if i in pick]
+    if not frames:
+        raise DataError(f"{video}: the video decoded to no frames")
+    frames = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
+    faces = detect_faces(detect, frames) if detect else [None] * len(frames)
+    crops = np.zeros((len(frames), 3, size, size), np.uint8)
+    for k, (frame, face) in enumerate(zip(frames, faces)):
+        if face is not None or detect is None:
+            crops[k] = align_face(frame, face, size).transpose(2, 0, 1)
+    return crops
+
+
 @dataclasses.dataclass(frozen=True)
 class Tracking:
     """How faces are found along a video (module doc). ``stride=1, detect_side=None, batch=1`` is the straightforward
@@ -239,7 +258,6 @@ def write_face_crops(video: Path, folder: Path, detect: Detector, size: int = 11
     complete one. A video in which no frame has a face says so in one warning."""
     from PIL import Image
 
-    from mmer.data.media import MEDIA_TOLERANCE, frame_times
 
     tmp = folder.with_name(f".{folder.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)

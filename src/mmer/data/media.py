@@ -10,12 +10,13 @@ video frames or 0.1 s of sound; tolerance: ``data.media_tolerance``, 2 % by defa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from mmer.core.errors import DataError
-from mmer.data.audio import check_waveform, log_mel, mfcc, opensmile_features
+from mmer.data.audio import SILENCE, check_waveform, is_silent, log_mel, mfcc, opensmile_features
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,18 @@ def has_audio(path: Path) -> bool:
     """Whether a media file has an audio stream."""
     with _open(path, "media file") as container:
         return bool(container.streams.audio)
+
+
+def no_sound(video: Path, wave: Callable[[], np.ndarray]) -> bool:
+    """Whether a video has nothing to hear: no soundtrack, or one of digital silence throughout (``wave()``: its
+    decoded soundtrack; said once, so that its audio is masked as missing rather than fed as the log of nothing)."""
+    if not has_audio(video):
+        return True
+    if is_silent(wave()):
+        log.warning("%s: its soundtrack is silent throughout (peak below %g of full scale): audio masked, "
+                    "predicted from the faces", video, SILENCE)
+        return True
+    return False
 
 
 def video_info(path: Path) -> tuple[float, int]:
