@@ -70,7 +70,9 @@ def test_evaluate_on_a_copy_of_the_data_reproduces_the_run_and_writes_its_output
         assert summary[f"cv/fold_mean_{key}"] == pytest.approx(run.summary[f"cv/fold_mean_{key}"], abs=1e-9)
     assert {p.name for p in out.iterdir()} >= {"fold0_predictions.csv", "fold1_predictions.csv", "summary.json",
                                                "merged_predictions.csv", "table.txt", "predictions.png"}
-    assert json.loads((out / "summary.json").read_text())["scores"]["cv/ccc_mean"] == summary["cv/ccc_mean"]
+    written = json.loads((out / "summary.json").read_text())
+    assert written["scores"]["cv/ccc_mean"] == summary["cv/ccc_mean"]
+    assert "fold ensemble" in written["protocol"]["evaluation"] and "concordance" in written["protocol"]["metrics"]
     with pytest.raises(ConfigError, match=r"data.window is 120, the model was trained with 100"):
         evaluate_run(run.run_dir, ["data.window=120"], name="other_window")
     with pytest.raises(ConfigError, match=r"modality 'audio' is .*'dim': 12.* trained on .*'dim': 24"):

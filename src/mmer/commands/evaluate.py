@@ -163,8 +163,11 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
         ev.task.plot(out, ev.columns, ReportData(f"{cfg.name} on {name}", merged, *targets, list(tables.values()),
                                                   pred, true, int(cfg.cv.plot_videos)))
     atomic_write_text(out / "table.txt", text)
+    protocol = {"evaluation": f"the fold ensemble ({len(tables)} folds, {ev.merge_name}) on the {len(recordings)} "
+                              f"'{split}' recordings of {where}", "metrics": ev.task.definition(ev.columns)}
     atomic_write_text(out / "summary.json", strict_json({"run": str(run_dir), "split": split, "folds": list(tables),
-                                                          "data": str(cfg.data.get("root")), "scores": summary}))
+                                                          "data": str(cfg.data.get("root")), "scores": summary,
+                                                          "protocol": protocol}))
     print(f"written to {out}")
     return summary, out
 
