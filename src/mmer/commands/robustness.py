@@ -7,7 +7,7 @@ condition is scored like the clean run: on the held-out partition by the fold en
 else each fold's model on its own validation recordings, pooled (``cv/oof_*``). Prints one table (a row per
 condition, the clean row first) and draws one plot per modality of each headline score against the level
 (default ``robustness.png`` in the run folder). ``--json FILE``: ``{"split", "seed", "clean": {scores},
-"conditions": [{"modality", "kind", "level", "label", "scores"}, ...]}``.
+"conditions": [{"modality", "kind", "level", "label", "name", "scores"}, ...]}``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
     conditions = sweep_of(evaluation.dm.input_spec())
     evaluation.check(conditions)
     clean = evaluation.scores(split, (), seed)
-    rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label,
+    rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label, "name": c.short,
              "scores": evaluation.scores(split, [c], seed)} for c in conditions]
     return {"split": split, "seed": seed, "clean": clean, "conditions": rows,
             "keys": [("cv/" if split != "oof" else "cv/oof_") + k for k in evaluation.ev.compare_keys]}
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     result = robustness(args.run_dir, args.split, args.seed, args.overrides)
     keys = result.pop("keys")
     rows = [("clean", [result["clean"][k] for k in keys])]
-    rows += [(c["label"], [c["scores"][k] for k in keys]) for c in result["conditions"]]
+    rows += [(c["name"], [c["scores"][k] for k in keys]) for c in result["conditions"]]
     where = "held-out partition, folds merged" if result["split"] != "oof" else "each fold on its own validation split"
     print_table(f"{Path(args.run_dir).name}: robustness ({where}; perturbation seed {args.seed})", rows, keys)
     plot = Path(args.plot) if args.plot else Path(args.run_dir) / "robustness.png"

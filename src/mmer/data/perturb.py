@@ -71,6 +71,15 @@ class Perturbation:
         return cls(modality, kind, level)
 
     @property
+    def short(self) -> str:
+        """A table row's name: ``audio removed``, ``audio noise 10 dB``, ``visual frames -30%``."""
+        if self.kind == "drop":
+            return f"{self.modality} removed"
+        if self.kind == "noise":
+            return f"{self.modality} noise {self.level:g} dB"
+        return f"{self.modality} {self.kind} -{self.level:.0%}"
+
+    @property
     def label(self) -> str:
         return f"{self.modality}={self.kind}" + ("" if self.kind == "drop" else f":{KINDS[self.kind]}={self.level:g}")
 

@@ -214,33 +214,39 @@ def plot_differences(path: str | Path, labels: Sequence[str], diffs: Sequence[fl
 
 
 def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Sequence[dict], keys: Sequence[str]) -> Path:
-    """One panel per modality: each score in ``keys`` against the perturbation level (noise: SNR in dB, from clean
-    at the left; frames / words: the share dropped), the clean score at level 0 / inf, and the modality removed as a
-    dashed line per score."""
+    """A grid of panels, one column per modality and one row per kind of perturbation (noise: the SNR falling from
+    clean to 0 dB; frames / words: the share dropped rising from 0): each score in ``keys`` against the level, and
+    the modality removed as a dotted line per score."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     modalities = list(dict.fromkeys(c["modality"] for c in conditions))
-    fig, axes = plt.subplots(1, len(modalities), figsize=(4.2 * len(modalities), 3.4), squeeze=False)
+    kinds = list(dict.fromkeys(c["kind"] for c in conditions if c["kind"] != "drop"))
+    fig, axes = plt.subplots(max(len(kinds), 1), len(modalities), figsize=(3.6 * len(modalities), 3.0 * len(kinds)),
+                             squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, m in zip(axes[0], modalities):
-        graded = [c for c in conditions if c["modality"] == m and c["kind"] != "drop"]
-        kinds = list(dict.fromkeys(c["kind"] for c in graded))
-        for i, key in enumerate(keys):
-            colour = colours[i % len(colours)]
-            for kind, style in zip(kinds, ("-o", "--s")):
-                points = [c for c in graded if c["kind"] == kind]
-                labels = ["clean"] + [f"{c['level']:g}" + (" dB" if kind == "noise" else "") for c in points]
-                values = [clean[key]] + [c["scores"][key] for c in points]
-                ax.plot(range(len(values)), values, style, color=colour, label=f"{key} ({kind})")
-                ax.set_xticks(range(len(values)), labels)
-            dropped = next((c["scores"][key] for c in conditions if c["modality"] == m and c["kind"] == "drop"), None)
-            if dropped is not None:
-                ax.axhline(dropped, color=colour, ls=":", lw=1)
-        ax.set_title(f"{m} (dotted: {m} removed)", fontsize=9)
-        ax.set_xlabel("noise SNR / share dropped")
+    for col, m in enumerate(modalities):
+        for row, kind in enumerate(kinds):
+            ax = axes[row][col]
+            points = [c for c in conditions if c["modality"] == m and c["kind"] == kind]
+            if not points:
+                ax.axis("off")
+                continue
+            noise = kind == "noise"
+            labels = ["clean" if noise else "0"] + [f"{c['level']:g} dB" if noise else f"{c['level']:.0%}"
+                                                    for c in points]
+            for i, key in enumerate(keys):
+                colour = colours[i % len(colours)]
+                ax.plot(range(len(labels)), [clean[key]] + [c["scores"][key] for c in points], "-o", ms=3,
+                        color=colour, label=key)
+                removed = next((c["scores"][key] for c in conditions if c["modality"] == m and c["kind"] == "drop"),
+                               None)
+                if removed is not None:
+                    ax.axhline(removed, color=colour, ls=":", lw=1)
+            ax.set_xticks(range(len(labels)), labels, fontsize=8)
+            ax.set_title(f"{m}: {'noise (SNR)' if noise else kind + ' dropped'}; dotted: {m} removed", fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
