@@ -100,6 +100,8 @@ def test_frames_and_words_dropped_in_the_asked_share():
     kept = out[0][out[0] != 0]
     assert kept[0] == 101 and kept[-1] == 102 and 30 < len(kept) - 2 < 70
     assert torch.equal(drop_tokens(ids, 0.0, np.random.default_rng(0)), ids)
+    with_context = torch.tensor([[101, 5, 6, 7, 102, 8, 9, 102, 10, 102, 0]])  # [CLS] u [SEP] past [SEP] next [SEP]
+    assert drop_tokens(with_context, 1.0, np.random.default_rng(0))[0].tolist() == [101, 102, 102, 102] + [0] * 7
 
 
 def test_the_standard_sweep_scores_every_condition_and_draws_them(tiny_run, tmp_path):

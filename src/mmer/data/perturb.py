@@ -8,8 +8,8 @@ to each collated batch before the model sees it:
                     (z-scored features: about X dB below 1); ``snr_db=inf`` is the clean input
 ``m=frames:drop=p`` a share p of each item's present steps (video frames; any per-step input) masked and zeroed,
                     as frames where a detector missed the face
-``m=words:drop=p``  a share p of each utterance's word-piece tokens removed (``kind`` tokens; the first and last
-                    token, ``[CLS]`` and ``[SEP]``, kept), the rest shifted left
+``m=words:drop=p``  each word-piece token removed with probability p (``kind`` tokens; ``[CLS]`` and every
+                    ``[SEP]`` kept), the rest shifted left
 ==================  =====================================================================================
 
 Deterministic: each item draws from its own generator seeded by (seed, its recording id, its window start), so a
@@ -132,15 +132,17 @@ def _steps(present: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
 
 
 def drop_tokens(ids: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
-    """(U, L) token ids (0 = padding): in each row, a share of the tokens between the first and the last removed
-    and the rest shifted left."""
+    """(U, L) token ids (0 = padding): in each row, each word piece removed with probability ``share`` and the rest
+    shifted left. The first token (``[CLS]``) and every separator (the id the row ends with, ``[SEP]``) are kept,
+    so an utterance encoded with its context, ``[CLS] u [SEP] past [SEP] future [SEP]``, keeps its three parts."""
     out = torch.zeros_like(ids)
     for u, row in enumerate(ids):
         tokens = row[row != 0]
         if len(tokens) > 2:
-            inner = tokens[1:-1]
-            keep = torch.from_numpy(rng.random(len(inner)) >= share)
-            tokens = torch.cat([tokens[:1], inner[keep], tokens[-1:]])
+            special = tokens == tokens[-1]
+            special[0] = True
+            keep = special | torch.from_numpy(rng.random(len(tokens)) >= share)
+            tokens = tokens[keep]
         out[u, :len(tokens)] = tokens
     return out
 
