@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from mmer.core.errors import DataError
-from mmer.data.base import ABSURD
 from mmer.data.paths import plain_name
 from mmer.data.readers import read_csv
+from mmer.data.records import ABSURD
 
 CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")
 BIO_COLUMNS = {"gsr": "gsr", "ecg": "ecg", "emg": "emg_trapezius"}  # modality -> CSV column

@@ -17,6 +17,7 @@ import torch
 import torchaudio
 
 from mmer.core.errors import DataError
+from mmer.data.records import check_values
 
 #: the largest absolute sample a recording may hold: full scale is 1.0, and float files may overshoot it a little,
 #: never by 40 dB (such a file holds unscaled or corrupt floats)
@@ -26,14 +27,9 @@ MAX_AMPLITUDE = 100.0
 def check_waveform(path: object, wave: np.ndarray) -> np.ndarray:
     """``wave`` as it is, or a :class:`~mmer.core.errors.DataError` naming ``path`` when no microphone recorded it:
     NaN or infinite samples, or samples beyond :data:`MAX_AMPLITUDE`."""
-    bad = ~np.isfinite(wave)
-    if bad.any():
-        raise DataError(f"{path}: {int(bad.sum())} of {len(wave)} audio samples are NaN or infinite; re-export the "
-                        f"recording")
-    peak = float(np.abs(wave).max()) if len(wave) else 0.0
-    if peak > MAX_AMPLITUDE:
-        raise DataError(f"{path}: audio samples reach {peak:.3g}, far beyond full scale (1.0): the file holds unscaled "
-                        f"or corrupt floats; re-export it as 16-bit PCM, or as floats in [-1, 1]")
+    check_values(wave, str(path), MAX_AMPLITUDE, what="audio samples",
+                 fix="full scale is 1.0, so the file holds unscaled or corrupt floats; re-export it as 16-bit PCM, "
+                     "or as floats in [-1, 1]")
     return wave
 
 

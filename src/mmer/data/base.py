@@ -25,28 +25,9 @@ from mmer.core.errors import ConfigError, DataError
 from mmer.data.folds import grouped_kfold
 from mmer.data.hooks import ExplainHooks, PredictHooks, RunReportHooks
 from mmer.data.paths import DataRoot
-from mmer.data.records import Item, ModalitySpec, Recording, check_partitions
+from mmer.data.records import Item, ModalitySpec, Recording, check_partitions, check_values
 
 log = logging.getLogger(__name__)
-
-
-#: no feature, signal or embedding comes near this magnitude (the largest met: ComParE functionals, about 3e9); a
-#: value beyond it is a corrupt cell or a unit error (a float WAV of amplitude 1e29, a pupil of 1e30 mm)
-ABSURD = 1e15
-
-
-def check_values(x: np.ndarray, where: str) -> None:
-    """Float inputs finite and below :data:`ABSURD` in magnitude (integer frames and tokens pass): a NaN or a
-    1e30 would otherwise surface as a NaN loss on an anonymous batch."""
-    if not np.issubdtype(x.dtype, np.floating):
-        return
-    if not np.isfinite(x).all():
-        raise DataError(f"{where}: {int((~np.isfinite(x)).sum())} NaN/Inf input values; re-extract that "
-                        "recording's features or drop it")
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    if peak > ABSURD:
-        raise DataError(f"{where}: input values reach {peak:.3g}, beyond any real feature or signal (|x| <= "
-                        f"{ABSURD:g}): the source file holds a wrong unit or a corrupt value; fix or drop it")
 
 
 class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDataModule):
@@ -60,7 +41,7 @@ class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDa
             (leave-one-subject-out where groups are subjects). fold: the active fold (:meth:`set_fold`).
         seed: fold-assignment seed. fold0_official: fold 0 = the recordings marked ``official_val``.
         batch_size: items per batch (per device). num_workers: loader processes. pin_memory: page-locked batches.
-        check_finite: scan every float input for NaN/Inf and absurd magnitudes at :meth:`setup` (:func:`check_values`:
+        check_finite: scan every float input for NaN/Inf and absurd magnitudes at :meth:`setup` (:func:`~mmer.data.records.check_values`:
             fails fast, naming the recording).
         allow_outside_root: read files whose real path is outside ``data.root`` (:mod:`mmer.data.paths`).
     """

@@ -12,6 +12,26 @@ import numpy as np
 
 from mmer.core.errors import DataError
 
+#: no feature, signal or embedding comes near this magnitude (the largest met: ComParE functionals, about 3e9); a
+#: value beyond it is a corrupt cell or a unit error (a float WAV of amplitude 1e29, a pupil of 1e30 mm)
+ABSURD = 1e15
+
+
+def check_values(x: np.ndarray, where: str, limit: float = ABSURD, *, what: str = "input values",
+                 fix: str = "the source file holds a wrong unit or a corrupt value; re-extract, fix or drop it") -> None:
+    """Float values finite and at most ``limit`` in magnitude (integer frames and tokens pass), else a
+    :class:`~mmer.core.errors.DataError` naming ``where``: a NaN or a 1e30 would otherwise surface as a NaN loss on
+    an anonymous batch. Every data module's inputs at setup (``limit`` :data:`ABSURD`) and every decoded waveform
+    (:func:`mmer.data.audio.check_waveform`) pass through it."""
+    if not np.issubdtype(x.dtype, np.floating):
+        return
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise DataError(f"{where}: {int(bad.sum())} of {x.size} {what} are NaN or infinite; {fix}")
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > limit:
+        raise DataError(f"{where}: {what} reach {peak:.3g}, beyond |x| <= {limit:g}; {fix}")
+
 
 @dataclass(frozen=True)
 class ModalitySpec:
