@@ -50,6 +50,7 @@ def test_two_fold_cv_writes_then_resumes_without_recomputing(compose_tiny, monke
         raise AssertionError("a finished fold was trained again")
 
     monkeypatch.setattr(MultimodalModule, "training_step", fail)
+    monkeypatch.setattr("mmer.cv.job.dry_run", fail)  # nor is a model built to check a job that is all done
     again = run_cv(compose_tiny("cv.folds=2"))
     assert again.run_dir == run and [f.status for f in again.folds] == ["cached", "cached"]
     scores = lambda summary: {k: v for k, v in summary.items() if not k.startswith("time/")}  # noqa: E731

@@ -116,9 +116,10 @@ class CVJob:
         started = time.perf_counter()
         if dm is None or run is None:
             dm, run = prepare(cfg)
-        dry_run(cfg, dm, run.fold(0).checkpoints)
-        ev = evaluator_for(cfg, dm.target_spec())
         folds = list(cfg.cv.only_folds) if cfg.cv.get("only_folds") else list(range(dm.num_folds))
+        if not set(folds) <= set(run.done_folds()):  # a finished job is merged again, never rebuilt
+            dry_run(cfg, dm, run.fold(0).checkpoints)
+        ev = evaluator_for(cfg, dm.target_spec())
         return cls(cfg, dm, run, ev, folds, ev.targets(dm, dm.split("test")), started,
                    time.perf_counter() - started)
 
