@@ -15,15 +15,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from mmer.core.errors import DataError
 from mmer.data.readers import read_csv, read_text
 
-#: signal name -> (file, channels) of the sampled E4 signals
-SIGNALS = {"eda": ("EDA.csv", 1), "bvp": ("BVP.csv", 1), "temp": ("TEMP.csv", 1), "acc": ("ACC.csv", 3),
-           "hr": ("HR.csv", 1)}
+
+class SignalFile(NamedTuple):
+    """Where the E4 writes one sampled signal, its channels and its sample rate (Hz)."""
+
+    file: str
+    channels: int
+    rate: float
+
+
+#: signal name -> its file, channels and rate, as the E4 writes them
+SIGNALS = {"eda": SignalFile("EDA.csv", 1, 4.0), "bvp": SignalFile("BVP.csv", 1, 64.0),
+           "temp": SignalFile("TEMP.csv", 1, 4.0), "acc": SignalFile("ACC.csv", 3, 32.0),
+           "hr": SignalFile("HR.csv", 1, 1.0)}
 
 
 @dataclass(frozen=True)

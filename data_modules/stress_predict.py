@@ -71,7 +71,7 @@ class StressPredictDataModule(SampleDataModule):
         self.counts: Counter = Counter()
 
     def input_spec(self) -> dict[str, ModalitySpec]:
-        return {s: ModalitySpec("features", SIGNALS[s][1], length=int(round(self.window * RATES[s])))
+        return {s: ModalitySpec("features", SIGNALS[s].channels, length=int(round(self.window * SIGNALS[s].rate)))
                 for s in self.signals}
 
     def target_spec(self) -> dict[str, list[str]]:
@@ -109,12 +109,12 @@ class StressPredictDataModule(SampleDataModule):
 
     def _windows(self, folder: Path, participant: int, times: np.ndarray, labels: np.ndarray) -> list[Recording]:
         signals = {s: self._read(folder, s) for s in self.signals}
-        ends = {s: x.end for s, x in signals.items()}
-        if times[0] >= min(ends.values()) or times[-1] < max(x.start for x in signals.values()):
+        start = max(x.start for x in signals.values())  # every signal recording
+        end = min(x.end for x in signals.values())
+        if times[0] >= end or times[-1] < start:
             raise DataError(f"{folder}: the labels ({times[0]}..{times[-1]}) lie outside the recording "
-                            f"({min(x.start for x in signals.values()):.0f}..{min(ends.values()):.0f}); check "
-                            "the label table's participant numbers and times")
-        outside = int(np.sum((times < max(x.start for x in signals.values())) | (times >= min(ends.values()))))
+                            f"({start:.0f}..{end:.0f}); check the label table's participant numbers and times")
+        outside = int(np.sum((times < start) | (times >= end)))
         self.counts["labelled seconds outside the recording"] += outside
         by_second = dict(zip(times.tolist(), labels.tolist()))
         out, partition = [], "test" if participant in self.test_participants else "trainval"
@@ -136,15 +136,15 @@ class StressPredictDataModule(SampleDataModule):
         return out
 
     def _read(self, folder: Path, name: str) -> Signal:
-        file, channels = SIGNALS[name]
+        file, channels, rate = SIGNALS[name]
         signal = read_signal(self.data_root().check(folder / file), channels)
         if self.normalise == "participant":  # the participant's whole session, labels unused
             values = signal.values
             std = values.std(0)
             values = (values - values.mean(0)) / np.where(std > 0, std, 1.0)
             signal = Signal(signal.path, signal.start, signal.rate, values.astype(np.float32))
-        if abs(signal.rate - RATES[name]) > 1e-6:
-            raise DataError(f"{signal.path}: sample rate {signal.rate:g} Hz; the E4 writes {name} at {RATES[name]:g} Hz")
+        if abs(signal.rate - rate) > 1e-6:
+            raise DataError(f"{signal.path}: sample rate {signal.rate:g} Hz; the E4 writes {name} at {rate:g} Hz")
         return signal
 
     def load(self, rec: Recording) -> Item:
@@ -155,7 +155,3 @@ class StressPredictDataModule(SampleDataModule):
 
     def dataset_report(self) -> dict[str, int]:
         return dict(self.counts)
-
-
-#: the E4's sample rate of each signal (Hz)
-RATES = {"eda": 4.0, "bvp": 64.0, "temp": 4.0, "acc": 32.0, "hr": 1.0}

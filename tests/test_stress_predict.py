@@ -13,7 +13,7 @@ import pytest
 
 from mmer.core.errors import DataError
 from mmer.data_modules.e4_files import SIGNALS, Signal, read_labels, read_signal
-from mmer.data_modules.stress_predict import RATES, StressPredictDataModule
+from mmer.data_modules.stress_predict import StressPredictDataModule
 
 LABELS = "Processed_data/Improved_All_Combined_hr_rsp_binary.csv"
 
@@ -25,8 +25,8 @@ def release(shared_dir) -> Path:
 
 def test_real_sessions_read_at_their_own_rates_and_start_times(release):
     folder = release / "Raw_data" / "S02"
-    signals = {s: read_signal(folder / f, c) for s, (f, c) in SIGNALS.items()}
-    assert {s: x.rate for s, x in signals.items()} == RATES
+    signals = {s: read_signal(folder / f.file, f.channels) for s, f in SIGNALS.items()}
+    assert {s: x.rate for s, x in signals.items()} == {s: f.rate for s, f in SIGNALS.items()}
     assert signals["acc"].values.shape[1] == 3 and signals["bvp"].values.shape[1] == 1
     assert signals["hr"].start == signals["eda"].start + 10  # the E4's HR starts 10 s into the session
     lasting = {s: x.end - x.start for s, x in signals.items()}
