@@ -231,6 +231,7 @@ def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwil
     run, _ = affwild2_run
     video = tmp_path / "in" / "square.mp4"
     write_video(video, square_video(60, absent=range(20, 30)), np.random.default_rng(0).normal(0, 0.1, 88200), fps=30)
+    before = bright_faces.seen
     out = predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
     table = pd.read_csv(out / "square.csv")
     assert table["face_found"].tolist() == [int(k not in range(20, 30)) for k in range(60)]
@@ -238,6 +239,13 @@ def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwil
     crops = sorted((out / ".faces" / "square").glob("*.jpg"))
     assert len(crops) == 50 and crops[0].name == "00001.jpg"
     assert (out / "square.faces.png").is_file() and (out / ".faces" / "square" / "faces.csv").is_file()
+    seen, first = bright_faces.seen, table
+    (out / "square.csv").unlink()  # its crops are kept: predicting again reads them, detects nothing again
+    again = predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
+    assert bright_faces.seen == seen and pd.read_csv(again / "square.csv").equals(first)
+    video.touch()  # a changed video is detected again
+    predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
+    assert bright_faces.seen - seen == seen - before > 0
 
 
 def test_a_silent_soundtrack_is_a_missing_one_and_a_phone_video_keeps_its_times(affwild2_run, tmp_path, caplog):

@@ -34,7 +34,7 @@ import numpy as np
 from mmer.config.build import build_datamodule
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.io import atomic_write_text
-from mmer.data.faces import contact_sheet, mtcnn_detector, write_face_crops
+from mmer.data.faces import CropReport, contact_sheet, mtcnn_detector, read_crop_report, write_face_crops
 from mmer.data.media import frame_times, variable_rate, video_info
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import plot_trace
@@ -148,6 +148,28 @@ def _detector(choice: Any) -> Any:
     return detect
 
 
+def face_crops(video: Path, crops: Path, detect: Any, size: int, sheet: Path) -> CropReport:
+    """``video``'s aligned crops in ``crops`` and their contact sheet at ``sheet``; crops that an earlier call made
+    from this very file (size and time), with this detector and size, are reused, not detected again."""
+    stat = video.stat()
+    record = {"input": str(video.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "face_size": size,
+              "detector": getattr(detect, "__qualname__", type(detect).__name__)}
+    source = crops.with_name(f"{crops.name}.source.json")
+    try:
+        report = read_crop_report(crops) if json.loads(source.read_text()) == record else None
+    except (OSError, ValueError):
+        report = None
+    if report is None:
+        report = write_face_crops(video, crops, detect, size)
+        contact_sheet(crops, report.frames, sheet)
+        atomic_write_text(source, json.dumps(record, indent=2))
+        return report
+    log.info("%s: reusing its face crops in %s", video, crops)
+    if not sheet.is_file():
+        contact_sheet(crops, report.frames, sheet)
+    return report
+
+
 def _times(path: Path) -> np.ndarray | None:
     """A video's frame times (s), saying once when its frame rate varies; None for inputs that are not videos."""
     try:
@@ -191,9 +213,8 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
             continue
         try:
             if detect is not None and path.suffix.lower() != ".csv":
-                crops = Path(faces) / names[path]
-                report = write_face_crops(path, crops, detect, int(run.cfg.data.get("face_size", 112)))
-                contact_sheet(crops, report.frames, out / f"{names[path]}.faces.png")
+                face_crops(path, Path(faces) / names[path], detect, int(run.cfg.data.get("face_size", 112)),
+                           out / f"{names[path]}.faces.png")
             recordings = dm.add_unlabelled(path, Path(faces) if faces else None, names[path])
             tables = [ev.table(trainer.predict(m, dataloaders=dm.predict_loader(recordings)), recordings)
                       for m in models]

@@ -251,6 +251,17 @@ class CropReport:
 FACES_CSV = "faces.csv"
 
 
+def read_crop_report(folder: Path) -> CropReport | None:
+    """The :class:`CropReport` of a crop folder that :func:`write_face_crops` finished (from its ``faces.csv``: one
+    row per frame, its last column how the face was found); None when there is none or it cannot be read."""
+    try:
+        rows = (folder / FACES_CSV).read_text().splitlines()[1:]
+    except OSError:
+        return None
+    sources = [row.rsplit(",", 1)[-1] for row in rows if row]
+    return CropReport(len(sources), sources.count("detected"), sources.count("interpolated"))
+
+
 def write_face_crops(video: Path, folder: Path, detect: Detector, size: int = 112, margin: float = 0.2,
                      tracking: Tracking = Tracking(), tolerance: float | None = None) -> CropReport:
     """Aligned face crops of every frame of ``video`` (module doc) as ``folder/00001.jpg ...`` and ``faces.csv``.
