@@ -48,3 +48,12 @@ def test_skip_leaves_an_unreadable_ravdess_wav_out_and_counts_it(tmp_path_factor
     key = f"Actor_02/{bad.stem}"
     assert key in dm.skipped and key not in {r.id for r in dm.index()}
     assert len(dm.skipped) == 1
+
+
+def test_a_table_printed_into_a_log_keeps_every_column_name_whole(capsys):
+    from mmer.evaluation.report import print_table
+
+    columns = [f"cv/oof_a_long_score_name_{k}" for k in range(5)]  # wider than 80 characters together
+    print_table("scores", [("pooled out-of-fold", [0.5] * 5)], columns)
+    printed = capsys.readouterr().out
+    assert all(c in printed for c in columns) and "…" not in printed

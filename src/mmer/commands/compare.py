@@ -22,7 +22,7 @@ import numpy as np
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.cv.results import SETS, RunResults, load_results
-from mmer.evaluation.report import plot_differences
+from mmer.evaluation.report import plot_differences, show
 from mmer.evaluation.stats import Difference, paired_difference
 from mmer.runs.folder import strict_json
 
@@ -80,7 +80,6 @@ def against_full(full: Path, others: dict[str, Path], key: str, unit: str = "rec
 
 def print_differences(title: str, rows: dict[str, Difference]) -> str:
     """Print one row per label (A, B, B - A, its 95 % interval, p) with rich; returns the plain text."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -91,7 +90,7 @@ def print_differences(title: str, rows: dict[str, Difference]) -> str:
         cells = [f"{d.a:.4f}", f"{d.b:.4f}", f"{d.diff:+.4f}", f"[{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]", f"{d.p:.4f}"]
         table.add_row(label, *cells)
         lines.append(f"{label}  " + "  ".join(cells))
-    Console().print(table)
+    show(table)
     return "\n".join(lines) + "\n"
 
 

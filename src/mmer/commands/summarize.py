@@ -18,6 +18,7 @@ from pathlib import Path
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.cv.merge_run import config_differences
+from mmer.evaluation.report import show
 from mmer.evaluation.stats import seed_interval
 from mmer.runs.folder import RunFolder, run_config, strict_json
 
@@ -72,7 +73,6 @@ def summarize_runs(run_dirs: Sequence[str | Path]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     result = summarize_runs(args.run_dirs)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     for key, s in result["scores"].items():
         table.add_row(key, f"{s['mean']:.4f}", f"{s['std']:.4f}", f"[{s['ci'][0]:.4f}, {s['ci'][1]:.4f}]",
                       *(f"{r['value']:.4f}" for r in s["runs"]))
-    Console().print(table)
+    show(table)
     if args.json:
         atomic_write_text(Path(args.json), strict_json(result))
         print(f"json: {args.json}")

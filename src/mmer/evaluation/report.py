@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,9 +12,20 @@ from mmer.core.io import atomic_write
 from mmer.evaluation.metrics import confusion_matrix
 
 
+def show(table: Any) -> None:
+    """Print a rich table whole: on a terminal at the terminal's width; into a file or a pipe (a job's log) as wide
+    as the table needs, where rich would otherwise cut its columns' names to 80 characters."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        wide = console.options.update(max_width=100_000)
+        console = Console(width=max(console.width, console.measure(table, options=wide).maximum))
+    console.print(table)
+
+
 def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequence[str]) -> str:
     """Print with rich and return the plain-text version (also saved beside the run)."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -22,7 +34,7 @@ def print_table(title: str, rows: list[tuple[str, list[float]]], columns: Sequen
         table.add_column(c, justify="right")
     for label, values in rows:
         table.add_row(label, *[f"{v:.4f}" for v in values])
-    Console().print(table)
+    show(table)
     width = max(len(r[0]) for r in rows)
     header = f"{'predictions':<{width}}  " + "  ".join(f"{c:>12}" for c in columns)
     lines = [title, header] + [f"{label:<{width}}  " + "  ".join(f"{v:>12.4f}" for v in values)
