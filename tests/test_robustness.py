@@ -86,6 +86,11 @@ def test_noise_has_the_asked_signal_to_noise_ratio_on_present_steps_only():
     noise = b.inputs["m"] - x
     assert noise[0].pow(2).mean().item() == pytest.approx(0.1, rel=0.05)  # power 1, 10 dB below
     assert noise[1, 10000:].abs().max() == 0  # padding untouched
+    features = torch.ones(1, 20000, 2, dtype=torch.float64) * torch.tensor([1e6, 1e-3], dtype=torch.float64)
+    b = batch(features.clone(), torch.ones(1, 20000, dtype=torch.bool), ["a"])
+    Perturbation("m", "noise", 20.0).apply(b, seed=0)
+    noise = b.inputs["m"] - features  # each feature 20 dB below its own power, whatever its unit
+    assert noise[0].pow(2).mean(0).div(features[0, 0, :].pow(2)).tolist() == pytest.approx([0.01, 0.01], rel=0.05)
 
 
 def test_frames_and_words_dropped_in_the_asked_share():

@@ -4,8 +4,10 @@ to each collated batch before the model sees it:
 ==================  =====================================================================================
 ``m=drop``          the modality missing: zeros and mask False everywhere (the Batch contract's missing modality)
 ``m=noise:snr_db=X``  white Gaussian noise X dB below the input's own power, per item over its present steps:
-                    on the waveform where the model reads one (``kind`` waveform), on its features otherwise
-                    (z-scored features: about X dB below 1); ``snr_db=inf`` is the clean input
+                    on the waveform where the model reads one (``kind`` waveform); on its features otherwise,
+                    X dB below each feature's own power (features in different units, such as openSMILE's
+                    functionals, each get noise on their own scale; one-step functionals: noise of
+                    10^(-X/20) times each value); ``snr_db=inf`` is the clean input
 ``m=frames:drop=p`` a share p of each item's present steps (video frames; any per-step input) masked and zeroed,
                     as frames where a detector missed the face
 ``m=words:drop=p``  each word-piece token removed with probability p (``kind`` tokens; ``[CLS]`` and every
@@ -110,12 +112,11 @@ class Perturbation:
         for i, rng in enumerate(item_generators(batch, seed, m)):
             if self.kind == "noise":
                 present = mask[i].bool()
-                values = x[i][present].double()
+                values = x[i][present].double()  # (P,) samples or (P, D) features
                 if values.numel() == 0:
                     continue
-                power = float(values.pow(2).mean())
-                std = math.sqrt(power / 10 ** (self.level / 10))
-                noise = torch.from_numpy(rng.normal(0.0, std, tuple(x[i].shape))).to(x.dtype)
+                std = (values.pow(2).mean(0) / 10 ** (self.level / 10)).sqrt()  # per feature: units differ
+                noise = (torch.from_numpy(rng.normal(0.0, 1.0, tuple(x[i].shape))) * std).to(x.dtype)
                 x[i] = torch.where(_steps(present, x[i]), x[i] + noise, x[i])
             elif self.kind == "frames":
                 steps = torch.nonzero(mask[i]).flatten()
