@@ -17,6 +17,7 @@ from mmer.commands.evaluate import evaluate_run
 from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
 from mmer.data.perturb import Perturbation, drop_tokens
+from mmer.data.records import ModalitySpec
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +89,14 @@ def test_noise_has_the_asked_signal_to_noise_ratio_on_present_steps_only():
     assert noise[1, 10000:].abs().max() == 0  # padding untouched
     features = torch.ones(1, 20000, 2, dtype=torch.float64) * torch.tensor([1e6, 1e-3], dtype=torch.float64)
     b = batch(features.clone(), torch.ones(1, 20000, dtype=torch.bool), ["a"])
-    Perturbation("m", "noise", 20.0).apply(b, seed=0)
-    noise = b.inputs["m"] - features  # each feature 20 dB below its own power, whatever its unit
-    assert noise[0].pow(2).mean(0).div(features[0, 0, :].pow(2)).tolist() == pytest.approx([0.01, 0.01], rel=0.05)
+    Perturbation("m", "noise", 20.0, scale=(10.0, 1e-4)).apply(b, seed=0)
+    noise = b.inputs["m"] - features  # each feature 20 dB below its own spread in the training data
+    assert noise[0].std(0).tolist() == pytest.approx([1.0, 1e-5], rel=0.05)
+    spec = {"m": ModalitySpec("features", 2), "w": ModalitySpec("waveform", 1)}
+    spread = lambda m: (np.zeros(2), np.array([10.0, 1e-4]))  # noqa: E731
+    assert Perturbation("m", "noise", 20.0).fitted(spec, spread).scale == (10.0, 1e-4)
+    for unscaled in (Perturbation("w", "noise", 20.0), Perturbation("m", "noise", math.inf), Perturbation("m", "drop")):
+        assert unscaled.fitted(spec, spread) is unscaled
 
 
 def test_frames_and_words_dropped_in_the_asked_share():

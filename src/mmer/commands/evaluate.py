@@ -84,6 +84,12 @@ class Evaluation:
         """What each perturbation does to this run's inputs (refusing those that do not fit)."""
         return [p.check(self.dm.input_spec()) for p in perturbations]
 
+    def fitted(self, perturbations: Sequence[Perturbation], fold: int) -> list[Perturbation]:
+        """The perturbations as fold ``fold``'s model meets them: noise on features scaled to that fold's training
+        recordings (:meth:`Perturbation.fitted`). Leaves the data module on that fold."""
+        self.dm.set_fold(fold)
+        return [p.fitted(self.dm.input_spec(), self.dm.input_statistics) for p in perturbations]
+
     def held_out(self, split: str, perturbations: Sequence[Perturbation] = (), seed: int = 0) -> tuple:
         """The fold ensemble on ``split`` (test, trainval, all): (summary, fold tables, merged table, targets,
         recordings)."""
@@ -99,7 +105,7 @@ class Evaluation:
         trainer = prediction_trainer(cfg, bool(cfg.trainer.enable_progress_bar))
         tables = {}
         for k, model in self.run.models():
-            loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+            loader = perturbed_loader(dm.predict_loader(recordings), self.fitted(perturbations, k), seed)
             tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
         merged = ev.merge(list(tables.values()))
         scored = {k: ev.score(table, *targets) for k, table in tables.items()}
@@ -112,9 +118,9 @@ class Evaluation:
         trainer = prediction_trainer(self.run.cfg, False)
         pooled: dict = {}
         for k, model in self.run.models():
-            dm.set_fold(k)
+            fitted = self.fitted(perturbations, k)  # on fold k now
             recordings = dm.split("val")
-            loader = perturbed_loader(dm.predict_loader(recordings), perturbations, seed)
+            loader = perturbed_loader(dm.predict_loader(recordings), fitted, seed)
             pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
         targets = ev.targets(dm, [r for r in dm.split("trainval") if r.id in pooled])
         return {f"cv/oof_{k}": v for k, v in ev.score(pooled, *targets).items()}

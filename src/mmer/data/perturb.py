@@ -3,11 +3,11 @@ to each collated batch before the model sees it:
 
 ==================  =====================================================================================
 ``m=drop``          the modality missing: zeros and mask False everywhere (the Batch contract's missing modality)
-``m=noise:snr_db=X``  white Gaussian noise X dB below the input's own power, per item over its present steps:
-                    on the waveform where the model reads one (``kind`` waveform); on its features otherwise,
-                    X dB below each feature's own power (features in different units, such as openSMILE's
-                    functionals, each get noise on their own scale; one-step functionals: noise of
-                    10^(-X/20) times each value); ``snr_db=inf`` is the clean input
+``m=noise:snr_db=X``  white Gaussian noise X dB below the signal: on the waveform where the model reads one
+                    (``kind`` waveform), below each item's own power over its present steps; on its features
+                    otherwise, below each feature's variance over the fold's training recordings (``scale``,
+                    the spread its model standardises with: features in different units, such as openSMILE's
+                    functionals, each get noise on their own scale); ``snr_db=inf`` is the clean input
 ``m=frames:drop=p`` a share p of each item's present steps (video frames; any per-step input) masked and zeroed,
                     as frames where a detector missed the face
 ``m=words:drop=p``  each word-piece token removed with probability p (``kind`` tokens; ``[CLS]`` and every
@@ -21,6 +21,7 @@ exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -44,6 +45,9 @@ class Perturbation:
     modality: str
     kind: str
     level: float = math.nan
+    #: noise on features: each feature's standard deviation the noise is X dB below (:meth:`fitted`); None: the
+    #: item's own power (a waveform)
+    scale: tuple[float, ...] | None = None
 
     @classmethod
     def parse(cls, text: str) -> Perturbation:
@@ -99,6 +103,13 @@ class Perturbation:
                  "noise": "on the waveform" if kind == "waveform" else "on the features"}
         return f"{self.label}: {where[self.kind]}"
 
+    def fitted(self, spec: dict[str, ModalitySpec], statistics: Callable[[str], tuple]) -> Perturbation:
+        """This perturbation with its ``scale`` when it is noise on features: the std of ``statistics(modality)``
+        (:meth:`~mmer.data.base.FoldedDataModule.input_statistics`, a fold's training recordings); else itself."""
+        if self.kind != "noise" or spec[self.modality].kind != "features" or math.isinf(self.level):
+            return self
+        return dataclasses.replace(self, scale=tuple(float(v) for v in statistics(self.modality)[1]))
+
     def apply(self, batch: Batch, seed: int) -> None:
         """Perturb ``batch`` in place (its tensors are this batch's own)."""
         m = self.modality
@@ -112,10 +123,11 @@ class Perturbation:
         for i, rng in enumerate(item_generators(batch, seed, m)):
             if self.kind == "noise":
                 present = mask[i].bool()
-                values = x[i][present].double()  # (P,) samples or (P, D) features
+                values = x[i][present].double()
                 if values.numel() == 0:
                     continue
-                std = (values.pow(2).mean(0) / 10 ** (self.level / 10)).sqrt()  # per feature: units differ
+                signal = torch.tensor(self.scale, dtype=torch.float64) if self.scale else values.pow(2).mean().sqrt()
+                std = signal * 10 ** (-self.level / 20)
                 noise = (torch.from_numpy(rng.normal(0.0, 1.0, tuple(x[i].shape))) * std).to(x.dtype)
                 x[i] = torch.where(_steps(present, x[i]), x[i] + noise, x[i])
             elif self.kind == "frames":
