@@ -108,7 +108,8 @@ class Perturbation:
         (:meth:`~mmer.data.base.FoldedDataModule.input_statistics`, a fold's training recordings); else itself."""
         if self.kind != "noise" or spec[self.modality].kind != "features" or math.isinf(self.level):
             return self
-        return dataclasses.replace(self, scale=tuple(float(v) for v in statistics(self.modality)[1]))
+        spec_scale = spec[self.modality].scale  # the batch holds the stored values times the spec's scale
+        return dataclasses.replace(self, scale=tuple(float(v) * spec_scale for v in statistics(self.modality)[1]))
 
     def apply(self, batch: Batch, seed: int) -> None:
         """Perturb ``batch`` in place (its tensors are this batch's own)."""
