@@ -121,6 +121,7 @@ def test_the_standard_sweep_scores_every_condition_and_draws_them(tiny_run, tmp_
     assert code == 0 and (tmp_path / "r.png").stat().st_size > 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["split"] == "test"
+    assert set(result["noise"]) == {"audio", "visual"} and all(w.startswith("on the ") for w in result["noise"].values())
     assert result["clean"]["cv/ccc_mean"] == pytest.approx(tiny_run.summary["cv/ccc_mean"], abs=1e-6)
     labels = [c["label"] for c in result["conditions"]]
     for m in ("audio", "visual"):

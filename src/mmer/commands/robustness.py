@@ -7,7 +7,8 @@ condition is scored like the clean run: on the held-out partition by the fold en
 else each fold's model on its own validation recordings, pooled (``cv/oof_*``). Prints one table (a row per
 condition, the clean row first) and draws one plot per modality of each headline score against the level
 (default ``robustness.png`` in the run folder). ``--json FILE``: ``{"split", "seed", "clean": {scores},
-"conditions": [{"modality", "kind", "level", "label", "name", "scores"}, ...]}``.
+"noise": {modality: where its noise goes}, "conditions": [{"modality", "kind", "level", "label", "name", "scores"},
+...]}``.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
     if split is None:
         split = "test" if evaluation.dm.split("test") else "oof"
     conditions = sweep_of(evaluation.dm.input_spec())
-    evaluation.check(conditions)
+    noise = {c.modality: line.split(": ", 1)[1] for c, line in zip(conditions, evaluation.check(conditions))
+             if c.kind == "noise"}
     clean = evaluation.scores(split, (), seed)
     rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label, "name": c.short,
              "scores": evaluation.scores(split, [c], seed)} for c in conditions]
-    return {"split": split, "seed": seed, "clean": clean, "conditions": rows,
+    return {"split": split, "seed": seed, "noise": noise, "clean": clean, "conditions": rows,
             "keys": [("cv/" if split != "oof" else "cv/oof_") + k for k in evaluation.ev.compare_keys]}
 
 
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     print_table(f"{Path(args.run_dir).name}: robustness ({where}; perturbation seed {args.seed})", rows, keys)
     plot = Path(args.plot) if args.plot else Path(args.run_dir) / "robustness.png"
     plot_robustness(plot, result["clean"], result["conditions"], keys)
+    for modality, where in result["noise"].items():
+        print(f"noise on {modality}: {where}")
     print(f"plot: {plot}")
     if args.json:
         atomic_write_text(Path(args.json), strict_json(result))

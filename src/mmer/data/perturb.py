@@ -100,7 +100,8 @@ class Perturbation:
             raise ConfigError(f"--perturb {self.label}: noise applies to a waveform or features; {self.modality} is "
                               f"{kind} (frames:drop=p drops video frames)")
         where = {"drop": "removed", "frames": f"steps dropped ({kind})", "words": "word pieces dropped",
-                 "noise": "on the waveform" if kind == "waveform" else "on the features"}
+                 "noise": "on the waveform, below each item's own power" if kind == "waveform" else
+                 "on the features, below each feature's spread over the fold's training recordings"}
         return f"{self.label}: {where[self.kind]}"
 
     def fitted(self, spec: dict[str, ModalitySpec], statistics: Callable[[str], tuple]) -> Perturbation:
