@@ -29,6 +29,7 @@ def test_gpu_only_workload_says_it_was_skipped_on_cpu(capsys):
     assert "skipped" in record and "GPU" in record["skipped"]
 
 
+@pytest.mark.slow  # compiling the step takes about 27 s on 2 cores
 def test_fast_fusion_step_matches_the_reference_step():
     """Ours (forward and loss compiled, fused SGD, no host sync) against the reference (eager, per-tensor SGD) from the
     same weights on the same cached-feature batch: the same losses and outputs after three steps (fp32 on CPU)."""
