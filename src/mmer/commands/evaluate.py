@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Evaluation:
     run: Any
     dm: Any
     ev: Any
+    spread: dict = field(default_factory=dict)  # (fold, modality) -> the fold's training statistics
 
     @classmethod
     def open(cls, run_dir: str | Path, overrides: Sequence[str] = ()) -> Evaluation:
@@ -86,9 +87,16 @@ class Evaluation:
 
     def fitted(self, perturbations: Sequence[Perturbation], fold: int) -> list[Perturbation]:
         """The perturbations as fold ``fold``'s model meets them: noise on features scaled to that fold's training
-        recordings (:meth:`Perturbation.fitted`). Leaves the data module on that fold."""
+        recordings (:meth:`Perturbation.fitted`; each fold's statistics read once, whatever the number of
+        conditions). Leaves the data module on that fold."""
         self.dm.set_fold(fold)
-        return [p.fitted(self.dm.input_spec(), self.dm.input_statistics) for p in perturbations]
+
+        def statistics(modality: str) -> tuple:
+            if (fold, modality) not in self.spread:
+                self.spread[fold, modality] = self.dm.input_statistics(modality)
+            return self.spread[fold, modality]
+
+        return [p.fitted(self.dm.input_spec(), statistics) for p in perturbations]
 
     def held_out(self, split: str, perturbations: Sequence[Perturbation] = (), seed: int = 0) -> tuple:
         """The fold ensemble on ``split`` (test, trainval, all): (summary, fold tables, merged table, targets,
@@ -143,8 +151,8 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), split: str 
         raise ConfigError(f"--split {split}: choose one of {list(SPLITS)}")
     perturbations = [Perturbation.parse(p) for p in perturb]
     evaluation = Evaluation.open(run_dir, overrides)
-    for line in evaluation.check(perturbations):
-        print(f"perturbed: {line}")
+    for p, effect in zip(perturbations, evaluation.check(perturbations)):
+        print(f"perturbed: {p.label}: {effect}")
     run, ev, cfg = evaluation.run, evaluation.ev, evaluation.run.cfg
     if split == "oof":
         return evaluation.out_of_fold(perturbations, seed), run.run.path

@@ -48,8 +48,7 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
     if split is None:
         split = "test" if evaluation.dm.split("test") else "oof"
     conditions = sweep_of(evaluation.dm.input_spec())
-    noise = {c.modality: line.split(": ", 1)[1] for c, line in zip(conditions, evaluation.check(conditions))
-             if c.kind == "noise"}
+    noise = {c.modality: effect for c, effect in zip(conditions, evaluation.check(conditions)) if c.kind == "noise"}
     clean = evaluation.scores(split, (), seed)
     rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label, "name": c.short,
              "scores": evaluation.scores(split, [c], seed)} for c in conditions]

@@ -90,7 +90,8 @@ class Perturbation:
         return f"{self.modality}={self.kind}" + ("" if self.kind == "drop" else f":{KINDS[self.kind]}={self.level:g}")
 
     def check(self, spec: dict[str, ModalitySpec]) -> str:
-        """Refuse a modality the model does not read or a kind that does not fit it; returns what is perturbed."""
+        """Refuse a modality the model does not read or a kind that does not fit it; returns what is done to it
+        (``on the waveform, ...``, ``removed``)."""
         if self.modality not in spec:
             raise ConfigError(f"--perturb {self.label}: this run reads {sorted(spec)}, not {self.modality}")
         kind = spec[self.modality].kind
@@ -102,7 +103,7 @@ class Perturbation:
         where = {"drop": "removed", "frames": f"steps dropped ({kind})", "words": "word pieces dropped",
                  "noise": "on the waveform, below each item's own power" if kind == "waveform" else
                  "on the features, below each feature's spread over the fold's training recordings"}
-        return f"{self.label}: {where[self.kind]}"
+        return where[self.kind]
 
     def fitted(self, spec: dict[str, ModalitySpec], statistics: Callable[[str], tuple]) -> Perturbation:
         """This perturbation with its ``scale`` when it is noise on features: the std of ``statistics(modality)``
