@@ -17,7 +17,9 @@ from mmer.data.faces import (
     Tracking,
     align_face,
     contact_sheet,
+    detector_identity,
     iou,
+    mtcnn_detector,
     track_faces,
     write_face_crops,
 )
@@ -144,3 +146,13 @@ def test_a_video_without_a_face_is_masked_throughout_and_says_so(tmp_path, caplo
     report = write_face_crops(video, tmp_path / "faces" / "empty", bright_faces, size=32)
     assert report.found == 0 and not list((tmp_path / "faces" / "empty").glob("*.jpg"))
     assert "no face in any of its 10 frames" in caplog.text
+
+
+def test_a_detector_is_identified_by_its_settings_where_it_has_them():
+    """Records of crops name the detector: MTCNN by its settings (a new smallest face is another detector), any
+    other callable by its qualified name."""
+    assert detector_identity(None) is None
+    assert detector_identity(bright_faces) == "tests.conftest.bright_faces"
+    pytest.importorskip("facenet_pytorch")
+    small, large = detector_identity(mtcnn_detector(min_face=20)), detector_identity(mtcnn_detector(min_face=40))
+    assert small["name"] == large["name"] == "mtcnn" and small != large

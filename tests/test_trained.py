@@ -175,11 +175,13 @@ def test_predict_a_raw_video_with_and_without_faces_resumes_and_flags(affwild2_r
     broken = tmp_path / "in" / "broken.mp4"
     broken.write_bytes(b"not a video")
     with pytest.raises(DataError, match=r"1 of 3 inputs could not be predicted .*broken.mp4: cannot open the video"):
-        predict_files(run.run_dir, [video, tmp_path / "in"], out)
+        predict_files(run.run_dir, [video, tmp_path / "in"], out, faces=root / "cropped_aligned")
     assert (out / "vid_b.csv").stat().st_mtime_ns == stamp  # done before: skipped, not recomputed
     quiet = pd.read_csv(out / "silent.csv")  # no soundtrack: predicted from what is there
     assert len(quiet) == 40 and np.isfinite(quiet[["valence", "arousal"]].to_numpy()).all()
     assert "broken.mp4" in (out / "failed.txt").read_text() and not (out / "broken.csv").exists()
+    predict_files(run.run_dir, [video], out, detector=None)  # its faces from elsewhere (here none): predicted again
+    assert not pd.read_csv(out / "vid_b.csv")["face_found"].any()
     assert not list(out.glob(".*.tmp"))
 
 
@@ -219,7 +221,7 @@ def test_predict_new_dialogues_with_a_text_model(tmp_path_factory, tmp_path):
     assert set(table["prediction"]) <= {c[2:] for c in table.columns if c.startswith("p_")}
 
 
-def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwild2_run, tmp_path):
+def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwild2_run, tmp_path, monkeypatch):
     """Without --faces, a detector's faces become aligned crops in the cropped_aligned layout (MTCNN when installed;
     here the white-square stand-in), frames without one are flagged, and a contact sheet shows the crops."""
     import pandas as pd
@@ -239,13 +241,17 @@ def test_faces_detected_in_a_new_video_are_cropped_in_the_training_layout(affwil
     crops = sorted((out / ".faces" / "square").glob("*.jpg"))
     assert len(crops) == 50 and crops[0].name == "00001.jpg"
     assert (out / "square.faces.png").is_file() and (out / ".faces" / "square" / "faces.csv").is_file()
-    seen, first = bright_faces.seen, table
+    once = bright_faces.seen - before  # frames shown to detect one video's faces
     (out / "square.csv").unlink()  # its crops are kept: predicting again reads them, detects nothing again
     again = predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
-    assert bright_faces.seen == seen and pd.read_csv(again / "square.csv").equals(first)
+    assert bright_faces.seen - before == once and pd.read_csv(again / "square.csv").equals(table)
     video.touch()  # a changed video is detected again
     predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
-    assert bright_faces.seen - seen == seen - before > 0
+    assert bright_faces.seen - before == 2 * once > 0
+    # so is the same video with a detector set otherwise (MTCNN's min_face, say): its settings are in the record
+    monkeypatch.setattr(bright_faces, "settings", {"name": "bright", "threshold": 200}, raising=False)
+    predict_files(run.run_dir, [video], tmp_path / "out", detector=bright_faces)
+    assert bright_faces.seen - before == 3 * once
 
 
 def test_a_silent_soundtrack_is_a_missing_one_and_a_phone_video_keeps_its_times(affwild2_run, tmp_path, caplog):

@@ -4,8 +4,8 @@ recordings without labels, with the windows, stitching, post-processing and fold
 Each input (a file, or a folder of the files the run's data module reads: ``add_unlabelled``) becomes one CSV in
 ``--out`` (default ``RUN_DIR/predict/``) as soon as it is done, written atomically, so a long list resumes where it
 stopped. An existing CSV is reused only when its record (``<name>.source.json``, written just before it) says that
-this run predicted it from this input as it is now (path, size, modification time); anything else is predicted
-again. Inputs with the same file name in different folders get distinct outputs (named by their path below the
+this run predicted it from this input as it is now (path, size, modification time) with faces from the same
+source (the detector and its settings, or the --faces folder); anything else is predicted again. Inputs with the same file name in different folders get distinct outputs (named by their path below the
 folder they share). Per-frame models write one row per frame::
 
     video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s: the frame's own
@@ -34,7 +34,14 @@ import numpy as np
 from mmer.config.build import build_datamodule
 from mmer.core.errors import ConfigError, DataError
 from mmer.core.io import atomic_write_text
-from mmer.data.faces import CropReport, contact_sheet, mtcnn_detector, read_crop_report, write_face_crops
+from mmer.data.faces import (
+    CropReport,
+    contact_sheet,
+    detector_identity,
+    mtcnn_detector,
+    read_crop_report,
+    write_face_crops,
+)
 from mmer.data.media import frame_times, variable_rate, video_info
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import plot_trace
@@ -82,10 +89,12 @@ def output_names(files: Sequence[Path]) -> dict[Path, str]:
     return names
 
 
-def source_record(run: RunFolder, path: Path) -> dict[str, Any]:
-    """What an output was predicted from: the run (its folder's hash) and the input as it is now."""
+def source_record(run: RunFolder, path: Path, faces: Any = None) -> dict[str, Any]:
+    """What an output was predicted from: the run (its folder's hash), the input as it is now and where its faces
+    came from (``faces``: the detector's identity or the --faces folder; None for models without faces)."""
     stat = path.stat()
-    return {"run": run.hash, "input": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"run": run.hash, "input": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "faces": faces}
 
 
 def reusable(target: Path, record: dict[str, Any]) -> bool:
@@ -150,10 +159,11 @@ def _detector(choice: Any) -> Any:
 
 def face_crops(video: Path, crops: Path, detect: Any, size: int, sheet: Path) -> CropReport:
     """``video``'s aligned crops in ``crops`` and their contact sheet at ``sheet``; crops that an earlier call made
-    from this very file (size and time), with this detector and size, are reused, not detected again."""
+    from this very file (size and time), with this detector (:func:`~mmer.data.faces.detector_identity`: its
+    settings, e.g. MTCNN's smallest face) and crop size, are reused, not detected again."""
     stat = video.stat()
     record = {"input": str(video.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "face_size": size,
-              "detector": getattr(detect, "__qualname__", type(detect).__name__)}
+              "detector": detector_identity(detect)}
     source = crops.with_name(f"{crops.name}.source.json")
     try:
         report = read_crop_report(crops) if json.loads(source.read_text()) == record else None
@@ -201,6 +211,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     ev = evaluator_for(run.cfg, dm.target_spec())
     files = expand_inputs(inputs, dm.unlabelled_suffixes or ("",))
     detect = _detector(detector) if faces is None and "visual" in run.description["input_spec"] else None
+    face_source = detector_identity(detect) if faces is None else str(Path(faces).resolve())
     if detect is not None:
         faces = out / ".faces"
     models = [m for _, m in run.models()]
@@ -208,7 +219,7 @@ def predict_files(run_dir: str | Path, inputs: Sequence[str | Path], out: str | 
     failed = {}
     names = output_names(files)
     for path in tqdm(files, desc="predicting", unit="file"):
-        target, record = out / f"{names[path]}.csv", source_record(run.run, path)
+        target, record = out / f"{names[path]}.csv", source_record(run.run, path, face_source)
         if reusable(target, record):  # done in an earlier run: resume past it
             continue
         try:

@@ -32,7 +32,9 @@ import logging
 import math
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from importlib.metadata import version as _version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +67,20 @@ class Face:
         return Face(box, eyes, self.score + t * (other.score - self.score))
 
 
-#: a detector: frames (N, H, W, 3) uint8 RGB of one size -> per frame the most probable face, or None
+#: a detector: frames (N, H, W, 3) uint8 RGB of one size -> per frame the most probable face, or None. A detector
+#: may carry ``settings``, a JSON-able dict of what changes its output (see :func:`detector_identity`)
 Detector = Callable[[np.ndarray], "list[Face | None]"]
+
+
+def detector_identity(detect: Detector | None) -> Any:
+    """What tells one detector's faces from another's, for records of crops made with it: its ``settings``
+    (e.g. ``{"name": "mtcnn", "min_face": 24, ...}``) when it carries them, else its qualified name."""
+    if detect is None:
+        return None
+    settings = getattr(detect, "settings", None)
+    if settings is not None:
+        return settings
+    return f"{getattr(detect, '__module__', '')}.{getattr(detect, '__qualname__', type(detect).__qualname__)}"
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -102,6 +116,8 @@ def mtcnn_detector(min_face: int = 20) -> Detector | None:
             faces.append(Face(tuple(map(float, box[best])), (left, right), float(prob[best])))
         return faces
 
+    detect.settings = {"name": "mtcnn", "min_face": min_face, "keep": "most probable",
+                       "facenet_pytorch": _version("facenet-pytorch")}
     return detect
 
 
