@@ -56,16 +56,20 @@ from mmer.data.cache import FeatureCache, cache_key, default_cache_dir
 from mmer.data.extraction import ExtractedDataset, Extraction
 from mmer.data.faces import mtcnn_detector, spaced_faces
 from mmer.data.media import MEDIA_TOLERANCE, read_face_set
+from mmer.data.perturb import SourceNoise
 from mmer.data.records import Item, ModalitySpec, Recording, require_dir
 from mmer.data.samples import SampleDataModule
-from mmer.data.speech import (
-    FUNCTIONALS,
-    clip_seconds,
-    frame_features,
-    functionals,
-    read_speech,
+from mmer.data.speech import FUNCTIONALS, clip_seconds, frame_features, functionals, read_speech
+from mmer.data_modules.ravdess_files import (
+    EMOTIONS,
+    INTENSITIES,
+    Clip,
+    clip_durations,
+    clip_targets,
+    discover,
+    one_per_take,
+    parse_clip,
 )
-from mmer.data_modules.ravdess_files import EMOTIONS, INTENSITIES, Clip, clip_durations, discover, parse_clip
 
 log = logging.getLogger(__name__)
 EXTRACTION_VERSION = 1
@@ -135,6 +139,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         self._length_s: float | None = None
         self._bad_names: dict[str, str] = {}
         self._speaker_stats: dict[tuple, dict[str, dict]] = {}
+        self._noise: SourceNoise | None = None
 
     # ------------------------------------------------------------------ what the base asks
     @property
@@ -189,7 +194,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
 
     @property
     def _needs_audio(self) -> bool:
-        return any(m in AUDIO_MODALITIES for m in self.modalities)
+        return bool(self.acoustic_inputs())
 
     def _discover(self) -> list[Recording]:
         root = Path(require_dir(self.root, "ravdess"))
@@ -203,7 +208,7 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                 raise DataError(f"{why} ({len(bad)} such files; rename or remove them, or set data.on_bad_input=skip)")
             self._bad_names = bad
             self.extraction.skipped.update(bad)
-        clips = self._one_per_take([c for c in clips if self._wanted(c)])
+        clips = one_per_take([c for c in clips if self._wanted(c)], "visual" in self.modalities)
         if not clips:
             raise DataError(f"ravdess: no clips under {root} for vocal_channel={self.vocal_channel}, task={self.task}, "
                             f"modalities={self.modalities}: expected Actor_XX/MM-VV-EE-II-SS-RR-AA.wav (or .mp4)")
@@ -222,21 +227,6 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         return [Recording(c.id, f"actor{c.actor:02d}", 1, "test" if c.actor in self.test_actors else "trainval")
                 for c in clips]
 
-    def _one_per_take(self, clips: list[Clip]) -> list[Clip]:
-        """One file per take: the audio-video mp4 and the audio-only wav of a take are the same performance (and a
-        video-only mp4 the same face), so a model reads the file that has what it needs, preferring the wav for
-        audio-only models and the audio-video mp4 otherwise; the other copies are left out so that no take is
-        counted twice."""
-        wants_video = "visual" in self.modalities
-        rank = {"audio-only": 0, "audio-video": 1, "video-only": 2} if not wants_video else \
-            {"audio-video": 0, "video-only": 1, "audio-only": 2}
-        best: dict[str, Clip] = {}
-        for c in clips:
-            take = c.path.stem[3:]  # every field but the modality
-            if take not in best or rank[c.modality] < rank[best[take].modality]:
-                best[take] = c
-        return sorted(best.values(), key=lambda c: c.id)
-
     def _longest(self, durations: dict[str, float], clips: list[Clip]) -> float:
         """The longest clip (header durations), rounded up to 0.1 s; with ``seconds`` set, a longer clip is bad
         input (it would be cut)."""
@@ -254,17 +244,21 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         return next(c.path for c in clips if c.id == rec_id)
 
     # ------------------------------------------------------------------ loading
-    def _load(self, rec: Recording) -> Item:
+    def _load(self, rec: Recording, noise: SourceNoise | None = None) -> Item:
+        """The clip's arrays; with ``noise``, its sound with that noise added and every acoustic input computed
+        from it afresh (never cached)."""
         clip = self._clips[rec.id]
         inputs, masks = {}, {}
         spec = self.input_spec()
-        audio_wanted = [m for m in self.modalities if m in AUDIO_MODALITIES]
+        audio_wanted = self.acoustic_inputs()
         if audio_wanted:
             key = cache_key({"kind": "wave", "sr": self.sample_rate, "v": EXTRACTION_VERSION}, [clip.path])
             wave = self.cache.get_or_build(rec.id, "wave", key, lambda: read_speech(
                 clip.path, self.sample_rate, self.extraction.media_tolerance))
+            wave = noise.add(wave, rec.id) if noise is not None else wave
             for m in audio_wanted:  # unpadded: the sample loader pads to the spec's length with mask False
-                inputs[m] = np.asarray(wave, np.float32) if m == "audio" else self._feature(rec, clip, m, wave)
+                inputs[m] = np.asarray(wave, np.float32) if m == "audio" else self._feature(rec, clip, m, wave,
+                                                                                            noise is None)
                 if len(inputs[m]) > spec[m].length:
                     raise DataError(f"{clip.path}: {len(wave) / self.sample_rate:.2f} s ({len(inputs[m])} '{m}' steps) "
                                     f"is longer than the padded clip length {self.length_seconds} s ({spec[m].length} "
@@ -274,18 +268,20 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
         elif "visual" in self.modalities:  # an audio-only take: the visual modality is missing (Batch contract)
             inputs["visual"] = np.zeros((self.frames, 3, self.frame_size, self.frame_size), np.uint8)
             masks["visual"] = np.zeros(self.frames, bool)
-        targets, target_masks = self._labels(clip)
+        targets, target_masks = clip_targets(clip, self.target_spec(), self.calm)
         return Item(inputs, targets, target_masks, masks)
 
-    def _feature(self, rec: Recording, clip: Clip, m: str, wave: np.ndarray) -> np.ndarray:
+    def _feature(self, rec: Recording, clip: Clip, m: str, wave: np.ndarray, cached: bool = True) -> np.ndarray:
+        def build() -> np.ndarray:
+            return functionals(m, wave, self.sample_rate) if m in FUNCTIONALS else frame_features(
+                m, wave, self.sample_rate, self.hop, self.n_mels, self.deltas)
+
+        if not cached:
+            return build()
         settings = {"kind": m, "sr": self.sample_rate, "v": EXTRACTION_VERSION}
         if m in ("logmel", "mfcc"):
             settings.update(hop=self.hop, n_mels=self.n_mels, deltas=self.deltas)
-        key = cache_key(settings, [clip.path])
-        if m in FUNCTIONALS:
-            return self.cache.get_or_build(rec.id, m, key, lambda: functionals(m, wave, self.sample_rate))
-        return self.cache.get_or_build(rec.id, m, key, lambda: frame_features(
-            m, wave, self.sample_rate, self.hop, self.n_mels, self.deltas))
+        return self.cache.get_or_build(rec.id, m, cache_key(settings, [clip.path]), build)
 
     def _visual(self, rec: Recording, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
         """``frames`` frames evenly spaced over the clip: the crops in ``faces_dir`` when given (present ones only),
@@ -318,21 +314,17 @@ class RavdessDataModule(ExtractedDataset, SampleDataModule):
                             "visual input is each frame's centred square")
         return self._detect
 
-    def _labels(self, clip: Clip) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        targets, masks = {}, {}
-        if "emotion" in self.target_spec():
-            emotion = "neutral" if clip.emotion == "calm" and self.calm == "neutral" else clip.emotion
-            targets["emotion"], masks["emotion"] = np.int64(self.emotions.index(emotion)), np.bool_(True)
-        if "intensity" in self.target_spec():
-            labelled = clip.emotion != "neutral"
-            targets["intensity"] = np.int64(list(INTENSITIES.values()).index(clip.intensity))
-            masks["intensity"] = np.bool_(labelled)
-        return targets, masks
+    def acoustic_inputs(self) -> tuple[str, ...]:
+        return tuple(m for m in self.modalities if m in AUDIO_MODALITIES)
+
+    def noise_at_source(self, noise: SourceNoise | None) -> None:
+        self._noise = noise
 
     def load(self, rec: Recording) -> Item:
         """The clip's arrays, normalised as ``normalise`` says (speaker statistics from the active fold's training
-        actors only)."""
-        item = super().load(rec)
+        actors only); a clip that :meth:`noise_at_source` names is loaded with that noise in its sound."""
+        noise = self._noise
+        item = self._load(rec, noise) if noise is not None and rec.id in noise.recordings else super().load(rec)
         if self.normalise == "none":
             return item
         inputs = dict(item.inputs)

@@ -149,3 +149,32 @@ def clip_durations(clips: list[Clip], extraction: Extraction, root: str) -> dict
                    "remove it")
             del durations[c.id]
     return durations
+
+
+def clip_targets(clip: Clip, spec: dict[str, list[str]], calm: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A clip's targets and their masks from its name: ``emotion`` (an index into ``spec["emotion"]``; calm is
+    neutral when ``calm="neutral"``) and ``intensity`` (masked for neutral clips, which have none), those in
+    ``spec``."""
+    targets, masks = {}, {}
+    if "emotion" in spec:
+        emotion = "neutral" if clip.emotion == "calm" and calm == "neutral" else clip.emotion
+        targets["emotion"], masks["emotion"] = np.int64(list(spec["emotion"]).index(emotion)), np.bool_(True)
+    if "intensity" in spec:
+        targets["intensity"] = np.int64(list(INTENSITIES.values()).index(clip.intensity))
+        masks["intensity"] = np.bool_(clip.emotion != "neutral")
+    return targets, masks
+
+
+def one_per_take(clips: list[Clip], wants_video: bool) -> list[Clip]:
+    """One file per take: the audio-video mp4 and the audio-only wav of a take are the same performance (and a
+    video-only mp4 the same face), so a model reads the file that has what it needs, preferring the wav for
+    audio-only models and the audio-video mp4 otherwise; the other copies are left out so that no take is
+    counted twice. Sorted by id."""
+    rank = {"audio-video": 0, "video-only": 1, "audio-only": 2} if wants_video else \
+        {"audio-only": 0, "audio-video": 1, "video-only": 2}
+    best: dict[str, Clip] = {}
+    for c in clips:
+        take = c.path.stem[3:]  # every field but the modality
+        if take not in best or rank[c.modality] < rank[best[take].modality]:
+            best[take] = c
+    return sorted(best.values(), key=lambda c: c.id)

@@ -149,6 +149,30 @@ def test_speaker_normalisation_uses_training_actors_only(root, tmp_path):
     assert np.allclose(dm.load(own[0]).inputs["logmel"], x, atol=1e-4)
 
 
+def test_noise_in_the_recording_reaches_every_acoustic_input_of_the_named_clips_only(root, tmp_path):
+    """``m=acoustic``: noise added to a scored clip's sound before its inputs are computed; the training clips (the
+    statistics) and the feature cache stay clean, and clean loading returns once the noise is lifted."""
+    from mmer.data.perturb import SourceNoise
+
+    dm = make(root, tmp_path, modalities=("audio", "logmel"), actors=[1, 2, 3], normalise="speaker")
+    assert dm.acoustic_inputs() == ("audio", "logmel")
+    dm.set_fold(0)
+    val, train = dm.split("val")[0], dm.split("train")[0]
+    clean, clean_train = dm.load(val), dm.load(train)
+    cached = sorted((tmp_path / "cache").rglob("*"))
+    dm.noise_at_source(SourceNoise(0.0, seed=0, recordings=frozenset({val.id})))
+    noisy = dm.load(val)
+    wave = np.asarray(clean.inputs["audio"], np.float64)
+    added = np.asarray(noisy.inputs["audio"], np.float64) - wave
+    assert np.mean(added ** 2) == pytest.approx(np.mean(wave ** 2), rel=0.05)  # 0 dB below the clip's power
+    assert not np.allclose(noisy.inputs["logmel"], clean.inputs["logmel"], atol=0.1)  # computed from the noisy sound
+    assert np.array_equal(dm.load(val).inputs["audio"], noisy.inputs["audio"])  # the same noise for the same seed
+    assert np.array_equal(dm.load(train).inputs["logmel"], clean_train.inputs["logmel"])
+    assert sorted((tmp_path / "cache").rglob("*")) == cached  # nothing noisy is cached
+    dm.noise_at_source(None)
+    assert np.array_equal(dm.load(val).inputs["logmel"], clean.inputs["logmel"])
+
+
 def test_the_release_is_never_written_to(root, tmp_path, monkeypatch):
     monkeypatch.setenv("MMER_CACHE_DIR", str(tmp_path / "home_cache"))
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
@@ -216,6 +240,22 @@ def test_held_out_actors_are_scored_by_the_fold_ensemble(held_out_run):
     merged = (run_dir / "merged_test_predictions.csv").read_text().splitlines()
     assert len(merged) - 1 == 2 * 30 and all("Actor_05" in r or "Actor_06" in r for r in merged[1:])
     assert (run_dir / "confusion_oof.png").is_file()
+
+
+def test_noise_in_the_recordings_is_scored_and_swept(held_out_run, tmp_path):
+    from mmer.commands.evaluate import evaluate_run
+    from mmer.commands.robustness import robustness
+
+    summary, run_dir = held_out_run
+    def scored(*perturb, seed=0):
+        return evaluate_run(run_dir, split="test", perturb=perturb, seed=seed, write=False)[0]["cv/f1_weighted"]
+    assert scored("audio=acoustic:snr_db=inf") == pytest.approx(summary["cv/f1_weighted"], abs=1e-6)
+    drowned = scored("audio=acoustic:snr_db=-20")
+    assert drowned != summary["cv/f1_weighted"] and scored("audio=acoustic:snr_db=-20") == drowned
+    result = robustness(run_dir, "test")
+    assert result["noise"]["recording"] == "in the recording, below its power, before audio is computed from it"
+    rows = [c for c in result["conditions"] if c["kind"] == "acoustic"]
+    assert [c["name"] for c in rows] == ["recording noise 20 dB", "recording noise 10 dB", "recording noise 0 dB"]
 
 
 def test_predict_reads_new_wav_files(held_out_run, root, tmp_path):

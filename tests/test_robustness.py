@@ -16,7 +16,7 @@ from mmer.cli import main
 from mmer.commands.evaluate import evaluate_run
 from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
-from mmer.data.perturb import Perturbation, drop_tokens
+from mmer.data.perturb import Perturbation, SourceNoise, drop_tokens
 from mmer.data.records import ModalitySpec
 
 
@@ -67,9 +67,10 @@ def test_the_command_prints_and_writes_the_scores(tiny_run, tmp_path, capsys):
 
 def test_parsing_refuses_what_it_cannot_do():
     assert Perturbation.parse("audio=noise:snr_db=10") == Perturbation("audio", "noise", 10.0)
+    assert Perturbation.parse("audio=acoustic:snr_db=0") == Perturbation("audio", "acoustic", 0.0)
     assert Perturbation.parse("audio=drop").label == "audio=drop"
     for bad in ("audio", "audio=blur", "audio=drop:x=1", "audio=noise:drop=1", "visual=frames:drop=1.5",
-                "visual=frames:drop=abc"):
+                "visual=frames:drop=abc", "audio=acoustic:drop=0.1", "audio=acoustic:snr_db=nan"):
         with pytest.raises(ConfigError):
             Perturbation.parse(bad)
 
@@ -97,6 +98,24 @@ def test_noise_has_the_asked_signal_to_noise_ratio_on_present_steps_only():
     assert Perturbation("m", "noise", 20.0).fitted(spec, spread).scale == (10.0, 1e-4)
     for unscaled in (Perturbation("w", "noise", 20.0), Perturbation("m", "noise", math.inf), Perturbation("m", "drop")):
         assert unscaled.fitted(spec, spread) is unscaled
+
+
+def test_noise_in_a_recording_has_the_asked_ratio_and_depends_on_seed_and_recording_only():
+    wave = np.sin(np.linspace(0, 2000, 40000)).astype(np.float32)  # power 0.5
+    noise = SourceNoise(10.0, seed=0, recordings=frozenset({"a", "b"}))
+    added = noise.add(wave, "a").astype(np.float64) - wave
+    assert np.mean(added ** 2) == pytest.approx(0.05, rel=0.05)
+    assert np.array_equal(noise.add(wave, "a"), noise.add(wave, "a"))
+    assert not np.array_equal(noise.add(wave, "a"), noise.add(wave, "b"))
+    assert not np.array_equal(noise.add(wave, "a"), SourceNoise(10.0, 1, noise.recordings).add(wave, "a"))
+    silent = np.zeros(100, np.float32)
+    assert np.array_equal(noise.add(silent, "a"), silent)
+    assert np.array_equal(SourceNoise(math.inf, 0, noise.recordings).add(wave, "a"), wave)
+
+
+def test_noise_in_the_recording_is_refused_where_no_input_is_computed_from_sound(tiny_run, capsys):
+    assert main(["evaluate", str(tiny_run.run_dir), "--perturb", "audio=acoustic:snr_db=10"]) == 2
+    assert "computes none of its inputs from the recordings' sound, not audio" in capsys.readouterr().err
 
 
 def test_frames_and_words_dropped_in_the_asked_share():

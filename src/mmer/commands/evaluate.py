@@ -12,7 +12,8 @@ or input-shaping settings differ from the checkpoints' are refused before anythi
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from mmer.config.build import prepare_datamodule
 from mmer.core.errors import ConfigError
 from mmer.core.io import atomic_write_text
 from mmer.cv.summary import fold_key, fold_mean_key, has_labels, held_out_scores, merged_key
-from mmer.data.perturb import Perturbation, perturbed_loader
+from mmer.data.perturb import Perturbation, SourceNoise, perturbed_loader
 from mmer.evaluation.evaluator import evaluator_for
 from mmer.evaluation.report import print_table
 from mmer.evaluation.tables import write_table
@@ -83,7 +84,24 @@ class Evaluation:
 
     def check(self, perturbations: Sequence[Perturbation]) -> list[str]:
         """What each perturbation does to this run's inputs (refusing those that do not fit)."""
-        return [p.check(self.dm.input_spec()) for p in perturbations]
+        if sum(p.kind == "acoustic" for p in perturbations) > 1:
+            raise ConfigError("--perturb: one acoustic condition at a time (it reaches every input computed from "
+                              "the recording's sound)")
+        return [p.check(self.dm.input_spec(), self.dm.acoustic_inputs()) for p in perturbations]
+
+    @contextmanager
+    def loading(self, recordings: Sequence[Any], perturbations: Sequence[Perturbation], seed: int) -> Iterator[None]:
+        """While predicting ``recordings``: an acoustic perturbation's noise added to their sound as the data module
+        loads them (:class:`~mmer.data.perturb.SourceNoise`); nothing else is perturbed at loading."""
+        acoustic = [p for p in perturbations if p.kind == "acoustic"]
+        if not acoustic:
+            yield
+            return
+        self.dm.noise_at_source(SourceNoise(acoustic[0].level, seed, frozenset(r.id for r in recordings)))
+        try:
+            yield
+        finally:
+            self.dm.noise_at_source(None)
 
     def fitted(self, perturbations: Sequence[Perturbation], fold: int) -> list[Perturbation]:
         """The perturbations as fold ``fold``'s model meets them: noise on features scaled to that fold's training
@@ -114,7 +132,8 @@ class Evaluation:
         tables = {}
         for k, model in self.run.models():
             loader = perturbed_loader(dm.predict_loader(recordings), self.fitted(perturbations, k), seed)
-            tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
+            with self.loading(recordings, perturbations, seed):
+                tables[k] = ev.table(trainer.predict(model, dataloaders=loader), recordings)
         merged = ev.merge(list(tables.values()))
         scored = {k: ev.score(table, *targets) for k, table in tables.items()}
         return held_out_scores(scored, ev.score(merged, *targets), split), tables, merged, targets, recordings
@@ -129,7 +148,8 @@ class Evaluation:
             fitted = self.fitted(perturbations, k)  # on fold k now
             recordings = dm.split("val")
             loader = perturbed_loader(dm.predict_loader(recordings), fitted, seed)
-            pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
+            with self.loading(recordings, perturbations, seed):
+                pooled.update(ev.table(trainer.predict(model, dataloaders=loader), recordings))
         targets = ev.targets(dm, [r for r in dm.split("trainval") if r.id in pooled])
         return {f"cv/oof_{k}": v for k, v in ev.score(pooled, *targets).items()}
 

@@ -2,12 +2,14 @@
 sweep of test-time perturbations (:mod:`mmer.data.perturb`) over a trained run, one modality at a time.
 
 For each input modality: removed (``drop``); a waveform or features: noise at 20, 10 and 0 dB SNR; frames or other
-per-step inputs: 10, 30 and 50 % of the steps dropped; text tokens: 10, 30 and 50 % of the word pieces dropped. Each
+per-step inputs: 10, 30 and 50 % of the steps dropped; text tokens: 10, 30 and 50 % of the word pieces dropped.
+Where the data module computes inputs from the recordings' sound (``acoustic_inputs``): noise in the recording at
+20, 10 and 0 dB SNR, before those inputs are computed (a row ``recording noise X dB``, plotted under the first). Each
 condition is scored like the clean run: on the held-out partition by the fold ensemble when there is one (``cv/*``),
 else each fold's model on its own validation recordings, pooled (``cv/oof_*``). Prints one table (a row per
 condition, the clean row first) and draws one plot per modality of each headline score against the level
 (default ``robustness.png`` in the run folder). ``--json FILE``: ``{"split", "seed", "clean": {scores},
-"noise": {modality: where its noise goes}, "conditions": [{"modality", "kind", "level", "label", "name", "scores"},
+"noise": {modality (or "recording"): where its noise goes}, "conditions": [{"modality", "kind", "level", "label", "name", "scores"},
 ...]}``.
 """
 
@@ -28,9 +30,10 @@ NOISE_DB = (20.0, 10.0, 0.0)
 SHARES = (0.1, 0.3, 0.5)
 
 
-def sweep_of(spec: dict[str, Any]) -> list[Perturbation]:
-    """The standard conditions (module doc) for inputs of these kinds (``input_spec``)."""
-    conditions = []
+def sweep_of(spec: dict[str, Any], acoustic: Sequence[str] = ()) -> list[Perturbation]:
+    """The standard conditions (module doc) for inputs of these kinds (``input_spec``), of which ``acoustic`` are
+    computed from the recordings' sound."""
+    conditions = [Perturbation(acoustic[0], "acoustic", db) for db in NOISE_DB] if acoustic else []
     for m, s in spec.items():
         conditions.append(Perturbation(m, "drop"))
         if s.kind in ("waveform", "features"):
@@ -47,8 +50,10 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
     evaluation = Evaluation.open(run_dir, overrides)
     if split is None:
         split = "test" if evaluation.dm.split("test") else "oof"
-    conditions = sweep_of(evaluation.dm.input_spec())
-    noise = {c.modality: effect for c, effect in zip(conditions, evaluation.check(conditions)) if c.kind == "noise"}
+    conditions = sweep_of(evaluation.dm.input_spec(), evaluation.dm.acoustic_inputs())
+    effects = [c.check(evaluation.dm.input_spec(), evaluation.dm.acoustic_inputs()) for c in conditions]
+    noise = {"recording" if c.kind == "acoustic" else c.modality: effect for c, effect in zip(conditions, effects)
+             if c.kind in ("noise", "acoustic")}
     clean = evaluation.scores(split, (), seed)
     rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label, "name": c.short,
              "scores": evaluation.scores(split, [c], seed)} for c in conditions]

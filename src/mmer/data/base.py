@@ -23,18 +23,19 @@ from torch.utils.data import DataLoader, Dataset
 from mmer.core.distributed import ContiguousBatches, Interleaved, rank_and_world
 from mmer.core.errors import ConfigError, DataError
 from mmer.data.folds import grouped_kfold
-from mmer.data.hooks import ExplainHooks, PredictHooks, RunReportHooks
+from mmer.data.hooks import EvaluateHooks, ExplainHooks, PredictHooks, RunReportHooks
 from mmer.data.paths import DataRoot
 from mmer.data.records import Item, ModalitySpec, Recording, check_partitions, check_values
 
 log = logging.getLogger(__name__)
 
 
-class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, L.LightningDataModule):
+class FoldedDataModule(RunReportHooks, ExplainHooks, PredictHooks, EvaluateHooks, L.LightningDataModule):
     """Recordings, grouped deterministic folds over the ``trainval`` partition, splits and loaders: what every
     dataset shares, whether its items are windows of a long recording (:class:`~mmer.data.windowed.WindowedDataModule`)
     or whole samples (:class:`~mmer.data.samples.SampleDataModule`). The optional hooks come from
-    :mod:`mmer.data.hooks`, grouped by who reads them (the CV job's report, ``mmer explain``, ``mmer predict``).
+    :mod:`mmer.data.hooks`, grouped by who reads them (the CV job's report, ``mmer explain``, ``mmer predict``,
+    ``mmer evaluate``).
 
     Args:
         num_folds: k of the grouped k-fold over the trainval partition, or ``"loso"``: one fold per group

@@ -3,7 +3,8 @@ ones that apply to it. Nothing outside a data module sets or probes its attribut
 
 - :class:`RunReportHooks`: the CV job (official splits, skipped and masked input, submission files);
 - :class:`ExplainHooks`: ``mmer explain`` (what a step is, what to say about a sample, its scene);
-- :class:`PredictHooks`: ``mmer predict`` (reading new files without labels, their frame rate).
+- :class:`PredictHooks`: ``mmer predict`` (reading new files without labels, their frame rate);
+- :class:`EvaluateHooks`: ``mmer evaluate`` and ``mmer robustness`` (noise added to the recordings themselves).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from types import MappingProxyType
 import numpy as np
 
 from mmer.core.errors import DataError
+from mmer.data.perturb import SourceNoise
 from mmer.data.records import Item, Recording
 
 
@@ -119,3 +121,20 @@ class PredictHooks:
         a stem distinct names). A data module that cannot read new files says so."""
         raise DataError(f"{type(self).__name__} cannot read new files yet: `mmer predict` works for the datasets "
                         f"whose data module implements add_unlabelled (docs/guides/trained-model.md)")
+
+
+class EvaluateHooks:
+    """What ``mmer evaluate`` and ``mmer robustness`` ask of a dataset beyond its batches (perturbations of a
+    batch, :mod:`mmer.data.perturb`, need nothing of it)."""
+
+    def acoustic_inputs(self) -> tuple[str, ...]:
+        """The inputs this data module computes from a recording's sound (waveform, spectrogram, functionals),
+        which noise added to the recording reaches (``m=acoustic:snr_db=X``). None by default."""
+        return ()
+
+    def noise_at_source(self, noise: SourceNoise | None) -> None:
+        """From now on, load the recordings ``noise`` names with it added to their sound before every acoustic
+        input is computed (never cached, never the recordings its statistics come from); None: clean again."""
+        if noise is not None:
+            raise DataError(f"{type(self).__name__} cannot add noise to its recordings before computing its inputs; "
+                            f"MODALITY=noise:snr_db=X adds it to the inputs instead")

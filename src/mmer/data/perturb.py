@@ -8,6 +8,9 @@ to each collated batch before the model sees it:
                     otherwise, below each feature's variance over the fold's training recordings (``scale``,
                     the spread its model standardises with: features in different units, such as openSMILE's
                     functionals, each get noise on their own scale); ``snr_db=inf`` is the clean input
+``m=acoustic:snr_db=X``  white Gaussian noise X dB below the recording's power added to its sound before the
+                    data module computes its acoustic inputs from it (all of them: waveform, spectrogram and
+                    functionals alike; :class:`SourceNoise`), where the data module can (``acoustic_inputs``)
 ``m=frames:drop=p`` a share p of each item's present steps (video frames; any per-step input) masked and zeroed,
                     as frames where a detector missed the face
 ``m=words:drop=p``  each word-piece token removed with probability p (``kind`` tokens; ``[CLS]`` and every
@@ -34,7 +37,7 @@ from mmer.core.batch import Batch
 from mmer.core.errors import ConfigError
 from mmer.data.records import ModalitySpec
 
-KINDS = {"drop": None, "noise": "snr_db", "frames": "drop", "words": "drop"}
+KINDS = {"drop": None, "noise": "snr_db", "acoustic": "snr_db", "frames": "drop", "words": "drop"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class Perturbation:
         kind, _, param = rest.partition(":")
         if not modality or kind not in KINDS:
             raise ConfigError(f"--perturb {text}: expected MODALITY=KIND[:PARAM=VALUE] with KIND one of "
-                              f"{sorted(KINDS)} (audio=drop, audio=noise:snr_db=10, visual=frames:drop=0.3, "
-                              f"text=words:drop=0.3)")
+                              f"{sorted(KINDS)} (audio=drop, audio=noise:snr_db=10, audio=acoustic:snr_db=10, "
+                              f"visual=frames:drop=0.3, text=words:drop=0.3)")
         wanted = KINDS[kind]
         if wanted is None:
             if param:
@@ -70,9 +73,9 @@ class Perturbation:
             level = float(value)
         except ValueError:
             raise ConfigError(f"--perturb {text}: {wanted}={value!r} is not a number") from None
-        if kind != "noise" and not 0 <= level <= 1:
+        if wanted == "drop" and not 0 <= level <= 1:
             raise ConfigError(f"--perturb {text}: drop is a share in [0, 1]")
-        if kind == "noise" and math.isnan(level):
+        if wanted == "snr_db" and math.isnan(level):
             raise ConfigError(f"--perturb {text}: snr_db must be a number of dB, or inf")
         return cls(modality, kind, level)
 
@@ -83,18 +86,28 @@ class Perturbation:
             return f"{self.modality} removed"
         if self.kind == "noise":
             return f"{self.modality} noise {self.level:g} dB"
+        if self.kind == "acoustic":
+            return f"recording noise {self.level:g} dB"
         return f"{self.modality} {self.kind} -{self.level:.0%}"
 
     @property
     def label(self) -> str:
         return f"{self.modality}={self.kind}" + ("" if self.kind == "drop" else f":{KINDS[self.kind]}={self.level:g}")
 
-    def check(self, spec: dict[str, ModalitySpec]) -> str:
-        """Refuse a modality the model does not read or a kind that does not fit it; returns what is done to it
-        (``on the waveform, ...``, ``removed``)."""
+    def check(self, spec: dict[str, ModalitySpec], acoustic: Sequence[str] = ()) -> str:
+        """Refuse a modality the model does not read or a kind that does not fit it (``acoustic``: the inputs the
+        data module computes from a recording's sound); returns what is done to it (``on the waveform, ...``)."""
         if self.modality not in spec:
             raise ConfigError(f"--perturb {self.label}: this run reads {sorted(spec)}, not {self.modality}")
         kind = spec[self.modality].kind
+        if self.kind == "acoustic":
+            if self.modality not in acoustic:
+                raise ConfigError(f"--perturb {self.label}: this data module computes "
+                                  f"{' and '.join(acoustic) if acoustic else 'none of its inputs'} from the "
+                                  f"recordings' sound, not {self.modality}; {self.modality}=noise:snr_db="
+                                  f"{self.level:g} adds noise to the input itself")
+            return (f"in the recording, below its power, before {', '.join(acoustic)} "
+                    f"{'is' if len(acoustic) == 1 else 'are'} computed from it")
         if self.kind == "words" and kind != "tokens":
             raise ConfigError(f"--perturb {self.label}: words drop applies to text tokens; {self.modality} is {kind}")
         if self.kind == "noise" and kind in ("tokens", "frames"):
@@ -117,6 +130,8 @@ class Perturbation:
         """Perturb ``batch`` in place (its tensors are this batch's own)."""
         m = self.modality
         x, mask = batch.inputs[m], batch.masks[m]
+        if self.kind == "acoustic":  # added to the recordings as they are loaded (SourceNoise), not to a batch
+            return
         if self.kind == "drop":
             batch.inputs[m], batch.masks[m] = torch.zeros_like(x), torch.zeros_like(mask)
             return
@@ -140,6 +155,27 @@ class Perturbation:
                 mask[i, chosen] = False
             else:
                 x[i] = drop_tokens(x[i], self.level, rng)
+
+
+@dataclass(frozen=True)
+class SourceNoise:
+    """Noise in the recordings themselves (``m=acoustic:snr_db=X``): white Gaussian noise of standard deviation
+    ``rms(wave) * 10 ** (-X / 20)`` (rms over the recording's whole decoded waveform) added to the sound of each
+    recording in ``recordings`` before its inputs are computed, drawn from (seed, recording id). Only the recordings
+    being scored get it: the training recordings a model's statistics come from stay clean."""
+
+    snr_db: float
+    seed: int
+    recordings: frozenset[str]
+
+    def add(self, wave: np.ndarray, rec_id: str) -> np.ndarray:
+        """(S,) or (S, C) waveform -> the same with this noise (float32; not clipped to [-1, 1])."""
+        signal = np.asarray(wave, np.float64)
+        rms = float(np.sqrt(np.mean(signal ** 2))) if signal.size else 0.0
+        if rms == 0.0 or math.isinf(self.snr_db) and self.snr_db > 0:
+            return np.asarray(wave, np.float32)
+        rng = np.random.default_rng([self.seed, zlib.crc32(f"acoustic/{rec_id}".encode())])
+        return (signal + rng.normal(0.0, rms * 10 ** (-self.snr_db / 20), signal.shape)).astype(np.float32)
 
 
 def _steps(present: torch.Tensor, item: torch.Tensor) -> torch.Tensor:

@@ -246,7 +246,7 @@ def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Seque
             if not points:
                 ax.axis("off")
                 continue
-            noise = kind == "noise"
+            noise = kind in ("noise", "acoustic")
             labels = ["clean" if noise else "0"] + [f"{c['level']:g} dB" if noise else f"{c['level']:.0%}"
                                                     for c in points]
             for i, key in enumerate(keys):
@@ -258,7 +258,8 @@ def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Seque
                 if removed is not None:
                     ax.axhline(removed, color=colour, ls=":", lw=1)
             ax.set_xticks(range(len(labels)), labels, fontsize=8)
-            ax.set_title(f"{m}: {'noise (SNR)' if noise else kind + ' dropped'}; dotted: {m} removed", fontsize=8)
+            what = {"noise": "noise (SNR)", "acoustic": "noise in the recording (SNR)"}.get(kind, kind + " dropped")
+            ax.set_title(f"{m}: {what}; dotted: {m} removed", fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
