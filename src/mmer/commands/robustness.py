@@ -46,7 +46,9 @@ def sweep_of(spec: dict[str, Any], acoustic: Sequence[str] = ()) -> list[Perturb
 
 
 def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, overrides: Sequence[str] = ()) -> dict:
-    """Score the clean run and every standard condition (module doc)."""
+    """Score the clean run and every standard condition (module doc), with a progress bar over the conditions."""
+    from tqdm.auto import tqdm
+
     evaluation = Evaluation.open(run_dir, overrides)
     if split is None:
         split = "test" if evaluation.dm.split("test") else "oof"
@@ -56,7 +58,8 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
              if c.kind in ("noise", "acoustic")}
     clean = evaluation.scores(split, (), seed)
     rows = [{"modality": c.modality, "kind": c.kind, "level": c.level, "label": c.label, "name": c.short,
-             "scores": evaluation.scores(split, [c], seed)} for c in conditions]
+             "scores": evaluation.scores(split, [c], seed)}
+            for c in tqdm(conditions, desc="robustness", unit="condition")]
     return {"split": split, "seed": seed, "noise": noise, "clean": clean, "conditions": rows,
             "keys": [("cv/" if split != "oof" else "cv/oof_") + k for k in evaluation.ev.compare_keys]}
 
