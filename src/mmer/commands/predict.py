@@ -5,8 +5,9 @@ Each input (a file, or a folder of the files the run's data module reads: ``add_
 ``--out`` (default ``RUN_DIR/predict/``) as soon as it is done, written atomically, so a long list resumes where it
 stopped. An existing CSV is reused only when its record (``<name>.source.json``, written just before it) says that
 this run predicted it from this input as it is now (path, size, modification time) with faces from the same
-source (the detector and its settings, or the --faces folder); anything else is predicted again. Inputs with the same file name in different folders get distinct outputs (named by their path below the
-folder they share). Per-frame models write one row per frame::
+source (the detector and its settings, or the --faces folder); anything else is predicted again. Inputs with the
+same file name in different folders get distinct outputs (named by their path below the folder they share).
+Per-frame models write one row per frame::
 
     video,frame,time_s,valence,arousal,face_found        (frame 1-based, as the ABAW files; time_s: the frame's own
                                                           time stamp from the first frame, so a variable-frame-rate

@@ -9,8 +9,8 @@ condition is scored like the clean run: on the held-out partition by the fold en
 else each fold's model on its own validation recordings, pooled (``cv/oof_*``). Prints one table (a row per
 condition, the clean row first) and draws one plot per modality of each headline score against the level
 (default ``robustness.png`` in the run folder). ``--json FILE``: ``{"split", "seed", "clean": {scores},
-"noise": {modality (or "recording"): where its noise goes}, "conditions": [{"modality", "kind", "level", "label", "name", "scores"},
-...]}``.
+"noise": {modality (or "recording"): where its noise goes}, "conditions": [{"modality", "kind", "level", "label",
+"name", "scores"}, ...]}``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def robustness(run_dir: str | Path, split: str | None = None, seed: int = 0, ove
     if split is None:
         split = "test" if evaluation.dm.split("test") else "oof"
     conditions = sweep_of(evaluation.dm.input_spec(), evaluation.dm.acoustic_inputs())
-    effects = [c.check(evaluation.dm.input_spec(), evaluation.dm.acoustic_inputs()) for c in conditions]
+    effects = [evaluation.check([c])[0] for c in conditions]
     noise = {"recording" if c.kind == "acoustic" else c.modality: effect for c, effect in zip(conditions, effects)
              if c.kind in ("noise", "acoustic")}
     clean = evaluation.scores(split, (), seed)
