@@ -258,7 +258,7 @@ def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Seque
                 if removed is not None:
                     ax.axhline(removed, color=colour, ls=":", lw=1)
             ax.set_xticks(range(len(labels)), labels, fontsize=8)
-            what = {"noise": "noise (SNR)", "acoustic": "noise in the recording (SNR)"}.get(kind, kind + " dropped")
+            what = {"noise": "noise (SNR)", "acoustic": "recording noise (SNR)"}.get(kind, kind + " dropped")
             ax.set_title(f"{m}: {what}; dotted: {m} removed", fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
