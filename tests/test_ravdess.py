@@ -243,8 +243,8 @@ def test_held_out_actors_are_scored_by_the_fold_ensemble(held_out_run):
 
 
 def test_noise_in_the_recordings_is_scored_and_swept(held_out_run, tmp_path):
+    from mmer.cli import main
     from mmer.commands.evaluate import evaluate_run
-    from mmer.commands.robustness import robustness
 
     summary, run_dir = held_out_run
     def scored(*perturb, seed=0):
@@ -252,7 +252,9 @@ def test_noise_in_the_recordings_is_scored_and_swept(held_out_run, tmp_path):
     assert scored("audio=acoustic:snr_db=inf") == pytest.approx(summary["cv/f1_weighted"], abs=1e-6)
     drowned = scored("audio=acoustic:snr_db=-20")
     assert drowned != summary["cv/f1_weighted"] and scored("audio=acoustic:snr_db=-20") == drowned
-    result = robustness(run_dir, "test")
+    assert main(["robustness", str(run_dir), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (tmp_path / "r.png").stat().st_size > 0
     assert result["noise"]["recording"] == "in the recording, below its power, before audio is computed from it"
     rows = [c for c in result["conditions"] if c["kind"] == "acoustic"]
     assert [c["name"] for c in rows] == ["recording noise 20 dB", "recording noise 10 dB", "recording noise 0 dB"]

@@ -106,8 +106,9 @@ class Perturbation:
                                   f"{' and '.join(acoustic) if acoustic else 'none of its inputs'} from the "
                                   f"recordings' sound, not {self.modality}; {self.modality}=noise:snr_db="
                                   f"{self.level:g} adds noise to the input itself")
-            return (f"in the recording, below its power, before {', '.join(acoustic)} "
-                    f"{'is' if len(acoustic) == 1 else 'are'} computed from it")
+            inputs = " and ".join([", ".join(acoustic[:-1]), acoustic[-1]] if len(acoustic) > 1 else acoustic)
+            return f"in the recording, below its power, before {inputs} {'are' if len(acoustic) > 1 else 'is'} " \
+                   f"computed from it"
         if self.kind == "words" and kind != "tokens":
             raise ConfigError(f"--perturb {self.label}: words drop applies to text tokens; {self.modality} is {kind}")
         if self.kind == "noise" and kind in ("tokens", "frames"):

@@ -226,40 +226,47 @@ def plot_differences(path: str | Path, labels: Sequence[str], diffs: Sequence[fl
 
 
 def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Sequence[dict], keys: Sequence[str]) -> Path:
-    """A grid of panels, one column per modality and one row per kind of perturbation (noise: the SNR falling from
-    clean to 0 dB; frames / words: the share dropped rising from 0): each score in ``keys`` against the level, and
-    the modality removed as a dotted line per score."""
+    """A grid of panels, one column per modality (and one for noise in the recording, which reaches every acoustic
+    input at once) and one row per kind of perturbation (noise, on the inputs or in the recording: the SNR falling
+    from clean to 0 dB; frames / words: the share dropped rising from 0): each score in ``keys`` against the level,
+    and the modality removed as a dotted line per score."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    modalities = list(dict.fromkeys(c["modality"] for c in conditions))
-    kinds = list(dict.fromkeys(c["kind"] for c in conditions if c["kind"] != "drop"))
-    fig, axes = plt.subplots(max(len(kinds), 1), len(modalities), figsize=(3.6 * len(modalities), 3.0 * len(kinds)),
+    def column(c: dict) -> str:
+        return "recording" if c["kind"] == "acoustic" else c["modality"]
+
+    def row_of(c: dict) -> str:  # noise in the recording shares the row of noise on the inputs
+        return "noise" if c["kind"] == "acoustic" else c["kind"]
+
+    columns = list(dict.fromkeys(map(column, conditions)))
+    kinds = list(dict.fromkeys(row_of(c) for c in conditions if c["kind"] != "drop"))
+    fig, axes = plt.subplots(max(len(kinds), 1), len(columns), figsize=(3.6 * len(columns), 3.0 * len(kinds)),
                              squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for col, m in enumerate(modalities):
+    for col, m in enumerate(columns):
         for row, kind in enumerate(kinds):
             ax = axes[row][col]
-            points = [c for c in conditions if c["modality"] == m and c["kind"] == kind]
+            points = [c for c in conditions if column(c) == m and row_of(c) == kind]
             if not points:
                 ax.axis("off")
                 continue
-            noise = kind in ("noise", "acoustic")
+            noise = kind == "noise"
             labels = ["clean" if noise else "0"] + [f"{c['level']:g} dB" if noise else f"{c['level']:.0%}"
                                                     for c in points]
+            removed = {c["modality"]: c["scores"] for c in conditions if c["kind"] == "drop"}.get(m)
             for i, key in enumerate(keys):
                 colour = colours[i % len(colours)]
                 ax.plot(range(len(labels)), [clean[key]] + [c["scores"][key] for c in points], "-o", ms=3,
                         color=colour, label=key)
-                removed = next((c["scores"][key] for c in conditions if c["modality"] == m and c["kind"] == "drop"),
-                               None)
                 if removed is not None:
-                    ax.axhline(removed, color=colour, ls=":", lw=1)
+                    ax.axhline(removed[key], color=colour, ls=":", lw=1)
             ax.set_xticks(range(len(labels)), labels, fontsize=8)
-            what = {"noise": "noise (SNR)", "acoustic": "recording noise (SNR)"}.get(kind, kind + " dropped")
-            ax.set_title(f"{m}: {what}; dotted: {m} removed", fontsize=8)
+            what = {"noise": "noise (SNR)", "acoustic": "noise before its inputs are computed (SNR)"}.get(
+                points[0]["kind"], kind + " dropped")
+            ax.set_title(f"{m}: {what}" + (f"; dotted: {m} removed" if removed else ""), fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
