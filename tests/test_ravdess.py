@@ -247,6 +247,7 @@ def test_noise_in_the_recordings_is_scored_and_swept(held_out_run, tmp_path):
     from mmer.commands.evaluate import evaluate_run
 
     summary, run_dir = held_out_run
+
     def scored(*perturb, seed=0):
         return evaluate_run(run_dir, split="test", perturb=perturb, seed=seed, write=False)[0]["cv/f1_weighted"]
     assert scored("audio=acoustic:snr_db=inf") == pytest.approx(summary["cv/f1_weighted"], abs=1e-6)
