@@ -206,6 +206,7 @@ def test_every_module_subset_runs_through_the_same_model(groupwalk):
     assert sorted(sub.backbones) == ["context", "gait"]
 
 
+@pytest.mark.slow  # three CV jobs of EMERSK (34 s): the fast tier stays under 10 minutes; CI runs it
 def test_ablate_prints_a_row_per_subset(groupwalk, tmp_path, capsys):
     from mmer.commands.ablate import run_subsets
 
