@@ -101,12 +101,11 @@ class Perturbation:
             raise ConfigError(f"--perturb {self.label}: this run reads {sorted(spec)}, not {self.modality}")
         kind = spec[self.modality].kind
         if self.kind == "acoustic":
-            if self.modality not in acoustic:
-                raise ConfigError(f"--perturb {self.label}: this data module computes "
-                                  f"{' and '.join(acoustic) if acoustic else 'none of its inputs'} from the "
-                                  f"recordings' sound, not {self.modality}; {self.modality}=noise:snr_db="
-                                  f"{self.level:g} adds noise to the input itself")
             inputs = " and ".join([", ".join(acoustic[:-1]), acoustic[-1]] if len(acoustic) > 1 else acoustic)
+            if self.modality not in acoustic:
+                raise ConfigError(f"--perturb {self.label}: this data module computes {inputs or 'none of its inputs'} "
+                                  f"from the recordings' sound, not {self.modality}; {self.modality}=noise:snr_db="
+                                  f"{self.level:g} adds noise to the input itself")
             return f"in the recording, below its power, before {inputs} {'are' if len(acoustic) > 1 else 'is'} " \
                    f"computed from it"
         if self.kind == "words" and kind != "tokens":

@@ -246,6 +246,7 @@ def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Seque
     fig, axes = plt.subplots(max(len(kinds), 1), len(columns), figsize=(3.6 * len(columns), 3.0 * len(kinds)),
                              squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    removed_scores = {c["modality"]: c["scores"] for c in conditions if c["kind"] == "drop"}
     for col, m in enumerate(columns):
         for row, kind in enumerate(kinds):
             ax = axes[row][col]
@@ -256,7 +257,7 @@ def plot_robustness(path: str | Path, clean: dict[str, float], conditions: Seque
             noise = kind == "noise"
             labels = ["clean" if noise else "0"] + [f"{c['level']:g} dB" if noise else f"{c['level']:.0%}"
                                                     for c in points]
-            removed = {c["modality"]: c["scores"] for c in conditions if c["kind"] == "drop"}.get(m)
+            removed = removed_scores.get(m)
             for i, key in enumerate(keys):
                 colour = colours[i % len(colours)]
                 ax.plot(range(len(labels)), [clean[key]] + [c["scores"][key] for c in points], "-o", ms=3,
